@@ -1,0 +1,72 @@
+"""disttensor: an eager autograd tensor library on NumPy/CuPy with PyTorch's API.
+
+`import disttensor as torch` is meant to work for PyTorch scripts. Importing this package never
+imports mpi4py, cupy or ray; the distributed parts load on first use.
+"""
+from ._dtype import (dtype, bool, uint8, int8, int16, int32, int64, float16, bfloat16, float32,  # noqa: F401
+                     float64, complex64, complex128, half, float, double, short, int, long, cfloat,
+                     get_default_dtype, set_default_dtype, promote_types, finfo, iinfo)
+from ._backends.device import device  # noqa: F401
+from .tensor import Tensor, Size  # noqa: F401
+from .autograd import no_grad, enable_grad, set_grad_enabled, inference_mode, is_grad_enabled  # noqa: F401
+from .autograd.grad_mode import is_inference_mode_enabled  # noqa: F401
+from . import autograd  # noqa: F401
+from . import ops as _ops
+from .random import Generator, manual_seed, seed, initial_seed, get_rng_state, set_rng_state  # noqa: F401
+from . import random  # noqa: F401
+from . import cuda  # noqa: F401
+
+globals().update(_ops.FUNCTIONS)
+del _ops
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "nn": ".nn", "optim": ".optim", "utils": ".utils", "distributed": ".distributed",
+    "amp": ".amp", "vision": ".vision", "testing": ".testing", "backends": ".backends",
+    "linalg": ".linalg", "fft": ".fft", "special": ".special", "multiprocessing": ".multiprocessing",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+        mod = importlib.import_module(_LAZY[name], __name__)
+        globals()[name] = mod
+        return mod
+    if name in ("save", "load"):
+        from . import serialization
+        return getattr(serialization, name)
+    raise AttributeError(f"module 'disttensor' has no attribute {name!r}")
+
+
+def is_tensor(obj):
+    return isinstance(obj, Tensor)
+
+
+def numel(t):
+    return t.numel()
+
+
+def is_floating_point(t):
+    return t.is_floating_point()
+
+
+def use_deterministic_algorithms(mode, warn_only=False):
+    pass
+
+
+def set_num_threads(n):
+    pass
+
+
+def get_num_threads():
+    import os
+    return os.cpu_count() or 1
+
+
+def compile(model=None, **kwargs):
+    """No compiler here: returns the model unchanged so scripts that call torch.compile still run."""
+    if model is None:
+        return lambda m: m
+    return model

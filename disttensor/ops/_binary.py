@@ -1,0 +1,88 @@
+"""The call path of binary elementwise ops: unwrap, compute, apply PyTorch's dtype promotion, record.
+
+NumPy 2 (NEP 50) already matches PyTorch for tensor-with-Python-scalar and same-dtype cases; the
+differences fixed here are integer true division, int/float mixes that NumPy widens to float64,
+and 0-dim tensors, which PyTorch treats like scalars of their category.
+"""
+import numpy as np
+
+from ..autograd.grad_mode import STATE as GRAD
+from ..tensor import Tensor, _new_tensor
+from .. import _dtype
+from ._apply import _finish, _coerce
+
+_ndarray = np.ndarray
+_f64 = np.dtype(np.float64)
+_c128 = np.dtype(np.complex128)
+
+
+def _result_dtype(a, b):
+    """PyTorch's result dtype for two arrays (0-dim ones count as weakly typed)."""
+    da, db = _dtype.from_numpy_dtype(a.dtype), _dtype.from_numpy_dtype(b.dtype)
+    if (a.ndim == 0) == (b.ndim == 0):
+        return _dtype.promote_types(da, db)
+    dim, zero = (da, db) if b.ndim == 0 else (db, da)
+    return zero if _dtype._category(zero) > _dtype._category(dim) else dim
+
+
+def binary_apply(cls, x, y):
+    xt = isinstance(x, Tensor)
+    yt = isinstance(y, Tensor)
+    a = x._data if xt else x
+    b = y._data if yt else y
+    node = cls.__new__(cls)
+    node.saved = None
+    try:
+        r = node.forward(a, b)
+    except (ValueError, TypeError) as e:
+        raise _explain(cls, x, y, e) from None
+    if r.__class__ is not _ndarray:
+        r = _coerce(r)
+    if cls.promotes:
+        if xt and yt:
+            if a.dtype != b.dtype or a.ndim == 0 or b.ndim == 0:
+                want = _result_dtype(a, b)
+                if cls.float_result and not want.is_floating_point and not want.is_complex:
+                    want = _dtype.get_default_dtype()
+                if r.dtype != want.np:
+                    r = r.astype(want.np)
+            elif r.dtype == _f64 and a.dtype != _f64:
+                r = r.astype(_dtype.get_default_dtype().np)
+        elif r.dtype == _f64:
+            t = a if xt else b
+            if t.__class__ is _ndarray or hasattr(t, "dtype"):
+                if t.dtype != _f64:
+                    r = r.astype(_dtype.get_default_dtype().np)
+    out = _new_tensor(r)
+    if GRAD.enabled and ((xt and x.requires_grad) or (yt and y.requires_grad)):
+        _finish(node, (x, y), out)
+    return out
+
+
+def _explain(cls, x, y, err):
+    from .._backends.device import device_of_array
+    name = cls.op_name
+    arrs = [v._data for v in (x, y) if isinstance(v, Tensor)]
+    devs = {str(device_of_array(d)) for d in arrs}
+    if len(devs) > 1:
+        return RuntimeError(f"{name}: Expected all tensors to be on the same device, but found at least two "
+                            f"devices, {' and '.join(sorted(devs))}!")
+    if len(arrs) == 2:
+        sa, sb = arrs[0].shape, arrs[1].shape
+        try:
+            np.broadcast_shapes(sa, sb)
+        except ValueError:
+            for i in range(1, max(len(sa), len(sb)) + 1):
+                da = sa[-i] if i <= len(sa) else 1
+                db = sb[-i] if i <= len(sb) else 1
+                if da != db and da != 1 and db != 1:
+                    dim = max(len(sa), len(sb)) - i
+                    return RuntimeError(f"{name}: The size of tensor a ({da}) must match the size of tensor b ({db}) "
+                                        f"at non-singleton dimension {dim} (shapes {tuple(sa)} and {tuple(sb)})")
+    return RuntimeError(f"{name}: {err} (operands: {_describe(x)}, {_describe(y)})")
+
+
+def _describe(v):
+    if isinstance(v, Tensor):
+        return f"Tensor(shape={tuple(v.shape)}, dtype={v.dtype}, device={v.device})"
+    return f"{type(v).__name__} {v!r}"

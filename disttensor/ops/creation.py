@@ -1,0 +1,317 @@
+"""Tensor creation: from data, filled, ranges, random; and device moves (differentiable)."""
+import builtins
+
+import numpy as np
+
+from .. import _dtype
+from ..autograd.node import Node
+from ..tensor import Tensor, _new_tensor
+from .._backends.device import device as _device, get_xp, to_device_array, device_of_array, xp_of
+from ..random import generator_for
+from ._apply import apply1
+from ._registry import register
+
+_np_default = None
+
+
+def _xp(device):
+    return np if device is None else get_xp(device)
+
+
+def _finish(arr, device, requires_grad):
+    if device is not None:
+        dev = _device(device)
+        if dev.type != "cpu":
+            arr = to_device_array(arr, dev)
+    t = _new_tensor(arr)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def _size(size):
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    try:
+        return tuple(int(s) for s in size)
+    except TypeError:
+        raise TypeError(f"size must be a sequence of ints, got {size!r}") from None
+
+
+def _float_np(dtype):
+    return (_dtype.to_dtype(dtype) if dtype is not None else _dtype.get_default_dtype()).np
+
+
+def _infer_np_dtype(data):
+    """PyTorch's dtype inference for Python data: bool, int64, default float, complex64."""
+    if isinstance(data, Tensor):
+        return data._data.dtype
+    if isinstance(data, (np.ndarray, np.generic)):
+        return data.dtype
+    flat = data
+    while isinstance(flat, (list, tuple)) and flat:
+        # the widest kind anywhere decides
+        kinds = set()
+        stack = [data]
+        while stack:
+            x = stack.pop()
+            if isinstance(x, (list, tuple)):
+                stack.extend(x)
+            elif isinstance(x, Tensor):
+                kinds.add(x._data.dtype.kind if x._data.dtype.name != "bfloat16" else "f")
+            elif isinstance(x, builtins.bool) or isinstance(x, np.bool_):
+                kinds.add("b")
+            elif isinstance(x, (builtins.int, np.integer)):
+                kinds.add("i")
+            elif isinstance(x, (builtins.float, np.floating)):
+                kinds.add("f")
+            elif isinstance(x, builtins.complex):
+                kinds.add("c")
+        break
+    else:
+        if isinstance(data, builtins.bool):
+            return np.dtype(np.bool_)
+        if isinstance(data, builtins.int):
+            return np.dtype(np.int64)
+        if isinstance(data, builtins.complex):
+            return np.dtype(np.complex64)
+        if isinstance(data, (list, tuple)):
+            return _dtype.get_default_dtype().np
+        return _dtype.get_default_dtype().np
+    if "c" in kinds:
+        return np.dtype(np.complex64)
+    if "f" in kinds:
+        return _dtype.get_default_dtype().np
+    if "i" in kinds or "u" in kinds:
+        return np.dtype(np.int64)
+    if "b" in kinds:
+        return np.dtype(np.bool_)
+    return _dtype.get_default_dtype().np
+
+
+def _to_array(data, npd):
+    if isinstance(data, Tensor):
+        a = data._data if data._data.__class__ is np.ndarray else data._data.get()
+        return a.astype(npd) if npd is not None and a.dtype != npd else a
+    if isinstance(data, (list, tuple)) and any(isinstance(x, Tensor) for x in data):
+        data = [_to_array(x, None) for x in data]
+    return np.asarray(data, dtype=npd)
+
+
+@register("tensor", method=False)
+def tensor(data, *, dtype=None, device=None, requires_grad=False, pin_memory=False):
+    npd = _dtype.np_dtype(dtype) if dtype is not None else _infer_np_dtype(data)
+    arr = _to_array(data, npd)
+    if arr.dtype.kind == "O":
+        raise TypeError(f"tensor(): could not infer dtype of {type(data).__name__} (ragged or non-numeric data)")
+    arr = np.array(arr, dtype=npd, copy=True)
+    if device is None and isinstance(data, Tensor):
+        device = data.device
+    return _finish(arr, device, requires_grad)
+
+
+@register("as_tensor", "asarray", method=False)
+def as_tensor(data, dtype=None, device=None, **kw):
+    if isinstance(data, Tensor):
+        out = data
+        if dtype is not None or device is not None:
+            out = data.to(device=device, dtype=dtype)
+        return out
+    npd = _dtype.np_dtype(dtype) if dtype is not None else _infer_np_dtype(data)
+    if isinstance(data, np.ndarray):
+        arr = data if data.dtype == npd else data.astype(npd)
+    else:
+        arr = np.asarray(data, dtype=npd)
+        if arr.ndim == 0:
+            arr = np.array(arr)
+    return _finish(arr, device, kw.get("requires_grad", False))
+
+
+@register("from_numpy", method=False)
+def from_numpy(ndarray):
+    if not isinstance(ndarray, np.ndarray):
+        raise TypeError(f"expected np.ndarray (got {type(ndarray).__name__})")
+    _dtype.from_numpy_dtype(ndarray.dtype)
+    return _new_tensor(ndarray)
+
+
+def _filled(fill, size, dtype, device, requires_grad, name):
+    npd = _dtype.np_dtype(dtype) if dtype is not None else None
+    if npd is None:
+        if fill is None or isinstance(fill, builtins.float) or fill in (0, 1) and name != "full":
+            npd = _dtype.get_default_dtype().np
+        elif isinstance(fill, builtins.bool):
+            npd = np.dtype(np.bool_)
+        elif isinstance(fill, builtins.int):
+            npd = np.dtype(np.int64)
+        else:
+            npd = _dtype.get_default_dtype().np
+    shape = _size(size)
+    if any(s < 0 for s in shape):
+        raise RuntimeError(f"{name}: Trying to create tensor with negative dimension: {list(shape)}")
+    xp = _xp(device)
+    if device is not None and _device(device).type != "cpu":
+        with xp.cuda.Device(_device(device).index or 0):
+            arr = xp.empty(shape, npd) if fill is None else xp.full(shape, fill, npd)
+        t = _new_tensor(arr)
+    else:
+        arr = np.empty(shape, npd) if fill is None else (np.zeros(shape, npd) if fill == 0 else np.full(shape, fill, npd))
+        t = _new_tensor(arr)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+@register("zeros", method=False)
+def zeros(*size, dtype=None, device=None, requires_grad=False, out=None, layout=None, pin_memory=False):
+    return _filled(0, size, dtype, device, requires_grad, "zeros")
+
+
+@register("ones", method=False)
+def ones(*size, dtype=None, device=None, requires_grad=False, out=None, layout=None, pin_memory=False):
+    return _filled(1, size, dtype, device, requires_grad, "ones")
+
+
+@register("empty", method=False)
+def empty(*size, dtype=None, device=None, requires_grad=False, out=None, layout=None, pin_memory=False,
+          memory_format=None):
+    return _filled(None, size, dtype, device, requires_grad, "empty")
+
+
+@register("full", method=False)
+def full(size, fill_value, *, dtype=None, device=None, requires_grad=False, out=None, layout=None):
+    if isinstance(fill_value, Tensor):
+        fill_value = fill_value.item()
+    return _filled(fill_value, (size,) if isinstance(size, builtins.int) else size, dtype, device,
+                   requires_grad, "full")
+
+
+def _like(fn_fill, name):
+    def like(input, *args, dtype=None, device=None, requires_grad=False, memory_format=None, layout=None):
+        dt = dtype if dtype is not None else input.dtype
+        dev = device if device is not None else input.device
+        if name == "full_like":
+            return _filled(args[0], input._data.shape, dt, dev, requires_grad, name)
+        return _filled(fn_fill, input._data.shape, dt, dev, requires_grad, name)
+    like.__name__ = name
+    register(name, method=False)(like)
+    return like
+
+
+zeros_like = _like(0, "zeros_like")
+ones_like = _like(1, "ones_like")
+empty_like = _like(None, "empty_like")
+full_like = _like(None, "full_like")
+
+
+@register("arange", method=False)
+def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=False, out=None):
+    if end is None:
+        start, end = 0, start
+    vals = [v.item() if isinstance(v, Tensor) else v for v in (start, end, step)]
+    if dtype is None:
+        npd = _dtype.get_default_dtype().np if any(isinstance(v, builtins.float) for v in vals) else np.int64
+    else:
+        npd = _dtype.np_dtype(dtype)
+    if vals[2] == 0:
+        raise RuntimeError("arange: step must be nonzero")
+    arr = np.arange(vals[0], vals[1], vals[2]).astype(npd)
+    return _finish(arr, device, requires_grad)
+
+
+@register("range", method=False)
+def range_(start, end, step=1, *, dtype=None, device=None, requires_grad=False):
+    npd = _float_np(dtype)
+    return _finish(np.arange(start, end + step / 2, step).astype(npd), device, requires_grad)
+
+
+@register("linspace", method=False)
+def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False, out=None):
+    return _finish(np.linspace(start, end, int(steps)).astype(_float_np(dtype)), device, requires_grad)
+
+
+@register("logspace", method=False)
+def logspace(start, end, steps, base=10.0, *, dtype=None, device=None, requires_grad=False):
+    return _finish(np.logspace(start, end, int(steps), base=base).astype(_float_np(dtype)), device, requires_grad)
+
+
+@register("eye", method=False)
+def eye(n, m=None, *, dtype=None, device=None, requires_grad=False, out=None):
+    return _finish(np.eye(n, m, dtype=_float_np(dtype)), device, requires_grad)
+
+
+# ---- random ------------------------------------------------------------------------------------
+def _rng(device, generator):
+    return generator_for(device, generator)
+
+
+@register("rand", method=False)
+def rand(*size, generator=None, dtype=None, device=None, requires_grad=False, out=None, layout=None,
+         pin_memory=False):
+    npd = _float_np(dtype)
+    g = _rng(device, generator)
+    shape = _size(size)
+    arr = g.random(shape, dtype=np.float32 if npd == np.float32 else np.float64).astype(npd, copy=False)
+    return _finish(arr, device, requires_grad)
+
+
+@register("randn", method=False)
+def randn(*size, generator=None, dtype=None, device=None, requires_grad=False, out=None, layout=None,
+          pin_memory=False):
+    npd = _float_np(dtype)
+    g = _rng(device, generator)
+    shape = _size(size)
+    arr = g.standard_normal(shape, dtype=np.float32 if npd == np.float32 else np.float64).astype(npd, copy=False)
+    return _finish(arr, device, requires_grad)
+
+
+@register("randint", method=False)
+def randint(low, high=None, size=None, *, generator=None, dtype=None, device=None, requires_grad=False, out=None):
+    if size is None:
+        low, high, size = 0, low, high
+    if high is None:
+        low, high = 0, low
+    g = _rng(device, generator)
+    npd = _dtype.np_dtype(dtype) if dtype is not None else np.dtype(np.int64)
+    arr = g.integers(low, high, size=_size((size,)) if not isinstance(size, builtins.int) else (size,))
+    return _finish(arr.astype(npd), device, requires_grad)
+
+
+@register("randperm", method=False)
+def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False, out=None):
+    g = _rng(device, generator)
+    npd = _dtype.np_dtype(dtype) if dtype is not None else np.dtype(np.int64)
+    return _finish(g.permutation(int(n)).astype(npd), device, requires_grad)
+
+
+@register("rand_like", method=False)
+def rand_like(input, *, dtype=None, device=None, requires_grad=False, generator=None):
+    return rand(*input._data.shape, dtype=dtype or input.dtype, device=device or input.device,
+                requires_grad=requires_grad, generator=generator)
+
+
+@register("randn_like", method=False)
+def randn_like(input, *, dtype=None, device=None, requires_grad=False, generator=None):
+    return randn(*input._data.shape, dtype=dtype or input.dtype, device=device or input.device,
+                 requires_grad=requires_grad, generator=generator)
+
+
+@register("randint_like", method=False)
+def randint_like(input, low, high=None, *, dtype=None, device=None, requires_grad=False):
+    return randint(low, high, input._data.shape, dtype=dtype or input.dtype, device=device or input.device)
+
+
+# ---- device moves ------------------------------------------------------------------------------
+class ToDevice(Node):
+    __slots__ = ("src",)
+
+    def forward(self, a, dev):
+        self.src = device_of_array(a)
+        return to_device_array(a, dev)
+
+    def backward(self, g):
+        return to_device_array(g, self.src)
+
+
+def _to_device(t, dev):
+    return apply1(ToDevice, t, _device(dev))
