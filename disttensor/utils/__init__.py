@@ -1,0 +1,1 @@
+"""disttensor.utils: data loading (utils.data) and helpers."""
