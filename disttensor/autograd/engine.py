@@ -142,9 +142,12 @@ def run_backward(tensors, grads, retain_graph=False, inputs=None, capture=None, 
                         continue
                     k = id(e)
                     if isinstance(e, Node):
-                        gi = _fit(gi, e._oshape, e._odtype)
+                        if gi.shape != e._oshape or gi.dtype is not e._odtype:
+                            gi = _fit(gi, e._oshape, e._odtype)
                     else:
-                        gi = _fit(gi, e._data.shape, e._data.dtype)
+                        d = e._data
+                        if gi.shape != d.shape or gi.dtype is not d.dtype:
+                            gi = _fit(gi, d.shape, d.dtype)
                     b = buffers.get(k)
                     buffers[k] = gi if b is None else b + gi
                     d = deps[k] - 1

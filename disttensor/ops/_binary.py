@@ -10,6 +10,7 @@ from ..autograd.grad_mode import STATE as GRAD
 from ..tensor import Tensor, _new_tensor
 from .. import _dtype
 from ._apply import _finish, _coerce
+from ..autograd import anomaly_mode as _anomaly
 
 _ndarray = np.ndarray
 _f64 = np.dtype(np.float64)
@@ -26,6 +27,45 @@ def _result_dtype(a, b):
 
 
 def binary_apply(cls, x, y):
+    # Fast path: two tensors of one dtype, neither 0-dim (the common case in model code).
+    if isinstance(x, Tensor) and isinstance(y, Tensor):
+        a = x._data
+        b = y._data
+        da = a.dtype
+        if da is b.dtype and a.ndim and b.ndim:
+            node = cls.__new__(cls)
+            node.saved = None
+            try:
+                r = node.forward(a, b)
+            except (ValueError, TypeError) as e:
+                raise _explain(cls, x, y, e) from None
+            if r.__class__ is not _ndarray:
+                r = _coerce(r)
+            elif r.dtype is not da and cls.promotes and r.dtype == _f64:
+                r = r.astype(_dtype.get_default_dtype().np)  # integer true division
+            out = _new_tensor(r)
+            if GRAD.enabled and (x.requires_grad or y.requires_grad):
+                node._next = (x.grad_fn or (x if x.requires_grad else None),
+                              y.grad_fn or (y if y.requires_grad else None))
+                node._pre_hooks = None
+                node._retain = None
+                if node.save_inputs:
+                    node._versions = ((x._vc, x._vc[0]), (y._vc, y._vc[0]))
+                else:
+                    node._versions = None
+                node._oshape = r.shape
+                node._odtype = r.dtype
+                if node.saved is None:
+                    node.saved = ()
+                if _anomaly.STATE.enabled:
+                    _anomaly.record_trace(node)
+                out.grad_fn = node
+                out.requires_grad = True
+            return out
+    return _binary_general(cls, x, y)
+
+
+def _binary_general(cls, x, y):
     xt = isinstance(x, Tensor)
     yt = isinstance(y, Tensor)
     a = x._data if xt else x
