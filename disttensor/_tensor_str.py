@@ -7,7 +7,8 @@ def _fmt_array(a):
         a = a.astype(np.float32)
     kind = a.dtype.kind
     if kind == "b":
-        return np.array2string(a, separator=", ", formatter={"bool": lambda v: "True" if v else "False"},
+        w = 5 if (~a).any() else 4
+        return np.array2string(a, separator=", ", formatter={"bool": lambda v: f"{'True' if v else 'False':>{w}}"},
                                prefix="tensor(", threshold=1000, edgeitems=3)
     if kind in "iu":
         return np.array2string(a, separator=", ", prefix="tensor(", threshold=1000, edgeitems=3)
@@ -17,7 +18,7 @@ def _fmt_array(a):
                                                               if (finite != 0).any() else False))
         ints = finite.size and np.all(finite == np.round(finite)) and not big
 
-        def f(v):
+        def g(v):
             if not np.isfinite(v):
                 return "nan" if np.isnan(v) else ("inf" if v > 0 else "-inf")
             if big:
@@ -25,6 +26,11 @@ def _fmt_array(a):
             if ints:
                 return f"{v:.0f}."
             return f"{v:.4f}"
+        sample = a if a.size <= 1000 else np.concatenate([a.ravel()[:3], a.ravel()[-3:]])
+        width = max((len(g(v)) for v in sample.ravel()), default=0)
+
+        def f(v):
+            return g(v).rjust(width)
         return np.array2string(a, separator=", ", formatter={"float_kind": f}, prefix="tensor(",
                                threshold=1000, edgeitems=3)
     return np.array2string(a, separator=", ", prefix="tensor(")

@@ -88,11 +88,14 @@ def _binary_general(cls, x, y):
                     r = r.astype(want.np)
             elif r.dtype == _f64 and a.dtype != _f64:
                 r = r.astype(_dtype.get_default_dtype().np)
-        elif r.dtype == _f64:
-            t = a if xt else b
-            if t.__class__ is _ndarray or hasattr(t, "dtype"):
-                if t.dtype != _f64:
-                    r = r.astype(_dtype.get_default_dtype().np)
+        else:
+            t, s = (a, b) if xt else (b, a)
+            if hasattr(t, "dtype") and not hasattr(s, "dtype"):
+                want = _dtype.result_type_scalar(_dtype.from_numpy_dtype(t.dtype), s)
+                if cls.float_result and not (want.is_floating_point or want.is_complex):
+                    want = _dtype.get_default_dtype()
+                if r.dtype != want.np:
+                    r = r.astype(want.np)
     out = _new_tensor(r)
     if GRAD.enabled and ((xt and x.requires_grad) or (yt and y.requires_grad)):
         _finish(node, (x, y), out)
