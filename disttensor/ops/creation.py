@@ -315,3 +315,108 @@ class ToDevice(Node):
 
 def _to_device(t, dev):
     return apply1(ToDevice, t, _device(dev))
+
+
+# ---- random sampling ops and in-place fills ------------------------------------------------------
+@register("normal", method=False)
+def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=None, requires_grad=False):
+    if isinstance(mean, Tensor) or isinstance(std, Tensor):
+        m = mean._data if isinstance(mean, Tensor) else mean
+        s = std._data if isinstance(std, Tensor) else std
+        ref = mean if isinstance(mean, Tensor) else std
+        g = _rng(ref.device, generator)
+        shape = np.broadcast_shapes(np.shape(m), np.shape(s))
+        arr = (g.standard_normal(shape) * s + m).astype(ref._data.dtype)
+        return _finish(arr, ref.device, False)
+    npd = _float_np(dtype)
+    g = _rng(device, generator)
+    arr = (g.standard_normal(_size((size,)) if isinstance(size, builtins.int) else _size(size)) * std + mean)
+    return _finish(arr.astype(npd), device, requires_grad)
+
+
+@register("bernoulli")
+def bernoulli(input, p=None, *, generator=None):
+    probs = input._data if p is None else np.full(input._data.shape, p)
+    g = _rng(input.device, generator)
+    return _finish((g.random(probs.shape) < probs).astype(input._data.dtype), input.device, False)
+
+
+@register("multinomial")
+def multinomial(input, num_samples, replacement=False, *, generator=None):
+    probs = input._data if input._data.__class__ is np.ndarray else input._data.get()
+    probs = probs.astype(np.float64)
+    if (probs < 0).any() or not np.isfinite(probs).all():
+        raise RuntimeError("multinomial: probability tensor contains either `inf`, `nan` or element < 0")
+    g = _rng(None, generator)
+    rows = probs.reshape(-1, probs.shape[-1])
+    out = np.empty((rows.shape[0], num_samples), dtype=np.int64)
+    for i, row in enumerate(rows):
+        s = row.sum()
+        if s <= 0:
+            raise RuntimeError("multinomial: invalid multinomial distribution (sum of probabilities <= 0)")
+        if not replacement and num_samples > np.count_nonzero(row):
+            raise RuntimeError("multinomial: cannot sample n_sample > prob_dist.size(-1) samples without replacement")
+        out[i] = g.choice(row.size, size=num_samples, replace=replacement, p=row / s)
+    out = out.reshape(probs.shape[:-1] + (num_samples,))
+    return _finish(out, input.device, False)
+
+
+@register("poisson")
+def poisson(input, generator=None):
+    g = _rng(input.device, generator)
+    return _finish(g.poisson(input._data).astype(input._data.dtype), input.device, False)
+
+
+def _fill_inplace(name, sample):
+    """Tensor.<name>_(...): overwrite in place from `sample(rng, shape, *args)`; no autograd history."""
+    def fill(self, *args, generator=None, **kwargs):
+        from .inplace import check_inplace
+        check_inplace(self, name)
+        d = self._data
+        g = _rng(self.device, generator)
+        vals = sample(g, d.shape, *args, **kwargs)
+        xp_of(d).copyto(d, vals if d.__class__ is np.ndarray else xp_of(d).asarray(vals), casting="unsafe")
+        self._vc[0] += 1
+        return self
+    fill.__name__ = name
+    setattr(Tensor, name, fill)
+
+
+_fill_inplace("uniform_", lambda g, s, a=0.0, b=1.0, **k: g.uniform(a, b, s))
+_fill_inplace("normal_", lambda g, s, mean=0.0, std=1.0, **k: g.standard_normal(s) * std + mean)
+_fill_inplace("bernoulli_", lambda g, s, p=0.5, **k: g.random(s) < (p._data if isinstance(p, Tensor) else p))
+_fill_inplace("exponential_", lambda g, s, lambd=1.0, **k: g.exponential(1.0 / lambd, s))
+_fill_inplace("geometric_", lambda g, s, p, **k: g.geometric(p, s))
+_fill_inplace("log_normal_", lambda g, s, mean=1.0, std=2.0, **k: g.lognormal(mean, std, s))
+_fill_inplace("cauchy_", lambda g, s, median=0.0, sigma=1.0, **k: median + sigma * g.standard_cauchy(s))
+
+
+def _random_(g, s, low=None, high=None, **k):
+    if high is None:
+        low, high = (0, low) if low is not None else (0, 2 ** 24)
+    return g.integers(low, high, s)
+
+
+_fill_inplace("random_", _random_)
+
+
+def _fill_(self, value):
+    """Tensor.fill_: differentiable in place like PyTorch (gradient to the old value is zero)."""
+    from .inplace import check_inplace
+    check_inplace(self, "fill_")
+    if isinstance(value, Tensor):
+        value = value.item()
+    self._data[...] = value
+    if self.requires_grad and self.grad_fn is not None:
+        self.grad_fn = None  # the new value does not depend on the old graph
+        self.requires_grad = False
+    self._vc[0] += 1
+    return self
+
+
+def _zero_(self):
+    return _fill_(self, 0)
+
+
+Tensor.fill_ = _fill_
+Tensor.zero_ = _zero_
