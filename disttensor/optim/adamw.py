@@ -1,0 +1,1 @@
+from .adam import AdamW  # noqa: F401

@@ -1,0 +1,63 @@
+"""SGD with momentum, dampening, Nesterov, weight decay and maximize (PyTorch's update rule)."""
+from .optimizer import Optimizer, required, _check_lr, _check, _to_float
+
+__all__ = ["SGD"]
+
+
+class SGD(Optimizer):
+    _step_in_state = False
+
+    def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, *,
+                 maximize=False, foreach=None, differentiable=False, fused=None):
+        if lr is not required:
+            _check_lr(lr)
+        _check(momentum >= 0.0, f"Invalid momentum value: {momentum}")
+        _check(_to_float(weight_decay) >= 0.0, f"Invalid weight_decay value: {weight_decay}")
+        defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+                        nesterov=nesterov, maximize=maximize, foreach=foreach, differentiable=differentiable,
+                        fused=fused)
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+        super().__init__(params, defaults)
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        for group in self.param_groups:
+            group.setdefault("nesterov", False)
+            group.setdefault("maximize", False)
+
+    def _buffers(self, group):
+        return ("momentum_buffer",) if group["momentum"] != 0 else ()
+
+    def _update(self, group, p, g, bufs, step, scalars, kern):
+        dt = p.dtype.type
+        lr = _to_float(group["lr"])
+        wd = _to_float(group["weight_decay"])
+        mom = group["momentum"]
+        damp = group["dampening"]
+        nesterov = group["nesterov"]
+        maximize = group["maximize"]
+        first = step == 1.0
+        has_mom = mom != 0
+        buf = bufs.get("momentum_buffer")
+        if kern is not None:
+            kern.sgd(p, g, buf if has_mom else g[:0], dt(lr), dt(wd), dt(mom), dt(1 - damp), bool(nesterov),
+                     bool(maximize), bool(first), bool(has_mom))
+            return None
+        if maximize:
+            g *= -1
+        if wd != 0:
+            g += p * dt(wd)
+        if has_mom:
+            if first:
+                buf[...] = g
+            else:
+                buf *= dt(mom)
+                if damp != 1:
+                    buf += g * dt(1 - damp) if damp != 0 else g
+            if nesterov:
+                g += buf * dt(mom)
+            else:
+                g = buf
+        p -= g * dt(lr)
+        return None
