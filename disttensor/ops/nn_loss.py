@@ -1,0 +1,702 @@
+"""Loss functions of disttensor.nn.functional (reduction='mean' | 'sum' | 'none').
+
+cross_entropy is one fused node (log-softmax, pick, label smoothing, weights and ignore_index in one
+forward and one backward pass; a numba row kernel for big CPU inputs); pointwise losses are one node
+each with their derivative beside them; margin/embedding losses are composed from Tensor ops.
+"""
+import warnings
+
+import numpy as np
+
+from ..autograd.node import Node
+from ..tensor import Tensor
+from .._backends.device import xp_of
+from ._apply import apply
+from ._registry import register
+from .nn_activation import numba_kernels, use_numba, _sig
+
+_ndarray = np.ndarray
+_INT_RED = {0: "none", 1: "mean", 2: "sum"}
+
+
+def legacy_reduction(size_average, reduce, reduction):
+    """PyTorch's mapping of the deprecated size_average/reduce flags onto `reduction`."""
+    if size_average is None and reduce is None:
+        return reduction
+    warnings.warn("size_average and reduce args will be deprecated, please use reduction='%s' instead." % (
+        "none" if reduce is False else ("mean" if size_average in (None, True) else "sum")), stacklevel=3)
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    if size_average and reduce:
+        return "mean"
+    return "sum" if reduce else "none"
+
+
+def _red(reduction, name):
+    if reduction.__class__ is int:
+        return _INT_RED[reduction]
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    return reduction
+
+
+def _reduce(xp, l, reduction):
+    if reduction == "mean":
+        return l.mean()
+    if reduction == "sum":
+        return l.sum()
+    return l
+
+
+def _gscale(g, reduction, n):
+    """The upstream gradient spread over the elementwise losses (g is 0-d unless 'none')."""
+    if reduction == "mean":
+        return g / n
+    return g
+
+
+def _arr(t):
+    return t._data if isinstance(t, Tensor) else t
+
+
+# ---- cross entropy / nll ----------------------------------------------------------------------
+def _build_ce(numba):
+    import math as m
+    njit, prange = numba.njit, numba.prange
+
+    @njit(parallel=True, cache=True)
+    def ce_f(x, t, p, logpt, sumz, want_sumz):
+        # p: softmax rows (output); logpt: log p[target]; sumz: sum_c logp_c (for label smoothing)
+        n, c = x.shape
+        for i in prange(n):
+            mx = -np.inf
+            for j in range(c):
+                if x[i, j] > mx:
+                    mx = x[i, j]
+            s = 0.0
+            for j in range(c):
+                e = m.exp(x[i, j] - mx)
+                p[i, j] = e
+                s += e
+            ls = m.log(s)
+            r = 1.0 / s
+            for j in range(c):
+                p[i, j] *= r
+            logpt[i] = x[i, t[i]] - mx - ls
+            if want_sumz:
+                z = 0.0
+                for j in range(c):
+                    z += x[i, j]
+                sumz[i] = z - c * (mx + ls)
+
+    @njit(parallel=True, cache=True)
+    def ce_b(p, t, a, b, out):
+        # out[i, :] = p[i, :] * a[i];  out[i, t[i]] -= b[i]
+        n, c = p.shape
+        for i in prange(n):
+            ai = a[i]
+            for j in range(c):
+                out[i, j] = p[i, j] * ai
+            out[i, t[i]] -= b[i]
+
+    class K:
+        pass
+    k = K()
+    k.ce_f, k.ce_b = ce_f, ce_b
+    return k
+
+
+def _classes_last(xp, x):
+    """(N, C, d1, ...) -> (M, C); (C,) -> (1, C). A view when already 2-D."""
+    if x.ndim == 1:
+        return x.reshape(1, -1)
+    if x.ndim == 2:
+        return x
+    return xp.ascontiguousarray(xp.moveaxis(x, 1, -1)).reshape(-1, x.shape[1])
+
+
+def _restore(xp, g2, shape):
+    if len(shape) <= 2:
+        return g2.reshape(shape)
+    return xp.moveaxis(g2.reshape((shape[0],) + tuple(shape[2:]) + (shape[1],)), -1, 1)
+
+
+def _check_targets(xp, t1, valid, c, name):
+    bad = valid & ((t1 < 0) | (t1 >= c))
+    if bool(bad.any()):
+        v = int(t1[xp.argmax(bad)])
+        raise IndexError(f"{name}: Target {v} is out of bounds (expected 0 <= target < {c}, the number of classes, "
+                         "or the ignore_index).")
+
+
+class CrossEntropy(Node):
+    """Class-index targets: log_softmax + nll (+ label smoothing) fused."""
+    __slots__ = ("shape", "red", "eps", "tshape")
+
+    def forward(self, x, t, w, ignore_index, reduction, eps):
+        xp = xp_of(x)
+        self.shape, self.red, self.eps, self.tshape = x.shape, reduction, eps, t.shape
+        x2 = _classes_last(xp, x)
+        m_, c = x2.shape
+        t1 = t.reshape(-1)
+        valid = t1 != ignore_index
+        _check_targets(xp, t1, valid, c, "cross_entropy")
+        tt = xp.where(valid, t1, 0)
+        dt = x.dtype
+        want_sumz = eps > 0
+        k = numba_kernels("ce", _build_ce) if use_numba(x2) and m_ > 1 and (w is None or not want_sumz) else None
+        if k is not None:
+            p = np.empty_like(x2)
+            logpt = np.empty(m_, dtype=dt)
+            sumz = np.empty(m_ if want_sumz else 1, dtype=dt)
+            tt = tt.astype(np.int64, copy=False)
+            k.ce_f(x2, tt, p, logpt, sumz, want_sumz)
+        else:
+            mx = x2.max(axis=1, keepdims=True)
+            z = x2 - mx
+            p = xp.exp(z)
+            s = p.sum(axis=1, keepdims=True)
+            ls = xp.log(s)
+            p /= s
+            ar = xp.arange(m_)
+            logpt = z[ar, tt] - ls[:, 0]
+            if want_sumz:
+                if w is not None:
+                    sumz = (z * w).sum(axis=1) - ls[:, 0] * w.sum()
+                else:
+                    sumz = z.sum(axis=1) - c * ls[:, 0]
+        if w is not None:
+            wt = w[tt] * valid
+            wsum = w.sum()
+        else:
+            wt = valid.astype(dt)
+            wsum = float(c)
+        loss = wt * logpt
+        loss *= -(1.0 - eps)
+        if want_sumz:
+            loss -= (eps / c) * (sumz * valid)
+        denom = wt.sum()
+        self.saved = (p, tt, wt, valid, w, wsum, denom)
+        if reduction == "mean":
+            return (loss.sum() / denom).astype(dt, copy=False)
+        if reduction == "sum":
+            return loss.sum()
+        return loss.reshape(t.shape)
+
+    def backward(self, g):
+        p, tt, wt, valid, w, wsum, denom = self.saved
+        xp = xp_of(p)
+        eps = self.eps
+        c = p.shape[1]
+        if self.red == "mean":
+            r = (g / denom).astype(p.dtype, copy=False)
+        elif self.red == "sum":
+            r = g
+        else:
+            r = g.reshape(-1)
+        b = (1.0 - eps) * wt * r
+        a = b + (eps / c) * wsum * (valid * r) if eps else b
+        a = xp.broadcast_to(xp.asarray(a, dtype=p.dtype), (p.shape[0],))
+        b = xp.broadcast_to(xp.asarray(b, dtype=p.dtype), (p.shape[0],))
+        k = numba_kernels("ce", _build_ce) if use_numba(p) else None
+        if k is not None:
+            gx = np.empty_like(p)
+            k.ce_b(p, tt.astype(np.int64, copy=False), np.ascontiguousarray(a), np.ascontiguousarray(b), gx)
+        else:
+            gx = p * a[:, None]
+            gx[xp.arange(p.shape[0]), tt] -= b
+        if eps:
+            vr = (valid * r)[:, None] * (eps / c)
+            gx -= vr * w[None, :] if w is not None else vr
+        return _restore(xp, gx, self.shape), None, None
+
+
+class CrossEntropyProb(Node):
+    """Class-probability targets (same shape as the input)."""
+    __slots__ = ("shape", "red", "eps", "n")
+
+    def forward(self, x, t, w, reduction, eps):
+        xp = xp_of(x)
+        self.shape, self.red, self.eps = x.shape, reduction, eps
+        x2 = _classes_last(xp, x)
+        t2 = _classes_last(xp, t)
+        c = x2.shape[1]
+        if eps:
+            t2 = t2 * (1.0 - eps) + eps / c
+        mx = x2.max(axis=1, keepdims=True)
+        logp = x2 - mx
+        logp -= xp.log(xp.exp(logp).sum(axis=1, keepdims=True))
+        wt = t2 * w if w is not None else t2
+        loss = -(logp * wt).sum(axis=1)
+        self.n = x2.shape[0]
+        self.saved = (logp, wt, t2, w)
+        if x.ndim == 1:
+            loss = loss.reshape(())
+        elif x.ndim > 2:
+            loss = loss.reshape((x.shape[0],) + tuple(x.shape[2:]))
+        return _reduce(xp, loss, reduction)
+
+    def backward(self, g):
+        logp, wt, t2, w = self.saved
+        xp = xp_of(logp)
+        r = _gscale(g, self.red, self.n)
+        r = r.reshape(-1, 1) if self.red == "none" else r
+        p = xp.exp(logp)
+        gx = p * wt.sum(axis=1, keepdims=True)
+        gx -= wt
+        gx *= r
+        gt = -logp * r
+        if w is not None:
+            gt *= w
+        if self.eps:
+            gt *= (1.0 - self.eps)
+        return _restore(xp, gx, self.shape), _restore(xp, gt, self.shape), None
+
+
+def _check_nd(input, target, name):
+    xs, ts = tuple(input.shape), tuple(target.shape)
+    if input.ndim == 1:
+        if target.ndim != 0:
+            raise RuntimeError(f"{name}: 1D input {xs} needs a 0-D target, got target of shape {ts}")
+        return
+    if input.ndim == 0:
+        raise RuntimeError(f"{name}: input must have at least one dimension, got a 0-D tensor")
+    if ts[:1] != xs[:1]:
+        raise ValueError(f"Expected input batch_size ({xs[0]}) to match target batch_size "
+                         f"({ts[0] if ts else 0}).")
+    if ts != xs[:1] + xs[2:]:
+        raise RuntimeError(f"{name}: expected target of shape {xs[:1] + xs[2:]} for input of shape {xs}, got "
+                           f"target of shape {ts}")
+
+
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
+                  reduction="mean", label_smoothing=0.0):
+    reduction = _red(legacy_reduction(size_average, reduce, reduction), "cross_entropy")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
+    tk = target._data.dtype.kind
+    c = input.shape[1] if input.ndim >= 2 else input.shape[0] if input.ndim == 1 else 0
+    if weight is not None and tuple(weight.shape) != (c,):
+        raise RuntimeError(f"cross_entropy: weight tensor should be defined either for all {c} classes or no "
+                           f"classes but got weight tensor of shape: {list(weight.shape)}")
+    if tk == "f" or target._data.dtype.name == "bfloat16":
+        if tuple(target.shape) != tuple(input.shape):
+            raise RuntimeError(f"cross_entropy: class-probability target of shape {tuple(target.shape)} must have "
+                               f"the input's shape {tuple(input.shape)}")
+        return apply(CrossEntropyProb, input, target, weight, reduction, float(label_smoothing))
+    if tk not in "iu":
+        raise RuntimeError(f"cross_entropy: expected target of an integer dtype (class indices) or floating dtype "
+                           f"(class probabilities), got {target.dtype}")
+    _check_nd(input, target, "cross_entropy")
+    return apply(CrossEntropy, input, target, weight, ignore_index, reduction, float(label_smoothing))
+
+
+class NllLoss(Node):
+    __slots__ = ("shape", "red", "denom", "tshape")
+
+    def forward(self, x, t, w, ignore_index, reduction):
+        xp = xp_of(x)
+        self.shape, self.red = x.shape, reduction
+        if x.ndim == 1:
+            x = x.reshape(1, -1)
+            t = t.reshape(1)
+        c = x.shape[1]
+        valid = t != ignore_index
+        _check_targets(xp, t.reshape(-1), valid.reshape(-1), c, "nll_loss")
+        tt = xp.expand_dims(xp.where(valid, t, 0), 1)
+        picked = xp.take_along_axis(x, tt, axis=1)[:, 0]
+        wt = w[tt[:, 0]] * valid if w is not None else valid.astype(x.dtype)
+        loss = -(picked * wt)
+        self.saved = (tt, wt)
+        self.tshape = x.shape
+        if reduction == "mean":
+            self.denom = wt.sum()
+            return (loss.sum() / self.denom).astype(x.dtype, copy=False)
+        if reduction == "sum":
+            return loss.sum()
+        return loss.reshape(()) if len(self.shape) == 1 else loss
+
+    def backward(self, g):
+        tt, wt = self.saved
+        xp = xp_of(wt)
+        if self.red == "mean":
+            v = -wt * (g / self.denom)
+        elif self.red == "sum":
+            v = -wt * g
+        else:
+            v = -wt * g.reshape(wt.shape)
+        gx = xp.zeros(self.tshape, dtype=wt.dtype)
+        xp.put_along_axis(gx, tt, xp.expand_dims(v.astype(wt.dtype, copy=False), 1), axis=1)
+        return gx.reshape(self.shape), None, None
+
+
+def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
+    reduction = _red(legacy_reduction(size_average, reduce, reduction), "nll_loss")
+    _check_nd(input, target, "nll_loss")
+    return apply(NllLoss, input, target, weight, ignore_index, reduction)
+
+
+# ---- pointwise losses -------------------------------------------------------------------------
+class PointLoss(Node):
+    """Elementwise loss l(a, b): subclasses define f(xp, a, b, *c) -> (loss, saved) and
+    d(xp, saved, *c) -> (dl/da, dl/db)."""
+    __slots__ = ("red", "n", "c")
+
+    def forward(self, a, b, reduction, *c):
+        xp = xp_of(a)
+        l, self.saved = self.f(xp, a, b, *c)
+        self.red, self.n, self.c = reduction, l.size, c
+        return _reduce(xp, l, reduction)
+
+    def backward(self, g):
+        xp = xp_of(g)
+        da, db = self.d(xp, self.saved, *self.c)
+        r = _gscale(g, self.red, self.n)
+        return (None if da is None else da * r), (None if db is None else db * r)
+
+
+def _pl(name, f, d):
+    return type(name, (PointLoss,), {"__slots__": (), "f": staticmethod(f), "d": staticmethod(d)})
+
+
+def _mse_f(xp, a, b):
+    d = a - b
+    return d * d, d
+
+
+def _mse_d(xp, d):
+    return 2 * d, -2 * d
+
+
+def _l1_f(xp, a, b):
+    d = a - b
+    return xp.abs(d), d
+
+
+def _l1_d(xp, d):
+    s = xp.sign(d)
+    return s, -s
+
+
+def _sl1_f(xp, a, b, beta):
+    d = a - b
+    ad = xp.abs(d)
+    if beta == 0:
+        return ad, d
+    return xp.where(ad < beta, (0.5 / beta) * d * d, ad - 0.5 * beta), d
+
+
+def _sl1_d(xp, d, beta):
+    if beta == 0:
+        s = xp.sign(d)
+    else:
+        s = xp.where(d < -beta, -1, xp.where(d > beta, 1, d / beta)).astype(d.dtype, copy=False)
+    return s, -s
+
+
+def _huber_f(xp, a, b, delta):
+    d = a - b
+    ad = xp.abs(d)
+    return xp.where(ad < delta, 0.5 * d * d, delta * (ad - 0.5 * delta)), d
+
+
+def _huber_d(xp, d, delta):
+    s = xp.clip(d, -delta, delta)
+    return s, -s
+
+
+def _softmargin_f(xp, a, y):
+    z = -a * y
+    return xp.log1p(xp.exp(z)), (a, y, z)
+
+
+def _softmargin_d(xp, s):
+    a, y, z = s
+    sg = _sig(xp, z)
+    return -y * sg, -a * sg
+
+
+def _kl_f(xp, a, t, log_target):
+    if log_target:
+        et = xp.exp(t)
+        return et * (t - a), (a, t, et)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lt = xp.where(t > 0, xp.log(xp.where(t > 0, t, 1)), 0).astype(t.dtype, copy=False)
+    return t * lt - t * a, (a, t, lt)
+
+
+def _kl_d(xp, s, log_target):
+    a, t, e = s
+    if log_target:
+        return -e, e * (t - a + 1)
+    return -t, xp.where(t > 0, e + 1 - a, -a).astype(t.dtype, copy=False)
+
+
+MseLoss = _pl("MseLoss", _mse_f, _mse_d)
+L1Loss = _pl("L1Loss", _l1_f, _l1_d)
+SmoothL1Loss = _pl("SmoothL1Loss", _sl1_f, _sl1_d)
+HuberLoss = _pl("HuberLoss", _huber_f, _huber_d)
+SoftMarginLoss = _pl("SoftMarginLoss", _softmargin_f, _softmargin_d)
+KlDiv = _pl("KlDiv", _kl_f, _kl_d)
+
+
+def _bshape(input, target, name):
+    xs, ts = tuple(input.shape), tuple(target.shape)
+    if xs != ts:
+        try:
+            np.broadcast_shapes(xs, ts)
+        except ValueError:
+            raise RuntimeError(f"{name}: the size of input {xs} and of target {ts} cannot be broadcast "
+                               "together") from None
+        warnings.warn(f"Using a target size ({target.shape}) that is different to the input size ({input.shape}). "
+                      "This will likely lead to incorrect results due to broadcasting. Please ensure they have the "
+                      "same size.", stacklevel=3)
+
+
+def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    reduction = _red(legacy_reduction(size_average, reduce, reduction), "mse_loss")
+    _bshape(input, target, "mse_loss")
+    r = apply(MseLoss, input, target, reduction)
+    return r
+
+
+def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    reduction = _red(legacy_reduction(size_average, reduce, reduction), "l1_loss")
+    _bshape(input, target, "l1_loss")
+    return apply(L1Loss, input, target, reduction)
+
+
+def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
+    reduction = _red(legacy_reduction(size_average, reduce, reduction), "smooth_l1_loss")
+    if beta < 0:
+        raise RuntimeError("smooth_l1_loss does not support negative values for beta.")
+    _bshape(input, target, "smooth_l1_loss")
+    return apply(SmoothL1Loss, input, target, reduction, float(beta))
+
+
+def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
+    reduction = _red(reduction, "huber_loss")
+    if delta <= 0:
+        raise RuntimeError("huber_loss does not support non-positive values for delta.")
+    _bshape(input, target, "huber_loss")
+    return apply(HuberLoss, input, target, reduction, float(delta))
+
+
+def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    reduction = _red(legacy_reduction(size_average, reduce, reduction), "soft_margin_loss")
+    _bshape(input, target, "soft_margin_loss")
+    return apply(SoftMarginLoss, input, target, reduction)
+
+
+def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    if reduction.__class__ is int:
+        reduction = _INT_RED[reduction]
+    if reduction == "mean":
+        warnings.warn("reduction: 'mean' divides the total loss by both the batch size and the support size."
+                      "'batchmean' divides only by the batch size, and aligns with the KL div math definition."
+                      "'mean' will be changed to behave the same as 'batchmean' in the next major release.",
+                      stacklevel=2)
+    if reduction == "batchmean":
+        r = apply(KlDiv, input, target, "sum", bool(log_target))
+        return r / input.shape[0] if input.ndim else r
+    return apply(KlDiv, input, target, _red(reduction, "kl_div"), bool(log_target))
+
+
+class Bce(Node):
+    __slots__ = ("red", "n")
+
+    def forward(self, x, t, w, reduction):
+        xp = xp_of(x)
+        lx = xp.maximum(xp.log(x), -100.0)
+        l1x = xp.maximum(xp.log1p(-x), -100.0)
+        l = -(t * lx + (1 - t) * l1x)
+        if w is not None:
+            l = l * w
+        self.saved = (x, t, w, lx, l1x)
+        self.red, self.n = reduction, l.size
+        return _reduce(xp, l, reduction)
+
+    def backward(self, g):
+        x, t, w, lx, l1x = self.saved
+        xp = xp_of(x)
+        r = _gscale(g, self.red, self.n)
+        gx = (x - t) / xp.maximum((1 - x) * x, 1e-12)
+        gt = l1x - lx
+        if w is not None:
+            gx = gx * w
+            gt = gt * w
+        return gx * r, gt * r, None
+
+
+def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
+    reduction = _red(legacy_reduction(size_average, reduce, reduction), "binary_cross_entropy")
+    if tuple(target.shape) != tuple(input.shape):
+        raise ValueError(f"Using a target size ({target.shape}) that is different to the input size "
+                         f"({input.shape}) is deprecated. Please ensure they have the same size.")
+    x = input._data
+    if x.size and (bool((x < 0).any()) or bool((x > 1).any())):
+        raise RuntimeError("binary_cross_entropy: all elements of input should be between 0 and 1")
+    return apply(Bce, input, target, weight, reduction)
+
+
+class BceLogits(Node):
+    __slots__ = ("red", "n")
+
+    def forward(self, x, t, w, pw, reduction):
+        xp = xp_of(x)
+        sp = xp.maximum(-x, 0) + xp.log1p(xp.exp(-xp.abs(x)))  # softplus(-x), stable
+        if pw is not None:
+            lw = (pw - 1) * t + 1
+            l = (1 - t) * x + lw * sp
+        else:
+            lw = None
+            l = (1 - t) * x + sp
+        if w is not None:
+            l = l * w
+        self.saved = (x, t, w, pw, lw, sp)
+        self.red, self.n = reduction, l.size
+        return _reduce(xp, l, reduction)
+
+    def backward(self, g):
+        x, t, w, pw, lw, sp = self.saved
+        xp = xp_of(x)
+        r = _gscale(g, self.red, self.n)
+        s = _sig(xp, x)
+        if pw is None:
+            gx = s - t
+            gt = -x
+        else:
+            gx = (1 - t) - lw * (1 - s)
+            gt = -x + (pw - 1) * sp
+        if w is not None:
+            gx = gx * w
+            gt = gt * w
+        return gx * r, gt * r, None, None
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None,
+                                     reduction="mean", pos_weight=None):
+    reduction = _red(legacy_reduction(size_average, reduce, reduction), "binary_cross_entropy_with_logits")
+    if tuple(target.shape) != tuple(input.shape):
+        raise ValueError(f"Target size ({target.shape}) must be the same as input size ({input.shape})")
+    return apply(BceLogits, input, target, weight, pos_weight, reduction)
+
+
+@register("binary_cross_entropy_with_logits", method=False)
+def _t_bce_logits(input, target, weight=None, pos_weight=None, reduction=1):
+    return binary_cross_entropy_with_logits(input, target, weight, reduction=_red(reduction, ""),
+                                            pos_weight=pos_weight)
+
+
+# ---- composite losses -------------------------------------------------------------------------
+def _creduce(l, reduction):
+    if reduction == "mean":
+        return l.mean()
+    if reduction == "sum":
+        return l.sum()
+    return l
+
+
+def margin_ranking_loss(input1, input2, target, margin=0, size_average=None, reduce=None, reduction="mean"):
+    from .elementwise import relu
+    reduction = _red(legacy_reduction(size_average, reduce, reduction), "margin_ranking_loss")
+    if not (input1.ndim == input2.ndim == target.ndim):
+        raise RuntimeError(f"margin_ranking_loss : All input tensors should have same dimension but got sizes: "
+                           f"input1: {input1.shape}, input2: {input2.shape}, target: {target.shape} ")
+    return _creduce(relu((input2 - input1) * target + margin), reduction)
+
+
+def _pos_neg_masks(target, dt):
+    from .creation import tensor  # noqa: F401
+    t = target._data
+    return Tensor._wrap((t == 1).astype(dt)), Tensor._wrap((t == -1).astype(dt))
+
+
+def cosine_embedding_loss(input1, input2, target, margin=0, size_average=None, reduce=None, reduction="mean"):
+    from .elementwise import relu
+    from .nn_activation import cosine_similarity
+    reduction = _red(legacy_reduction(size_average, reduce, reduction), "cosine_embedding_loss")
+    if input1.ndim not in (1, 2) or tuple(input1.shape) != tuple(input2.shape):
+        raise RuntimeError(f"cosine_embedding_loss: expected 1D or 2D inputs of equal shape, got {input1.shape} and "
+                           f"{input2.shape}")
+    cos = _cos_eps(input1, input2)
+    pos, neg = _pos_neg_masks(target, input1._data.dtype)
+    l = (1 - cos) * pos + relu(cos - margin) * neg
+    del cosine_similarity
+    return _creduce(l, reduction)
+
+
+class _CosEps(Node):
+    """cos as in PyTorch's cosine_embedding_loss: x.y / sqrt((|x|^2 + 1e-12)(|y|^2 + 1e-12)), last dim."""
+    __slots__ = ()
+    save_inputs = (0, 1)
+
+    def forward(self, a, b):
+        xp = xp_of(a)
+        m1 = (a * a).sum(axis=-1, keepdims=True) + 1e-12
+        m2 = (b * b).sum(axis=-1, keepdims=True) + 1e-12
+        den = xp.sqrt(m1 * m2)
+        cos = (a * b).sum(axis=-1, keepdims=True) / den
+        self.saved = (a, b, m1, m2, den, cos)
+        return cos[..., 0]
+
+    def backward(self, g):
+        a, b, m1, m2, den, cos = self.saved
+        g = g[..., None]
+        return g * (b / den - cos * a / m1), g * (a / den - cos * b / m2)
+
+
+def _cos_eps(x1, x2):
+    return apply(_CosEps, x1, x2)
+
+
+def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, swap=False, size_average=None,
+                        reduce=None, reduction="mean"):
+    from .elementwise import relu
+    from .nn_activation import pairwise_distance
+    reduction = _red(legacy_reduction(size_average, reduce, reduction), "triplet_margin_loss")
+    if not (anchor.ndim == positive.ndim == negative.ndim):
+        raise RuntimeError(f"triplet_margin_loss: The anchor, positive, and negative tensors are expected to have "
+                           f"the same number of dimensions, but got: anchor {anchor.ndim}D, positive "
+                           f"{positive.ndim}D, and negative {negative.ndim}D inputs")
+    d_ap = pairwise_distance(anchor, positive, p, eps)
+    d_an = pairwise_distance(anchor, negative, p, eps)
+    if swap:
+        d_pn = pairwise_distance(positive, negative, p, eps)
+        d_an = d_an - relu(d_an - d_pn)  # min(d_an, d_pn)
+    return _creduce(relu(d_ap - d_an + margin), reduction)
+
+
+def hinge_embedding_loss(input, target, margin=1.0, size_average=None, reduce=None, reduction="mean"):
+    from .elementwise import relu
+    reduction = _red(legacy_reduction(size_average, reduce, reduction), "hinge_embedding_loss")
+    pos, neg = _pos_neg_masks(target, input._data.dtype)
+    return _creduce(input * pos + relu(margin - input) * neg, reduction)
+
+
+# torch.<name> forms (reduction given as an int: 0 none, 1 mean, 2 sum)
+@register("kl_div", method=False)
+def _t_kl_div(input, target, reduction=1, *, log_target=False):
+    return kl_div(input, target, reduction=_red(reduction, "kl_div") if reduction.__class__ is int else reduction,
+                  log_target=log_target)
+
+
+@register("margin_ranking_loss", method=False)
+def _t_margin_ranking(input1, input2, target, margin=0.0, reduction=1):
+    return margin_ranking_loss(input1, input2, target, margin, reduction=_red(reduction, ""))
+
+
+@register("cosine_embedding_loss", method=False)
+def _t_cos_emb(input1, input2, target, margin=0.0, reduction=1):
+    return cosine_embedding_loss(input1, input2, target, margin, reduction=_red(reduction, ""))
+
+
+@register("triplet_margin_loss", method=False)
+def _t_triplet(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, swap=False, reduction=1):
+    return triplet_margin_loss(anchor, positive, negative, margin, p, eps, swap, reduction=_red(reduction, ""))
+
+
+@register("hinge_embedding_loss", method=False)
+def _t_hinge(input, target, margin=1.0, reduction=1):
+    return hinge_embedding_loss(input, target, margin, reduction=_red(reduction, ""))
