@@ -59,3 +59,980 @@ def matmul(input, other, *, out=None):
         raise RuntimeError(f"matmul: expected both operands to have the same dtype, but got {input.dtype} and "
                            f"{other.dtype}")
     return apply(Matmul, input, other)
+
+
+# ---- matrix products -------------------------------------------------------------------------------
+def _check_same(a, b, op):
+    if a._data.__class__ is not b._data.__class__ or a.device != b.device:
+        raise RuntimeError(f"{op}: Expected all tensors to be on the same device, but found at least two devices, "
+                           f"{a.device} and {b.device}!")
+    if a._data.dtype != b._data.dtype:
+        raise RuntimeError(f"{op}: expected both operands to have the same dtype, but got {a.dtype} and {b.dtype}")
+
+
+@register("mm")
+def mm(input, mat2, *, out=None):
+    a, b = input._data, mat2._data
+    if a.ndim != 2:
+        raise RuntimeError(f"mm: self must be a matrix, got a {a.ndim}-D tensor of shape {tuple(a.shape)}")
+    if b.ndim != 2:
+        raise RuntimeError(f"mm: mat2 must be a matrix, got a {b.ndim}-D tensor of shape {tuple(b.shape)}")
+    if a.shape[1] != b.shape[0]:
+        raise RuntimeError(f"mm: mat1 and mat2 shapes cannot be multiplied ({a.shape[0]}x{a.shape[1]} and "
+                           f"{b.shape[0]}x{b.shape[1]})")
+    _check_same(input, mat2, "mm")
+    return apply(Matmul, input, mat2)
+
+
+@register("bmm")
+def bmm(input, mat2, *, out=None):
+    a, b = input._data, mat2._data
+    if a.ndim != 3:
+        raise RuntimeError(f"bmm: batch1 must be a 3D tensor, got a {a.ndim}-D tensor of shape {tuple(a.shape)}")
+    if b.ndim != 3:
+        raise RuntimeError(f"bmm: batch2 must be a 3D tensor, got a {b.ndim}-D tensor of shape {tuple(b.shape)}")
+    if a.shape[0] != b.shape[0]:
+        raise RuntimeError(f"bmm: expected batch1 and batch2 to have the same batch size, but got batch1 of shape "
+                           f"{tuple(a.shape)} and batch2 of shape {tuple(b.shape)}")
+    if a.shape[2] != b.shape[1]:
+        raise RuntimeError(f"bmm: expected size of batch1 dim 2 to equal size of batch2 dim 1, but got batch1 of "
+                           f"shape {tuple(a.shape)} and batch2 of shape {tuple(b.shape)} "
+                           f"({a.shape[1]}x{a.shape[2]} and {b.shape[1]}x{b.shape[2]})")
+    _check_same(input, mat2, "bmm")
+    return apply(Matmul, input, mat2)
+
+
+@register("mv")
+def mv(input, vec):
+    a, v = input._data, vec._data
+    if a.ndim != 2 or v.ndim != 1:
+        raise RuntimeError(f"mv: vector + matrix @ vector expected, got a {a.ndim}-D matrix of shape "
+                           f"{tuple(a.shape)} and a {v.ndim}-D vector of shape {tuple(v.shape)}")
+    if a.shape[1] != v.shape[0]:
+        raise RuntimeError(f"mv: size mismatch, got input ({a.shape[0]}x{a.shape[1]}) and vec ({v.shape[0]})")
+    _check_same(input, vec, "mv")
+    return apply(Matmul, input, vec)
+
+
+def _vec_pair(x, y, op):
+    a, b = x._data, y._data
+    if a.ndim != 1 or b.ndim != 1:
+        raise RuntimeError(f"{op}: 1D tensors expected, but got {a.ndim}D and {b.ndim}D tensors")
+    if a.shape[0] != b.shape[0]:
+        raise RuntimeError(f"{op}: inconsistent tensor size, expected tensor [{a.shape[0]}] and src [{b.shape[0]}] to "
+                           "have the same number of elements, but got "
+                           f"{a.shape[0]} and {b.shape[0]} elements respectively")
+    _check_same(x, y, op)
+
+
+@register("dot")
+def dot(input, tensor):
+    _vec_pair(input, tensor, "dot")
+    return apply(Matmul, input, tensor)
+
+
+@register("vdot")
+def vdot(input, other):
+    _vec_pair(input, other, "vdot")
+    if input.is_complex():
+        from .elementwise import conj
+        input = conj(input)
+    return apply(Matmul, input, other)
+
+
+class Outer(Node):
+    __slots__ = ()
+    save_inputs = (0, 1)
+
+    def forward(self, a, b):
+        self.saved = (a, b)
+        return a[:, None] * b[None, :]
+
+    def backward(self, g):
+        a, b = self.saved
+        return g @ b, a @ g
+
+
+@register("outer", "ger")
+def outer(input, vec2):
+    a, b = input._data, vec2._data
+    if a.ndim != 1 or b.ndim != 1:
+        raise RuntimeError(f"outer: expected 1D tensors, but got {a.ndim}D and {b.ndim}D tensors")
+    _check_same(input, vec2, "outer")
+    return apply(Outer, input, vec2)
+
+
+def _scale(t, s):
+    from .elementwise import mul
+    return t if s == 1 else mul(t, s)
+
+
+def _addmm_like(input, prod, beta, alpha):
+    from .elementwise import add
+    from .movement import expand
+    p = _scale(prod, alpha)
+    if beta == 0:
+        if input._data.shape != p._data.shape:
+            try:
+                np.broadcast_shapes(input._data.shape, p._data.shape)
+            except ValueError:
+                raise RuntimeError(f"the size of input {tuple(input.shape)} must be broadcastable to "
+                                   f"{tuple(p.shape)}") from None
+        return p
+    r = add(_scale(input, beta), p)
+    if r._data.shape != p._data.shape:
+        raise RuntimeError(f"the size of input {tuple(input.shape)} must be broadcastable to {tuple(p.shape)}")
+    return r if r._data.shape == p._data.shape else expand(r, *p._data.shape)
+
+
+@register("addmm")
+def addmm(input, mat1, mat2, *, beta=1, alpha=1, out=None):
+    return _addmm_like(input, mm(mat1, mat2), beta, alpha)
+
+
+@register("addmv")
+def addmv(input, mat, vec, *, beta=1, alpha=1, out=None):
+    return _addmm_like(input, mv(mat, vec), beta, alpha)
+
+
+@register("baddbmm")
+def baddbmm(input, batch1, batch2, *, beta=1, alpha=1, out=None):
+    return _addmm_like(input, bmm(batch1, batch2), beta, alpha)
+
+
+@register("addbmm")
+def addbmm(input, batch1, batch2, *, beta=1, alpha=1, out=None):
+    from .reduce import sum as _sum
+    return _addmm_like(input, _sum(bmm(batch1, batch2), 0), beta, alpha)
+
+
+@register("addr")
+def addr(input, vec1, vec2, *, beta=1, alpha=1):
+    return _addmm_like(input, outer(vec1, vec2), beta, alpha)
+
+
+# ---- einsum and friends ----------------------------------------------------------------------------
+_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def parse_einsum(eq, shapes):
+    """Expand '...' into letters. Returns (list of input subscripts, output subscripts)."""
+    eq = eq.replace(" ", "")
+    lhs, arrow, rhs = eq.partition("->")
+    ins = lhs.split(",")
+    if len(ins) != len(shapes):
+        raise RuntimeError(f"einsum(): more operands were provided than specified in the equation" if
+                           len(shapes) > len(ins) else
+                           "einsum(): fewer operands were provided than specified in the equation")
+    for s in ins + [rhs]:
+        bad = [c for c in s.replace("...", "") if c not in _LETTERS]
+        if bad:
+            raise RuntimeError(f"einsum(): invalid subscript given at index {eq.index(bad[0])} in the equation "
+                               f"string, subscripts must be in [a-zA-Z]")
+    used = set(eq)
+    free = [c for c in _LETTERS if c not in used]
+    ell_nd = 0
+    for s, sh in zip(ins, shapes):
+        if "..." in s:
+            ell_nd = max(ell_nd, len(sh) - (len(s) - 3))
+    ell = "".join(free[:ell_nd])
+    out_ins = []
+    for k, (s, sh) in enumerate(zip(ins, shapes)):
+        if "..." in s:
+            n = len(sh) - (len(s) - 3)
+            if n < 0:
+                raise RuntimeError(f"einsum(): the number of subscripts in the equation ({len(s) - 3}) is more than "
+                                   f"the number of dimensions ({len(sh)}) for operand {k}")
+            s = s.replace("...", ell[ell_nd - n:] if n else "")
+        elif len(s) != len(sh):
+            raise RuntimeError(f"einsum(): the number of subscripts in the equation ({len(s)}) does not match the "
+                               f"number of dimensions ({len(sh)}) for operand {k}"
+                               f"{' and no ellipsis was given' if '...' not in s else ''}")
+        out_ins.append(s)
+    if arrow:
+        out = rhs.replace("...", ell)
+    else:
+        counts = {}
+        for s in out_ins:
+            for c in s:
+                counts[c] = counts.get(c, 0) + 1
+        out = ell + "".join(sorted(c for c, n in counts.items() if n == 1 and c not in ell))
+    sizes = {}
+    for s, sh in zip(out_ins, shapes):
+        for c, n in zip(s, sh):
+            if c in sizes and sizes[c] != n and n != 1 and sizes[c] != 1:
+                raise RuntimeError(f"einsum(): operands do not broadcast with remapped shapes (original->remapped): "
+                                   f"subscript '{c}' has size {sizes[c]} in one operand and {n} in another")
+            sizes[c] = max(sizes.get(c, 1), n)
+    for c in out:
+        if c not in sizes:
+            raise RuntimeError(f"einsum(): output subscript {c} does not appear in the equation for any input operand")
+    return out_ins, out, sizes
+
+
+def _einsum_arrays(xp, eq, *arrays):
+    if len(arrays) <= 2:
+        return xp.einsum(eq, *arrays)
+    return xp.einsum(eq, *arrays, optimize=True)
+
+
+class Einsum(Node):
+    __slots__ = ("ins", "out", "sizes")
+
+    def forward(self, *arrays, ins, out, sizes):
+        self.ins, self.out, self.sizes = ins, out, sizes
+        self.saved = arrays
+        return _einsum_arrays(xp_of(arrays[0]), ",".join(ins) + "->" + out, *arrays)
+
+    def backward(self, g):
+        xp = xp_of(g)
+        arrays = self.saved
+        grads = []
+        for i, s in enumerate(self.ins):
+            uniq = "".join(dict.fromkeys(s))
+            others = [j for j in range(len(arrays)) if j != i]
+            avail = set(self.out).union(*[set(self.ins[j]) for j in others])
+            keep = "".join(c for c in uniq if c in avail)
+            eq = ",".join([self.out] + [self.ins[j] for j in others]) + "->" + keep
+            r = _einsum_arrays(xp, eq, g, *[arrays[j] for j in others])
+            if len(keep) != len(uniq):  # letters summed only inside operand i: broadcast back
+                shape = [self.sizes[c] if c in keep else 1 for c in uniq]
+                r = xp.broadcast_to(r.reshape(shape), tuple(self.sizes[c] if c not in keep else r.shape[keep.index(c)]
+                                                             for c in uniq))
+            if len(uniq) != len(s):  # repeated letters: the gradient lives on a generalised diagonal
+                full = xp.zeros(tuple(self.sizes[c] for c in s), dtype=g.dtype)
+                idx = []
+                for c in s:
+                    shp = [1] * len(uniq)
+                    k = uniq.index(c)
+                    shp[k] = self.sizes[c]
+                    idx.append(xp.arange(self.sizes[c]).reshape(shp))
+                full[tuple(idx)] = r
+                r = full
+            grads.append(r)
+        return tuple(grads)
+
+
+@register("einsum", method=False)
+def einsum(equation, *operands):
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    if not operands:
+        raise RuntimeError("einsum(): must provide at least one operand")
+    for k, t in enumerate(operands[1:], 1):
+        _check_same(operands[0], t, "einsum()")
+    ins, out, sizes = parse_einsum(equation, [t._data.shape for t in operands])
+    return apply(Einsum, *operands, ins=ins, out=out, sizes=sizes)
+
+
+@register("tensordot", method=False)
+def tensordot(a, b, dims=2, out=None):
+    na, nb = a._data.ndim, b._data.ndim
+    if isinstance(dims, Tensor):
+        dims = dims.tolist()
+    if isinstance(dims, int):
+        if dims < 0:
+            raise RuntimeError(f"tensordot expects dims >= 0, but got dims={dims}")
+        da, db = list(range(na - dims, na)), list(range(dims))
+    else:
+        da, db = dims
+        da = [da] if isinstance(da, int) else list(da)
+        db = [db] if isinstance(db, int) else list(db)
+    if len(da) != len(db):
+        raise RuntimeError(f"both dimension lists should have same length, got {da} and {db}")
+    da = [d % na for d in da]
+    db = [d % nb for d in db]
+    for x, y in zip(da, db):
+        if a._data.shape[x] != b._data.shape[y]:
+            raise RuntimeError(f"contracted dimensions need to match, but first has size {a._data.shape[x]} in dim "
+                               f"{x} and second has size {b._data.shape[y]} in dim {y}")
+    letters = iter(_LETTERS)
+    sa = [next(letters) for _ in range(na)]
+    sb = [None] * nb
+    for x, y in zip(da, db):
+        sb[y] = sa[x]
+    sb = [c if c is not None else next(letters) for c in sb]
+    out_s = [c for k, c in enumerate(sa) if k not in da] + [c for k, c in enumerate(sb) if k not in db]
+    return einsum("".join(sa) + "," + "".join(sb) + "->" + "".join(out_s), a, b)
+
+
+@register("inner")
+def inner(input, other):
+    if input._data.ndim == 0 or other._data.ndim == 0:
+        from .elementwise import mul
+        return mul(input, other)
+    if input._data.shape[-1] != other._data.shape[-1]:
+        raise RuntimeError(f"inner() the last dimension must match on both input tensors but got shapes "
+                           f"{list(input.shape)} and {list(other.shape)}")
+    return tensordot(input, other, ([-1], [-1]))
+
+
+@register("kron")
+def kron(input, other):
+    from .elementwise import mul
+    from .movement import reshape
+    a, b = input._data, other._data
+    nd = max(a.ndim, b.ndim)
+    sa = (1,) * (nd - a.ndim) + a.shape
+    sb = (1,) * (nd - b.ndim) + b.shape
+    ia, ib = [], []
+    for x, y in zip(sa, sb):
+        ia += [x, 1]
+        ib += [1, y]
+    r = mul(reshape(input, ia), reshape(other, ib))
+    return reshape(r, tuple(x * y for x, y in zip(sa, sb)))
+
+
+class Cross(Node):
+    __slots__ = ("axis",)
+    save_inputs = (0, 1)
+
+    def forward(self, a, b, axis):
+        self.axis = axis
+        self.saved = (a, b)
+        return xp_of(a).cross(a, b, axis=axis)
+
+    def backward(self, g):
+        a, b = self.saved
+        xp = xp_of(g)
+        ax = self.axis
+        return xp.cross(b, g, axis=ax), xp.cross(g, a, axis=ax)
+
+
+def _cross(input, other, dim, op):
+    a, b = input._data, other._data
+    if a.ndim != b.ndim:
+        raise RuntimeError(f"{op}: inputs dimension {dim} must have length 3. Got {a.ndim} and {b.ndim}")
+    try:
+        shape = np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise RuntimeError(f"{op}: shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be broadcast") from None
+    nd = len(shape)
+    if not -nd <= dim < nd:
+        raise IndexError(f"{op}: Dimension out of range (expected to be in range of [{-nd}, {nd - 1}], but got {dim})")
+    ax = dim % nd
+    if a.shape[ax] != 3 or b.shape[ax] != 3:
+        raise RuntimeError(f"{op}: inputs dimension {dim} must have length 3. Got {a.shape[ax]} and {b.shape[ax]}")
+    _check_same(input, other, op)
+    return apply(Cross, input, other, axis=ax)
+
+
+@register("cross")
+def cross(input, other, dim=None):
+    if dim is None:
+        shape = np.broadcast_shapes(input._data.shape, other._data.shape)
+        dims = [k for k, s in enumerate(shape) if s == 3]
+        if not dims:
+            raise RuntimeError(f"cross: no dimension of size 3 in input (shapes {tuple(input.shape)} and "
+                               f"{tuple(other.shape)})")
+        dim = dims[0]
+    return _cross(input, other, dim, "cross")
+
+
+@register("trace")
+def trace(input):
+    if input._data.ndim != 2:
+        raise RuntimeError(f"trace: expected a matrix, but got tensor with dim {input._data.ndim}")
+    from .movement import diagonal
+    from .reduce import sum as _sum
+    return _sum(diagonal(input))
+
+
+# ---- torch.linalg: decompositions, inverses, norms --------------------------------------------------
+class LinAlgError(RuntimeError):
+    """torch.linalg.LinAlgError: a RuntimeError raised when a matrix is singular or not positive-definite."""
+
+
+def _T(x):
+    return x.swapaxes(-1, -2)
+
+
+def _square(A, op):
+    a = A._data
+    if a.ndim < 2:
+        raise RuntimeError(f"{op}: The input tensor A must have at least 2 dimensions.")
+    if a.shape[-1] != a.shape[-2]:
+        raise RuntimeError(f"{op}: A must be batches of square matrices, but they are {a.shape[-2]} by "
+                           f"{a.shape[-1]} matrices")
+    _float(A, op)
+
+
+def _float(A, op):
+    if A._data.dtype.kind not in "fc":
+        raise RuntimeError(f"{op}: Expected a floating point or complex tensor as input. Got {A.dtype.name.capitalize()}")
+
+
+def _linalg_call(fn, op, *args, **kw):
+    try:
+        return fn(*args, **kw)
+    except Exception as e:
+        if type(e).__name__ == "LinAlgError":
+            msg = str(e)
+            if "Singular" in msg or "singular" in msg:
+                raise LinAlgError(f"{op}: The input matrix is singular, the {op.split('.')[-1]} could not be "
+                                  f"completed ({msg}).") from None
+            if "positive" in msg.lower():
+                raise LinAlgError(f"{op}: The factorization could not be completed because the input is not "
+                                  f"positive-definite ({msg}).") from None
+            raise LinAlgError(f"{op}: {msg}") from None
+        raise
+
+
+class Inv(Node):
+    __slots__ = ()
+    save_output = True
+
+    def forward(self, a):
+        r = _linalg_call(xp_of(a).linalg.inv, "linalg.inv", a)
+        self.saved = r
+        return r
+
+    def backward(self, g):
+        iT = _T(self.saved)
+        return -(iT @ g @ iT)
+
+
+def inv(A, *, out=None):
+    _square(A, "linalg.inv")
+    return apply(Inv, A)
+
+
+class Det(Node):
+    __slots__ = ()
+    save_inputs = (0,)
+
+    def forward(self, a):
+        d = xp_of(a).linalg.det(a)
+        self.saved = (a, d)
+        return d
+
+    def backward(self, g):
+        a, d = self.saved
+        xp = xp_of(g)
+        try:
+            iT = _T(xp.linalg.inv(a))
+            return (g * d)[..., None, None] * iT
+        except Exception:
+            # singular matrices: the adjugate from the SVD, adj(A)^T = U^-T... computed as det-free cofactors
+            u, s, vh = xp.linalg.svd(a)
+            k = s.shape[-1]
+            prods = xp.stack([xp.prod(xp.delete(s, i, axis=-1), axis=-1) for i in range(k)], axis=-1)
+            sgn = xp.linalg.det(u) * xp.linalg.det(vh)
+            cof = (u * (prods * sgn[..., None])[..., None, :]) @ vh
+            return g[..., None, None] * cof
+
+
+def det(A):
+    _square(A, "linalg.det")
+    return apply(Det, A)
+
+
+class LogAbsDet(Node):
+    __slots__ = ()
+    save_inputs = (0,)
+
+    def forward(self, a):
+        self.saved = a
+        return xp_of(a).linalg.slogdet(a)[1]
+
+    def backward(self, g):
+        return g[..., None, None] * _T(_linalg_call(xp_of(g).linalg.inv, "linalg.slogdet", self.saved))
+
+
+def _slogdet_result():
+    import collections
+    global _SlogdetResult
+    if _SlogdetResult is None:
+        _SlogdetResult = collections.namedtuple("slogdet", ["sign", "logabsdet"])
+    return _SlogdetResult
+
+
+_SlogdetResult = None
+
+
+def slogdet(A):
+    _square(A, "linalg.slogdet")
+    a = A._data
+    sign = Tensor._wrap(xp_of(a).linalg.slogdet(a)[0])
+    return _slogdet_result()(sign, apply(LogAbsDet, A))
+
+
+def logdet(A):
+    _square(A, "logdet")
+    from .elementwise import add
+    s, la = slogdet(A)
+    sg = s._data
+    xp = xp_of(sg)
+    # log|det| where det > 0; nan for a negative determinant; -inf for a singular matrix
+    fix = Tensor._wrap(xp.where(sg < 0, xp.nan, xp.where(sg == 0, -xp.inf, 0)).astype(la._data.dtype))
+    return add(la, fix)
+
+
+class Solve(Node):
+    __slots__ = ()
+    save_inputs = (0,)
+    save_output = True
+
+    def forward(self, a, b):
+        x = _linalg_call(xp_of(a).linalg.solve, "linalg.solve", a, b)
+        self.saved = (a, x)
+        return x
+
+    def backward(self, g):
+        a, x = self.saved
+        gb = xp_of(g).linalg.solve(_T(a), g)
+        return -(gb @ _T(x)), gb
+
+
+def solve(A, B, *, left=True, out=None):
+    from .movement import unsqueeze, squeeze
+    _square(A, "linalg.solve")
+    a, b = A._data, B._data
+    if not left:
+        return _mT(solve(_mT(A), _mT(B)))
+    _check_same(A, B, "linalg.solve")
+    vec = b.ndim == 1 or (b.ndim == a.ndim - 1 and b.shape == a.shape[:-1])
+    if vec:
+        if b.shape[-1] != a.shape[-1]:
+            raise RuntimeError(f"linalg.solve: Incompatible shapes of A and B for the equation AX = B "
+                               f"({a.shape[-2]}x{a.shape[-1]} and {b.shape[-1]}x1)")
+        return squeeze(apply(Solve, A, unsqueeze(B, -1)), -1)
+    if b.ndim < 2 or b.shape[-2] != a.shape[-1]:
+        raise RuntimeError(f"linalg.solve: Incompatible shapes of A and B for the equation AX = B "
+                           f"({a.shape[-2]}x{a.shape[-1]} and {'x'.join(map(str, b.shape[-2:]))})")
+    return apply(Solve, A, B)
+
+
+def _mT(t):
+    from .movement import transpose
+    return transpose(t, -2, -1)
+
+
+def _phi(x, xp):
+    """Lower triangle with the diagonal halved."""
+    r = xp.tril(x)
+    d = xp.diagonal(r, axis1=-2, axis2=-1)
+    return r - 0.5 * (d[..., None] * xp.eye(x.shape[-1], dtype=x.dtype))
+
+
+class Cholesky(Node):
+    __slots__ = ()
+    save_output = True
+
+    def forward(self, a):
+        r = _linalg_call(xp_of(a).linalg.cholesky, "linalg.cholesky", a)
+        self.saved = r
+        return r
+
+    def backward(self, g):
+        L = self.saved
+        xp = xp_of(g)
+        P = _phi(_T(L) @ xp.tril(g), xp)
+        Linv = xp.linalg.inv(L)
+        S = _T(Linv) @ P @ Linv
+        return 0.5 * (S + _T(S))
+
+
+def cholesky(A, *, upper=False, out=None):
+    _square(A, "linalg.cholesky")
+    L = apply(Cholesky, A)
+    return _mT(L) if upper else L
+
+
+def _qr_backward(Q, R, gQ, gR, xp):
+    """A = QR with m >= n (reduced): gA = (gQ + Q copyltu(M)) R^-T, M = R gR^T - gQ^T Q."""
+    M = R @ _T(gR) - _T(gQ) @ Q
+    low = xp.tril(M, -1)
+    M = low + _T(low) + xp.tril(xp.triu(M))
+    B = gQ + Q @ M
+    # B R^-T: solve R X^T = B^T
+    return _T(xp.linalg.solve(R, _T(B)))
+
+
+class QRPart(Node):
+    """One output (0: Q, 1: R) of a reduced QR; each part's backward takes the other's gradient as zero."""
+    __slots__ = ("part",)
+    save_inputs = (0,)
+
+    def forward(self, a, part, q, r):
+        self.part = part
+        self.saved = (a, q, r)
+        return q if part == 0 else r
+
+    def backward(self, g):
+        a, Q, R = self.saved
+        xp = xp_of(g)
+        m, n = a.shape[-2], a.shape[-1]
+        gQ = g if self.part == 0 else xp.zeros_like(Q)
+        gR = g if self.part == 1 else xp.zeros_like(R)
+        if m >= n:
+            if Q.shape[-1] != n:
+                raise RuntimeError("linalg.qr: the derivative for mode='complete' with more rows than columns is "
+                                   "not implemented")
+            return _qr_backward(Q, R, gQ, gR, xp)
+        # wide: A = Q [X | Y] with X = Q R1 square
+        R1, R2 = R[..., :, :m], R[..., :, m:]
+        gR1, gR2 = gR[..., :, :m], gR[..., :, m:]
+        Y = a[..., :, m:]
+        gY = Q @ gR2
+        gX = _qr_backward(Q, R1, gQ + Y @ _T(gR2), gR1, xp)
+        return xp.concatenate([gX, gY], axis=-1)
+
+
+def qr(A, mode="reduced", *, out=None):
+    a = A._data
+    _float(A, "linalg.qr")
+    if a.ndim < 2:
+        raise RuntimeError(f"linalg.qr: The input tensor A must have at least 2 dimensions.")
+    if mode not in ("reduced", "complete", "r"):
+        raise RuntimeError(f"qr received unrecognized mode '{mode}' but expected one of 'reduced' (default), 'r', or "
+                           "'complete'")
+    xp = xp_of(a)
+    q, r = xp.linalg.qr(a, mode="complete" if mode == "complete" else "reduced")
+    import collections
+    res = collections.namedtuple("qr", ["Q", "R"])
+    Rt = apply(QRPart, A, part=1, q=q, r=r)
+    if mode == "r":
+        return res(Tensor._wrap(xp.zeros((0,), dtype=a.dtype)), Rt)
+    return res(apply(QRPart, A, part=0, q=q, r=r), Rt)
+
+
+class SVDPart(Node):
+    """One output (0: U, 1: S, 2: Vh) of a reduced SVD; the others' gradients are taken as zero."""
+    __slots__ = ("part",)
+    save_inputs = (0,)
+
+    def forward(self, a, part, u, s, vh):
+        self.part = part
+        self.saved = (u, s, vh)
+        return (u, s, vh)[part]
+
+    def backward(self, g):
+        u, s, vh = self.saved
+        xp = xp_of(g)
+        if self.part == 1:
+            return (u * g[..., None, :]) @ vh
+        k = s.shape[-1]
+        if u.shape[-1] != k or vh.shape[-2] != k:
+            raise RuntimeError("linalg.svd: the derivative of U and Vh with full_matrices=True is not implemented; "
+                               "use full_matrices=False")
+        s2 = s * s
+        F = s2[..., None, :] - s2[..., :, None]
+        eye = xp.eye(k, dtype=bool)
+        with np.errstate(divide="ignore"):
+            F = xp.where(eye, 0, 1 / xp.where(eye, 1, F))
+        S = s[..., None, :] * xp.eye(k, dtype=s.dtype)
+        v = _T(vh)
+        Sinv = (1 / s)[..., None, :] * xp.eye(k, dtype=s.dtype)
+        if self.part == 0:
+            gU = g
+            J = F * (_T(u) @ gU - _T(gU) @ u)
+            core = J @ S
+            gA = u @ core @ vh
+            m = u.shape[-2]
+            if m > k:
+                gA = gA + (gU - u @ (_T(u) @ gU)) @ Sinv @ vh
+            return gA
+        gV = _T(g)
+        K = F * (_T(v) @ gV - _T(gV) @ v)
+        gA = u @ (S @ K) @ vh
+        n = v.shape[-2]
+        if n > k:
+            gA = gA + u @ Sinv @ _T(gV - v @ (_T(v) @ gV))
+        return gA
+
+
+def svd(A, full_matrices=True, *, driver=None, out=None):
+    a = A._data
+    _float(A, "linalg.svd")
+    if a.ndim < 2:
+        raise RuntimeError("linalg.svd: The input tensor A must have at least 2 dimensions.")
+    u, s, vh = xp_of(a).linalg.svd(a, full_matrices=full_matrices)
+    import collections
+    res = collections.namedtuple("svd", ["U", "S", "Vh"])
+    return res(*(apply(SVDPart, A, part=i, u=u, s=s, vh=vh) for i in range(3)))
+
+
+def svdvals(A, *, driver=None, out=None):
+    a = A._data
+    _float(A, "linalg.svdvals")
+    if a.ndim < 2:
+        raise RuntimeError("linalg.svdvals: The input tensor A must have at least 2 dimensions.")
+    u, s, vh = xp_of(a).linalg.svd(a, full_matrices=False)
+    return apply(SVDPart, A, part=1, u=u, s=s, vh=vh)
+
+
+class EighPart(Node):
+    """Output 0 (eigenvalues) or 1 (eigenvectors) of a symmetric eigendecomposition."""
+    __slots__ = ("part",)
+    save_inputs = (0,)
+
+    def forward(self, a, part, w, v):
+        self.part = part
+        self.saved = (w, v)
+        return w if part == 0 else v
+
+    def backward(self, g):
+        w, v = self.saved
+        xp = xp_of(g)
+        if self.part == 0:
+            return (v * g[..., None, :]) @ _T(v)
+        k = w.shape[-1]
+        E = w[..., None, :] - w[..., :, None]
+        eye = xp.eye(k, dtype=bool)
+        with np.errstate(divide="ignore"):
+            F = xp.where(eye, 0, 1 / xp.where(eye, 1, E))
+        inner = F * (_T(v) @ g)
+        return v @ inner @ _T(v)
+
+
+def eigh(A, UPLO="L", *, out=None):
+    _square(A, "linalg.eigh")
+    a = A._data
+    w, v = xp_of(a).linalg.eigh(a, UPLO=UPLO)
+    import collections
+    res = collections.namedtuple("eigh", ["eigenvalues", "eigenvectors"])
+    return res(apply(EighPart, A, part=0, w=w, v=v), apply(EighPart, A, part=1, w=w, v=v))
+
+
+def eigvalsh(A, UPLO="L", *, out=None):
+    _square(A, "linalg.eigvalsh")
+    a = A._data
+    w, v = xp_of(a).linalg.eigh(a, UPLO=UPLO)
+    return apply(EighPart, A, part=0, w=w, v=v)
+
+
+class Pinv(Node):
+    __slots__ = ()
+    save_inputs = (0,)
+    save_output = True
+
+    def forward(self, a, rcond):
+        xp = xp_of(a)
+        p = xp.linalg.pinv(a, rtol=rcond) if xp is np else xp.linalg.pinv(a, rcond=rcond)
+        self.saved = (a, p)
+        return p
+
+    def backward(self, g):
+        a, p = self.saved
+        xp = xp_of(g)
+        m, n = a.shape[-2], a.shape[-1]
+        Im = xp.eye(m, dtype=a.dtype)
+        In = xp.eye(n, dtype=a.dtype)
+        pT, gT = _T(p), _T(g)
+        return -(pT @ g @ pT) + (Im - a @ p) @ gT @ p @ pT + pT @ p @ gT @ (In - p @ a)
+
+
+def pinv(A, *, atol=None, rtol=None, hermitian=False, out=None, rcond=None):
+    a = A._data
+    _float(A, "linalg.pinv")
+    if a.ndim < 2:
+        raise RuntimeError("linalg.pinv: The input tensor A must have at least 2 dimensions.")
+    if rtol is None and rcond is not None:
+        rtol = rcond
+    if rtol is None and atol is None:
+        rtol = max(a.shape[-2:]) * np.finfo(a.dtype).eps
+    return apply(Pinv, A, rtol if rtol is not None else 0.0)
+
+
+def matrix_power(A, n):
+    _square(A, "linalg.matrix_power")
+    n = int(n)
+    if n == 0:
+        xp = xp_of(A._data)
+        e = xp.broadcast_to(xp.eye(A._data.shape[-1], dtype=A._data.dtype), A._data.shape).copy()
+        return Tensor._wrap(e)
+    if n < 0:
+        A, n = inv(A), -n
+    result, base = None, A
+    while n:
+        if n & 1:
+            result = base if result is None else matmul(result, base)
+        n >>= 1
+        if n:
+            base = matmul(base, base)
+    return result
+
+
+def matrix_rank(A, *, atol=None, rtol=None, hermitian=False, tol=None):
+    a = A._data
+    xp = xp_of(a)
+    s = xp.linalg.svd(a, compute_uv=False)
+    smax = s.max(axis=-1, keepdims=True) if s.shape[-1] else xp.zeros(s.shape[:-1] + (1,), dtype=s.dtype)
+    if atol is None and rtol is None and tol is None:
+        rtol = max(a.shape[-2:]) * np.finfo(a.dtype).eps
+    tol_arr = xp.maximum(atol if atol is not None else (tol or 0.0), (rtol or 0.0) * smax)
+    return Tensor._wrap((s > tol_arr).sum(axis=-1).astype(np.int64))
+
+
+class VectorNorm(Node):
+    __slots__ = ("ord", "axes", "keepdim", "shape")
+    save_inputs = (0,)
+    save_output = True
+
+    def forward(self, a, ord, axes, keepdim):
+        xp = xp_of(a)
+        self.ord, self.axes, self.keepdim, self.shape = ord, axes, keepdim, a.shape
+        x = xp.abs(a)
+        if ord == 2:
+            r = xp.sqrt((x * x).sum(axis=axes, keepdims=keepdim))
+        elif ord == 1:
+            r = x.sum(axis=axes, keepdims=keepdim)
+        elif ord == float("inf"):
+            r = x.max(axis=axes, keepdims=keepdim) if x.size else xp.zeros(_red_shape(a.shape, axes, keepdim), a.dtype)
+        elif ord == float("-inf"):
+            r = x.min(axis=axes, keepdims=keepdim)
+        elif ord == 0:
+            r = (x != 0).sum(axis=axes, keepdims=keepdim).astype(a.dtype)
+        else:
+            r = ((x ** ord).sum(axis=axes, keepdims=keepdim)) ** (1.0 / ord)
+        r = xp.asarray(r).astype(a.dtype, copy=False)
+        self.saved = (a, r)
+        return r
+
+    def backward(self, g):
+        from .reduce import expand_back
+        a, r = self.saved
+        xp = xp_of(g)
+        ge = expand_back(g, self.shape, self.axes, self.keepdim)
+        re = expand_back(r, self.shape, self.axes, self.keepdim)
+        o = self.ord
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if o == 2:
+                return xp.where(re == 0, 0, ge * a / re)
+            if o == 1:
+                return ge * xp.sign(a)
+            if o == 0:
+                return xp.zeros_like(a)
+            if o in (float("inf"), float("-inf")):
+                hit = (xp.abs(a) == re)
+                cnt = expand_back(hit.sum(axis=self.axes, keepdims=self.keepdim), self.shape, self.axes, self.keepdim)
+                return ge * xp.sign(a) * hit / cnt
+            x = xp.abs(a)
+            return xp.where(re == 0, 0, ge * xp.sign(a) * x ** (o - 1) / re ** (o - 1))
+
+
+def _red_shape(shape, axes, keepdim):
+    axes = range(len(shape)) if axes is None else axes
+    return tuple(1 if i in axes else s for i, s in enumerate(shape) if keepdim or i not in axes)
+
+
+def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None, out=None):
+    from .reduce import norm_dims
+    if dtype is not None:
+        x = x.to(dtype)
+    _float(x, "linalg.vector_norm")
+    d = x._data
+    if isinstance(ord, str):
+        raise RuntimeError(f"linalg.vector_norm: ord must be a number, got '{ord}'")
+    ord = float(ord)
+    axes = norm_dims(dim, d.ndim, "linalg.vector_norm")
+    if axes is not None and d.ndim == 0:
+        axes = None
+    if ord < 0 and d.size == 0:
+        raise RuntimeError(f"linalg.vector_norm cannot compute the {ord} norm on an empty tensor because the "
+                           "operation does not have an identity")
+    return apply1(VectorNorm, x, ord, axes, keepdim)
+
+
+def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None, out=None):
+    from .movement import squeeze
+    if dtype is not None:
+        A = A.to(dtype)
+    _float(A, "linalg.matrix_norm")
+    nd = A._data.ndim
+    if nd < 2:
+        raise RuntimeError(f"linalg.matrix_norm: The input tensor A must have at least 2 dimensions.")
+    d0, d1 = (int(d) % nd for d in dim)
+    if d0 == d1:
+        raise RuntimeError(f"linalg.matrix_norm: dims must be different. Got ({dim[0]}, {dim[1]})")
+    if ord == "fro":
+        return vector_norm(A, 2, (d0, d1), keepdim)
+    if ord in ("nuc", 2, -2):
+        from .movement import movedim
+        from .reduce import sum as _sum
+        s = svdvals(movedim(A, (d0, d1), (-2, -1)))
+        if ord == "nuc":
+            r = _sum(s, -1)
+        else:
+            r = vector_norm(s, float("inf") if ord == 2 else float("-inf"), -1)
+        if keepdim:
+            from .movement import unsqueeze
+            for d in sorted((d0, d1)):
+                r = unsqueeze(r, d)
+        return r
+    if ord in (1, -1, float("inf"), float("-inf")):
+        inner_dim, outer_dim = (d0, d1) if ord in (1, -1) else (d1, d0)
+        big = float("inf") if ord > 0 else float("-inf")
+        r = vector_norm(vector_norm(A, 1, inner_dim, True), big, outer_dim, True)
+        return r if keepdim else squeeze(r, (d0, d1))
+    raise RuntimeError(f"linalg.matrix_norm: Order {ord} not supported.")
+
+
+def linalg_norm(A, ord=None, dim=None, keepdim=False, *, dtype=None, out=None):
+    nd = A._data.ndim
+    if dim is not None and not isinstance(dim, int):
+        dim = tuple(dim)
+        if len(dim) == 1:
+            dim = dim[0]
+    if isinstance(dim, tuple) and len(dim) == 2:
+        return matrix_norm(A, "fro" if ord is None else ord, dim, keepdim, dtype=dtype)
+    if dim is None and ord is not None:
+        if nd == 2:
+            return matrix_norm(A, ord, (-2, -1), keepdim, dtype=dtype)
+        if nd != 1:
+            raise RuntimeError(f"linalg.norm: If dim is not specified but ord is, the input must be 1D or 2D. Got "
+                               f"{nd}D.")
+    if isinstance(ord, str):
+        raise RuntimeError(f"linalg.norm: ord '{ord}' is a matrix norm and needs a 2-D input or a 2-tuple dim")
+    return vector_norm(A, 2 if ord is None else ord, dim, keepdim, dtype=dtype)
+
+
+def multi_dot(tensors, *, out=None):
+    tensors = list(tensors)
+    if len(tensors) < 2:
+        raise RuntimeError(f"multi_dot(): expected at least 2 tensors but got {len(tensors)}")
+    r = tensors[0]
+    for t in tensors[1:]:
+        r = matmul(r, t)
+    return r
+
+
+def vecdot(x, y, *, dim=-1, out=None):
+    from .elementwise import mul
+    from .reduce import sum as _sum
+    return _sum(mul(x, y), dim)
+
+
+def linalg_cross(input, other, *, dim=-1, out=None):
+    return _cross(input, other, dim, "linalg.cross")
+
+
+# top-level torch.* names for the same operations
+register("det")(det)
+register("logdet")(logdet)
+register("slogdet")(slogdet)
+register("inverse")(inv)
+register("matrix_power")(matrix_power)
+register("pinverse")(lambda input, rcond=1e-15: pinv(input, rcond=rcond))
+
+
+@register("cholesky")
+def _cholesky_legacy(input, upper=False):
+    return cholesky(input, upper=upper)
+
+
+@register("qr")
+def _qr_legacy(input, some=True):
+    return qr(input, "reduced" if some else "complete")
+
+
+@register("svd")
+def _svd_legacy(input, some=True, compute_uv=True):
+    U, S, Vh = svd(input, full_matrices=not some)
+    import collections
+    res = collections.namedtuple("svd", ["U", "S", "V"])
+    if not compute_uv:
+        xp = xp_of(input._data)
+        return res(Tensor._wrap(xp.zeros_like(U._data)), S, Tensor._wrap(xp.zeros_like(_T(Vh._data))))
+    return res(U, S, _mT(Vh))

@@ -308,31 +308,56 @@ def flatten(input, start_dim=0, end_dim=-1):
 
 
 class Cat(Node):
-    __slots__ = ("sizes", "axis")
+    __slots__ = ("sizes", "axis", "skip")
 
-    def forward(self, *arrays, axis):
-        self.axis = axis
+    def forward(self, *arrays, axis, skip=None):
+        # skip: positions of legacy empty 1-D tensors (shape (0,)), which PyTorch lets cat ignore
+        self.axis, self.skip = axis, skip
+        if skip:
+            arrays = [a for i, a in enumerate(arrays) if i not in skip]
         self.sizes = [a.shape[axis] for a in arrays]
         return xp_of(arrays[0]).concatenate(arrays, axis=axis)
 
     def backward(self, g):
         idx = np.cumsum(self.sizes)[:-1]
-        return tuple(xp_of(g).split(g, idx, axis=self.axis))
+        parts = xp_of(g).split(g, idx, axis=self.axis)
+        if not self.skip:
+            return tuple(parts)
+        it = iter(parts)
+        return tuple(xp_of(g).zeros((0,), dtype=g.dtype) if i in self.skip else next(it)
+                     for i in range(len(self.sizes) + len(self.skip)))
 
 
 @register("cat", "concat", "concatenate", method=False)
 def cat(tensors, dim=0, *, out=None):
-    tensors = [t for t in tensors if not (t._data.ndim == 1 and t._data.shape[0] == 0)] or list(tensors)[:1]
+    tensors = list(tensors)
     if not tensors:
         raise RuntimeError("cat(): expected a non-empty list of Tensors")
+    for i, t in enumerate(tensors):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"cat(): expected a sequence of Tensors, but element {i} is {type(t).__name__}")
+        if t._data.ndim == 0:
+            raise RuntimeError(f"zero-dimensional tensor (at position {i}) cannot be concatenated")
+    if len(tensors) > 1:
+        _same_device(tensors, "cat()")
+    all_tensors = tensors
+    skip = {i for i, t in enumerate(tensors) if t._data.ndim == 1 and t._data.shape[0] == 0}
+    if len(skip) == len(tensors):
+        skip = set(range(1, len(tensors)))
+    tensors = [t for i, t in enumerate(tensors) if i not in skip]
     nd = tensors[0]._data.ndim
-    ax = dim % nd if nd else 0
+    ax = _dim(dim, nd, "cat()")
     ref = tensors[0]
     for i, t in enumerate(tensors[1:], 1):
         d = t._data
-        if d.ndim != nd or any(d.shape[k] != ref._data.shape[k] for k in range(nd) if k != ax):
-            raise RuntimeError(f"cat(): Sizes of tensors must match except in dimension {dim}. Expected size "
-                               f"{tuple(ref.shape)} but got size {tuple(t.shape)} for tensor number {i} in the list.")
+        if d.ndim != nd:
+            raise RuntimeError(f"cat(): Tensors must have same number of dimensions: got {nd} and {d.ndim} "
+                               f"(shapes {tuple(ref.shape)} and {tuple(t.shape)})")
+        for k in range(nd):
+            if k != ax and d.shape[k] != ref._data.shape[k]:
+                raise RuntimeError(f"cat(): Sizes of tensors must match except in dimension {ax}. Expected size "
+                                   f"{ref._data.shape[k]} but got size {d.shape[k]} for tensor number {i} in the "
+                                   f"list (shapes {tuple(ref.shape)} and {tuple(t.shape)}).")
     dts = {t._data.dtype for t in tensors}
     if len(dts) > 1:
         from .. import _dtype
@@ -340,6 +365,9 @@ def cat(tensors, dim=0, *, out=None):
         for t in tensors[1:]:
             want = _dtype.promote_types(want, t.dtype)
         tensors = [t.to(want) for t in tensors]
+        all_tensors = [t.to(want) for t in all_tensors]
+    if skip:
+        return apply(Cat, *all_tensors, axis=ax, skip=skip)
     return apply(Cat, *tensors, axis=ax)
 
 
@@ -349,8 +377,612 @@ def stack(tensors, dim=0, *, out=None):
     if not tensors:
         raise RuntimeError("stack expects a non-empty TensorList")
     s0 = tensors[0]._data.shape
+    _dim(dim, len(s0) + 1, "stack")
+    if len(tensors) > 1:
+        _same_device(tensors, "stack")
     for i, t in enumerate(tensors):
         if t._data.shape != s0:
             raise RuntimeError(f"stack expects each tensor to be equal size, but got {list(s0)} at entry 0 and "
                                f"{list(t._data.shape)} at entry {i}")
     return cat([unsqueeze(t, dim) for t in tensors], dim if dim >= 0 else dim + len(s0) + 1)
+
+
+# ---- more shape ops ------------------------------------------------------------------------------
+def _dim(d, nd, op):
+    """Wrap a possibly negative dim, with PyTorch's out-of-range IndexError."""
+    n = max(nd, 1)
+    if not -n <= d < n:
+        raise IndexError(f"{op}: Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {d})")
+    return d % n
+
+
+def _same_device(tensors, op):
+    c0 = tensors[0]._data.__class__
+    for t in tensors[1:]:
+        if t._data.__class__ is not c0 or t.device != tensors[0].device:
+            raise RuntimeError(f"{op}: Expected all tensors to be on the same device, but found at least two devices, "
+                               f"{tensors[0].device} and {t.device}!")
+
+
+@method("view_as")
+def view_as(self, other):
+    return view(self, *other._data.shape)
+
+
+@method("reshape_as")
+def reshape_as(self, other):
+    return reshape(self, *other._data.shape)
+
+
+@register("unflatten")
+def unflatten(input, dim, sizes):
+    shape = input._data.shape
+    d = _dim(dim, len(shape), "unflatten")
+    sizes = tuple(int(s) for s in sizes)
+    if not sizes:
+        raise RuntimeError("unflatten: sizes must be non-empty")
+    try:
+        sizes = _infer(sizes, shape[d], "unflatten")
+    except RuntimeError:
+        raise RuntimeError(f"unflatten: Provided sizes {list(sizes)} don't multiply up to the size of dim {dim} "
+                           f"({shape[d]}) in the input tensor") from None
+    return view(input, shape[:d] + sizes + shape[d + 1:]) if input._data.flags.c_contiguous else \
+        reshape(input, shape[:d] + sizes + shape[d + 1:])
+
+
+@register("broadcast_to")
+def broadcast_to(input, size):
+    return expand(input, *size)
+
+
+@register("broadcast_tensors", method=False)
+def broadcast_tensors(*tensors):
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    try:
+        shape = np.broadcast_shapes(*[t._data.shape for t in tensors])
+    except ValueError:
+        raise RuntimeError("broadcast_tensors: shapes " + ", ".join(str(tuple(t.shape)) for t in tensors) +
+                           " cannot be broadcast together") from None
+    return tuple(t if t._data.shape == shape else expand(t, *shape) for t in tensors)
+
+
+class Repeat(Node):
+    __slots__ = ("shape", "reps")
+
+    def forward(self, a, reps):
+        lead = len(reps) - a.ndim
+        a2 = a.reshape((1,) * lead + a.shape)
+        self.shape, self.reps = a.shape, reps
+        return xp_of(a).tile(a2, reps)
+
+    def backward(self, g):
+        src = (1,) * (len(self.reps) - len(self.shape)) + self.shape
+        inter = []
+        for r, s in zip(self.reps, src):
+            inter += [r, s]
+        g = g.reshape(inter).sum(axis=tuple(range(0, 2 * len(src), 2)))
+        return g.reshape(self.shape)
+
+
+@method("repeat")
+def repeat(self, *sizes):
+    sizes = _shape_arg(sizes)
+    if len(sizes) < self._data.ndim:
+        raise RuntimeError("Number of dimensions of repeat dims can not be smaller than number of dimensions of "
+                           "tensor")
+    return apply1(Repeat, self, sizes)
+
+
+@register("tile")
+def tile(input, dims):
+    dims = _shape_arg((dims,)) if isinstance(dims, (tuple, list)) else (int(dims),)
+    nd = input._data.ndim
+    if len(dims) < nd:
+        dims = (1,) * (nd - len(dims)) + dims
+    return apply1(Repeat, input, dims)
+
+
+class RepeatInterleave(Node):
+    __slots__ = ("shape", "axis", "reps", "flat")
+
+    def forward(self, a, reps, axis, flat):
+        self.shape, self.axis, self.reps, self.flat = a.shape, axis, reps, flat
+        if flat:
+            a = a.reshape(-1)
+        return xp_of(a).repeat(a, reps, axis=axis)
+
+    def backward(self, g):
+        xp = xp_of(g)
+        shape = (-1,) if self.flat else self.shape
+        n = int(np.prod(self.shape)) if self.flat else self.shape[self.axis]
+        ax = self.axis
+        if isinstance(self.reps, int):
+            gs = g.shape
+            g = g.reshape(gs[:ax] + (n, self.reps) + gs[ax + 1:]).sum(axis=ax + 1)
+            return g.reshape(self.shape)
+        full_shape = (n,) if self.flat else self.shape
+        full = xp.zeros(full_shape, dtype=g.dtype)
+        idx = xp.repeat(xp.arange(n), self.reps)
+        xp.add.at(full, (slice(None),) * ax + (idx,), g)
+        return full.reshape(self.shape) if shape == (-1,) else full
+
+
+@register("repeat_interleave")
+def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
+    if repeats is None:  # repeat_interleave(repeats): indices repeated
+        r = input._data
+        xp = xp_of(r)
+        return Tensor._wrap(xp.repeat(xp.arange(r.shape[0], dtype=np.int64), r))
+    if isinstance(repeats, Tensor):
+        r = repeats._data
+        if r.ndim == 0 or r.size == 1:
+            repeats = int(r.reshape(-1)[0])
+        else:
+            repeats = r
+    d = input._data
+    if dim is None:
+        flat, axis = True, 0
+        n = d.size
+    else:
+        flat, axis = False, _dim(dim, d.ndim, "repeat_interleave")
+        n = d.shape[axis] if d.ndim else 1
+        if d.ndim == 0:
+            flat = True
+    if not isinstance(repeats, int) and repeats.shape[0] != n:
+        raise RuntimeError(f"repeat_interleave: repeats must have the same size as input along dim, but got "
+                           f"repeats.size(0) = {repeats.shape[0]} and input.size({dim if dim is not None else 0}) = {n}")
+    return apply1(RepeatInterleave, input, repeats, axis, flat)
+
+
+def _narrow_index(nd, axis, start, stop, step=1):
+    return (slice(None),) * axis + (slice(start, stop, step),)
+
+
+def _basic_view(input, idx):
+    return as_view(apply1(GetItem, input, idx, True), input)
+
+
+@register("narrow")
+def narrow(input, dim, start, length):
+    d = input._data
+    ax = _dim(dim, d.ndim, "narrow")
+    n = d.shape[ax]
+    start = int(start)
+    if not -n <= start <= n:
+        raise IndexError(f"narrow(): start ({start}) out of range for dimension {dim} with size {n} "
+                         f"(expected to be in range of [{-n}, {n}])")
+    if start < 0:
+        start += n
+    if length < 0 or start + length > n:
+        raise RuntimeError(f"narrow(): start ({start}) + length ({length}) exceeds dimension size ({n}).")
+    return _basic_view(input, _narrow_index(d.ndim, ax, start, start + length))
+
+
+@register("select")
+def select(input, dim, index):
+    d = input._data
+    if d.ndim == 0:
+        raise IndexError("select() cannot be applied to a 0-dim tensor.")
+    ax = _dim(dim, d.ndim, "select")
+    n = d.shape[ax]
+    index = int(index)
+    if not -n <= index < n:
+        raise IndexError(f"select(): index {index} out of range for tensor of size {list(d.shape)} at dimension {dim}")
+    return _basic_view(input, (slice(None),) * ax + (index % n,))
+
+
+@register("split")
+def split(tensor, split_size_or_sections, dim=0):
+    d = tensor._data
+    ax = _dim(dim, d.ndim, "split")
+    n = d.shape[ax]
+    if isinstance(split_size_or_sections, (list, tuple)):
+        sizes = [int(s) for s in split_size_or_sections]
+        if sum(sizes) != n or any(s < 0 for s in sizes):
+            raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {n} (input tensor's size at "
+                               f"dimension {dim}), but got split_sizes={sizes}")
+    else:
+        s = int(split_size_or_sections)
+        if s < 0 or (s == 0 and n != 0):
+            raise RuntimeError(f"split expects split_size be non-negative, but got split_size={s}")
+        sizes = [s] * (n // s) + ([n % s] if n % s else []) if s else [0]
+    out, start = [], 0
+    for s in sizes:
+        out.append(_basic_view(tensor, _narrow_index(d.ndim, ax, start, start + s)))
+        start += s
+    return tuple(out)
+
+
+@register("chunk")
+def chunk(input, chunks, dim=0):
+    if chunks <= 0:
+        raise RuntimeError("chunk expects `chunks` to be greater than 0, got: " + str(chunks))
+    d = input._data
+    ax = _dim(dim, d.ndim, "chunk")
+    n = d.shape[ax]
+    size = -(-n // chunks) if n else 0
+    if size == 0:
+        return tuple(_basic_view(input, _narrow_index(d.ndim, ax, 0, 0)) for _ in range(chunks)) if n == 0 \
+            else split(input, 1, dim)
+    return split(input, size, dim)
+
+
+@register("unbind")
+def unbind(input, dim=0):
+    d = input._data
+    if d.ndim == 0:
+        raise IndexError("unbind(): Dimension specified as 0 but tensor has no dimensions")
+    ax = _dim(dim, d.ndim, "unbind")
+    pre = (slice(None),) * ax
+    return tuple(_basic_view(input, pre + (i,)) for i in range(d.shape[ax]))
+
+
+@register("tensor_split")
+def tensor_split(input, indices_or_sections, dim=0):
+    d = input._data
+    ax = _dim(dim, d.ndim, "tensor_split")
+    n = d.shape[ax]
+    ios = indices_or_sections
+    if isinstance(ios, Tensor):
+        ios = int(ios.item()) if ios._data.ndim == 0 else [int(v) for v in ios.tolist()]
+    if isinstance(ios, (list, tuple)):
+        bounds = [0] + [min(max(int(i) if i >= 0 else int(i) + n, 0), n) for i in ios] + [n]
+    else:
+        k = int(ios)
+        if k <= 0:
+            raise RuntimeError(f"tensor_split: number of sections must be larger than 0, got {k}")
+        q, r = divmod(n, k)
+        bounds, b = [0], 0
+        for i in range(k):
+            b += q + (1 if i < r else 0)
+            bounds.append(b)
+    return tuple(_basic_view(input, _narrow_index(d.ndim, ax, bounds[i], max(bounds[i], bounds[i + 1])))
+                 for i in range(len(bounds) - 1))
+
+
+@register("movedim", "moveaxis")
+def movedim(input, source, destination):
+    nd = input._data.ndim
+    src = (source,) if isinstance(source, int) else tuple(source)
+    dst = (destination,) if isinstance(destination, int) else tuple(destination)
+    if len(src) != len(dst):
+        raise RuntimeError(f"movedim: Invalid source or destination dims: source ({list(src)} dims) should contain "
+                           f"the same number of dims as destination ({list(dst)} dims)")
+    src = [_dim(s, nd, "movedim") for s in src]
+    dst = [_dim(s, nd, "movedim") for s in dst]
+    if len(set(src)) != len(src) or len(set(dst)) != len(dst):
+        raise RuntimeError("movedim: repeated dim in source or destination")
+    perm = [None] * nd
+    for s, t_ in zip(src, dst):
+        perm[t_] = s
+    rest = iter(d for d in range(nd) if d not in src)
+    perm = tuple(p if p is not None else next(rest) for p in perm)
+    if nd == 0:
+        return input
+    return as_view(apply1(Transpose, input, perm), input)
+
+
+class Flip(Node):
+    __slots__ = ("axes",)
+
+    def forward(self, a, axes):
+        self.axes = axes
+        return xp_of(a).flip(a, axes).copy()
+
+    def backward(self, g):
+        return xp_of(g).flip(g, self.axes)
+
+
+@register("flip")
+def flip(input, *dims):
+    dims = _shape_arg(dims)
+    nd = input._data.ndim
+    axes = tuple(_dim(d, nd, "flip") for d in dims)
+    if len(set(axes)) != len(axes):
+        raise RuntimeError(f"flip: dim {dims} appears multiple times in the list of dims")
+    if nd == 0:
+        return apply1(Clone, input)
+    return apply1(Flip, input, axes)
+
+
+@register("fliplr")
+def fliplr(input):
+    if input._data.ndim < 2:
+        raise RuntimeError("fliplr: Input must be >= 2-d.")
+    return flip(input, 1)
+
+
+@register("flipud")
+def flipud(input):
+    if input._data.ndim < 1:
+        raise RuntimeError("flipud: Input must be >= 1-d.")
+    return flip(input, 0)
+
+
+class Roll(Node):
+    __slots__ = ("shifts", "axes")
+
+    def forward(self, a, shifts, axes):
+        self.shifts, self.axes = shifts, axes
+        return xp_of(a).roll(a, shifts, axis=axes)
+
+    def backward(self, g):
+        sh = tuple(-s for s in self.shifts) if isinstance(self.shifts, tuple) else -self.shifts
+        return xp_of(g).roll(g, sh, axis=self.axes)
+
+
+@register("roll")
+def roll(input, shifts, dims=None):
+    nd = input._data.ndim
+    if dims is None:
+        if isinstance(shifts, (tuple, list)):
+            if len(shifts) != 1:
+                raise RuntimeError(f"roll: shifts and dimensions must align. shifts: {len(shifts)}, dims: 0")
+            shifts = shifts[0]
+        return apply1(Roll, input, int(shifts), None)
+    s = (shifts,) if isinstance(shifts, int) else tuple(shifts)
+    d = (dims,) if isinstance(dims, int) else tuple(dims)
+    if len(s) != len(d):
+        raise RuntimeError(f"roll: shifts and dimensions must align. shifts: {len(s)}, dims:{len(d)}")
+    return apply1(Roll, input, tuple(int(x) for x in s), tuple(_dim(x, nd, "roll") for x in d))
+
+
+class Rot90(Node):
+    __slots__ = ("k", "axes")
+
+    def forward(self, a, k, axes):
+        self.k, self.axes = k, axes
+        return xp_of(a).rot90(a, k, axes=axes).copy()
+
+    def backward(self, g):
+        return xp_of(g).rot90(g, -self.k, axes=self.axes)
+
+
+@register("rot90")
+def rot90(input, k=1, dims=(0, 1)):
+    nd = input._data.ndim
+    dims = tuple(dims)
+    if len(dims) != 2:
+        raise RuntimeError(f"rot90: expected total rotation dims == 2, but got dims = {len(dims)}")
+    if nd < 2:
+        raise RuntimeError(f"rot90: expected total dims >= 2, but got total dims = {nd}")
+    axes = tuple(_dim(x, nd, "rot90") for x in dims)
+    if axes[0] == axes[1]:
+        raise RuntimeError(f"rot90: expected rotation dims to be different, but got dim0 = {dims[0]} and dim1 = "
+                           f"{dims[1]}")
+    return apply1(Rot90, input, int(k) % 4, axes)
+
+
+class Tri(Node):
+    __slots__ = ("k", "upper")
+
+    def forward(self, a, k, upper):
+        self.k, self.upper = k, upper
+        xp = xp_of(a)
+        return xp.triu(a, k) if upper else xp.tril(a, k)
+
+    def backward(self, g):
+        xp = xp_of(g)
+        return xp.triu(g, self.k) if self.upper else xp.tril(g, self.k)
+
+
+@register("tril", inplace=True)
+def tril(input, diagonal=0):
+    if input._data.ndim < 2:
+        raise RuntimeError("tril: input tensor must have at least 2 dimensions")
+    return apply1(Tri, input, int(diagonal), False)
+
+
+@register("triu", inplace=True)
+def triu(input, diagonal=0):
+    if input._data.ndim < 2:
+        raise RuntimeError("triu: input tensor must have at least 2 dimensions")
+    return apply1(Tri, input, int(diagonal), True)
+
+
+def diag_view(a, offset, d1, d2):
+    """A writable view of the diagonal (offset, d1, d2) of array a, the diagonal as its last dim."""
+    n1, n2 = a.shape[d1], a.shape[d2]
+    if offset >= 0:
+        L = max(0, min(n1, n2 - offset))
+        r0, c0 = 0, offset
+    else:
+        L = max(0, min(n1 + offset, n2))
+        r0, c0 = -offset, 0
+    if L == 0:
+        r0 = c0 = 0
+    idx = [slice(None)] * a.ndim
+    idx[d1] = slice(r0, None)
+    idx[d2] = slice(c0, None)
+    sub = a[tuple(idx)]
+    others = [i for i in range(a.ndim) if i not in (d1, d2)]
+    shape = tuple(a.shape[i] for i in others) + (L,)
+    strides = tuple(a.strides[i] for i in others) + (a.strides[d1] + a.strides[d2],)
+    if sub.size == 0:
+        return xp_of(a).zeros(shape, dtype=a.dtype)
+    return xp_of(a).lib.stride_tricks.as_strided(sub, shape, strides)
+
+
+class Diagonal(Node):
+    __slots__ = ("shape", "args")
+
+    def forward(self, a, offset, d1, d2):
+        self.shape, self.args = a.shape, (offset, d1, d2)
+        return diag_view(a, offset, d1, d2)
+
+    def backward(self, g):
+        full = xp_of(g).zeros(self.shape, dtype=g.dtype)
+        v = diag_view(full, *self.args)
+        v[...] = g
+        return full
+
+
+@register("diagonal")
+def diagonal(input, offset=0, dim1=0, dim2=1):
+    nd = input._data.ndim
+    d1, d2 = _dim(dim1, nd, "diagonal"), _dim(dim2, nd, "diagonal")
+    if d1 == d2:
+        raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
+    return as_view(apply1(Diagonal, input, int(offset), d1, d2), input)
+
+
+class DiagEmbed(Node):
+    __slots__ = ("args",)
+
+    def forward(self, a, offset, d1, d2):
+        self.args = (offset, d1, d2)
+        n = a.shape[-1] + abs(offset) if a.ndim else 1 + abs(offset)
+        nd = a.ndim + 1
+        shape = list(a.shape[:-1])
+        for d in sorted((d1, d2)):
+            shape.insert(d, n)
+        assert len(shape) == nd
+        out = xp_of(a).zeros(tuple(shape), dtype=a.dtype)
+        diag_view(out, offset, d1, d2)[...] = a
+        return out
+
+    def backward(self, g):
+        return diag_view(g, *self.args)
+
+
+@register("diag_embed")
+def diag_embed(input, offset=0, dim1=-2, dim2=-1):
+    nd = input._data.ndim + 1
+    d1, d2 = _dim(dim1, nd, "diag_embed"), _dim(dim2, nd, "diag_embed")
+    if d1 == d2:
+        raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
+    return apply1(DiagEmbed, input, int(offset), d1, d2)
+
+
+@register("diag")
+def diag(input, diagonal=0):
+    nd = input._data.ndim
+    if nd == 1:
+        return apply1(DiagEmbed, input, int(diagonal), 0, 1)
+    if nd == 2:
+        return apply1(Clone, apply1(Diagonal, input, int(diagonal), 0, 1))
+    raise RuntimeError(f"diag(): Supports 1D or 2D tensors. Got {nd}D")
+
+
+@register("atleast_1d", method=False)
+def atleast_1d(*tensors):
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        return tuple(atleast_1d(t) for t in tensors[0])
+    if len(tensors) > 1:
+        return tuple(atleast_1d(t) for t in tensors)
+    t = tensors[0]
+    return reshape(t, 1) if t._data.ndim == 0 else t
+
+
+@register("atleast_2d", method=False)
+def atleast_2d(*tensors):
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        return tuple(atleast_2d(t) for t in tensors[0])
+    if len(tensors) > 1:
+        return tuple(atleast_2d(t) for t in tensors)
+    t = tensors[0]
+    nd = t._data.ndim
+    return reshape(t, 1, 1) if nd == 0 else unsqueeze(t, 0) if nd == 1 else t
+
+
+@register("atleast_3d", method=False)
+def atleast_3d(*tensors):
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        return tuple(atleast_3d(t) for t in tensors[0])
+    if len(tensors) > 1:
+        return tuple(atleast_3d(t) for t in tensors)
+    t = tensors[0]
+    s = t._data.shape
+    if len(s) == 0:
+        return reshape(t, 1, 1, 1)
+    if len(s) == 1:
+        return reshape(t, 1, s[0], 1)
+    if len(s) == 2:
+        return reshape(t, s[0], s[1], 1)
+    return t
+
+
+@register("hstack", method=False)
+def hstack(tensors):
+    ts = atleast_1d(list(tensors))
+    return cat(ts, 0 if ts[0]._data.ndim == 1 else 1)
+
+
+@register("vstack", "row_stack", method=False)
+def vstack(tensors):
+    return cat(atleast_2d(list(tensors)), 0)
+
+
+@register("dstack", method=False)
+def dstack(tensors):
+    return cat(atleast_3d(list(tensors)), 2)
+
+
+@register("column_stack", method=False)
+def column_stack(tensors):
+    ts = [reshape(t, t._data.size, 1) if t._data.ndim <= 1 else t for t in tensors]
+    return cat(ts, 1)
+
+
+@register("meshgrid", method=False)
+def meshgrid(*tensors, indexing=None):
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    if indexing is None:
+        indexing = "ij"
+    if indexing not in ("ij", "xy"):
+        raise RuntimeError(f"torch.meshgrid: indexing must be one of \"xy\" or \"ij\", but received: {indexing}")
+    for t in tensors:
+        if t._data.ndim > 1:
+            raise RuntimeError(f"torch.meshgrid: Expected 0D or 1D tensor in the tensor list but got: {t}")
+    sizes = [t._data.size for t in tensors]
+    n = len(tensors)
+    swap = indexing == "xy" and n >= 2
+    if swap:
+        sizes[0], sizes[1] = sizes[1], sizes[0]
+    out = []
+    for i, t in enumerate(tensors):
+        pos = i
+        if swap and i < 2:
+            pos = 1 - i
+        shape = [1] * n
+        shape[pos] = t._data.size
+        out.append(expand(reshape(t, *shape), *sizes))
+    return tuple(out)
+
+
+class Unfold(Node):
+    __slots__ = ("shape", "axis", "size", "step")
+
+    def forward(self, a, axis, size, step):
+        self.shape, self.axis, self.size, self.step = a.shape, axis, size, step
+        n = (a.shape[axis] - size) // step + 1 if a.ndim else 1
+        if a.ndim == 0:
+            return a.reshape(1)
+        shape = a.shape[:axis] + (n,) + a.shape[axis + 1:] + (size,)
+        strides = a.strides[:axis] + (a.strides[axis] * step,) + a.strides[axis + 1:] + (a.strides[axis],)
+        return xp_of(a).lib.stride_tricks.as_strided(a, shape, strides)
+
+    def backward(self, g):
+        if not self.shape:
+            return g.reshape(())
+        xp = xp_of(g)
+        full = xp.zeros(self.shape, dtype=g.dtype)
+        ax, n = self.axis, g.shape[self.axis]
+        for j in range(self.size):
+            idx = (slice(None),) * ax + (slice(j, j + self.step * (n - 1) + 1, self.step),)
+            full[idx] += g[..., j]
+        return full
+
+
+@method("unfold")
+def unfold(self, dimension, size, step):
+    d = self._data
+    ax = _dim(dimension, d.ndim, "unfold")
+    n = d.shape[ax] if d.ndim else 1
+    if size > n:
+        raise RuntimeError(f"maximum size for tensor at dimension {ax} is {n} but size is {size}")
+    if step <= 0:
+        raise RuntimeError(f"step is {step} but must be > 0")
+    return as_view(apply1(Unfold, self, ax, int(size), int(step)), self)

@@ -1,0 +1,967 @@
+"""Indexing: `__getitem__`/`__setitem__`, gather/scatter, index_*, masked_*, nonzero, take, put,
+searchsorted/bucketize, unique, bincount.
+
+`x[idx] = v` is an in-place op with PyTorch's autograd rules: the write goes into x's own memory
+(views see it), x's version counter is bumped (a backward that saved x fails loudly), and x takes
+over a new grad_fn whose backward routes the gradient to the old x (zero where overwritten) and to
+the value. Writing through a view of a tensor that takes part in autograd rebases the base's
+history, as PyTorch does: the base gets the new node and the view becomes a view of it again.
+"""
+import numpy as np
+
+from ..autograd.grad_mode import STATE as GRAD
+from ..autograd.node import Node
+from ..tensor import Tensor, _new_tensor
+from .._backends.device import xp_of
+from ._apply import apply1, apply
+from ._registry import register
+from .inplace import check_inplace
+from .movement import GetItem, as_view, _dim
+
+
+# ---- index conversion ------------------------------------------------------------------------------
+def _int_array(v):
+    a = np.asarray(v)
+    if a.size == 0 and a.dtype.kind == "f":
+        a = a.astype(np.int64)
+    return a
+
+
+def convert_index(idx, xp=np):
+    """A PyTorch index -> (index for the array module, is_basic)."""
+    if idx.__class__ is not tuple:
+        idx = (idx,)
+    out = []
+    basic = True
+    for i in idx:
+        c = i.__class__
+        if c is int or c is slice or i is None or i is Ellipsis:
+            if c is slice and i.step is not None and _as_int(i.step) <= 0:
+                if _as_int(i.step) == 0:
+                    raise ValueError("slice step cannot be zero")
+                raise ValueError("step must be greater than zero")
+        elif isinstance(i, Tensor):
+            d = i._data
+            if d.dtype.kind not in "iub":
+                raise IndexError(f"tensors used as indices must be long, int, byte or bool tensors, got {i.dtype}")
+            if d.ndim == 0 and d.dtype.kind in "iu":
+                i = int(d)
+            else:
+                i = d if xp is np or d.__class__ is not np.ndarray else xp.asarray(d)
+                basic = False
+        elif isinstance(i, (list, np.ndarray)) or (xp is not np and isinstance(i, xp.ndarray)):
+            if isinstance(i, list) and any(isinstance(x, Tensor) for x in i):
+                i = [x._data if isinstance(x, Tensor) else x for x in i]
+            i = _int_array(i)
+            if i.dtype.kind not in "iub":
+                raise IndexError(f"tensors used as indices must be long, int, byte or bool tensors, got {i.dtype}")
+            if xp is not np:
+                i = xp.asarray(i)
+            basic = False
+        elif isinstance(i, (bool, np.bool_)):
+            basic = False
+        elif isinstance(i, np.integer):
+            i = int(i)
+        elif hasattr(i, "__index__") and not isinstance(i, float):
+            i = i.__index__()
+        else:
+            raise IndexError("only integers, slices (`:`), ellipsis (`...`), None and long or byte Variables are "
+                             f"valid indices (got {type(i).__name__})")
+        out.append(i)
+    return tuple(out), basic
+
+
+def _as_int(v):
+    return int(v._data) if isinstance(v, Tensor) else int(v)
+
+
+def _torch_index_error(e, shape):
+    msg = str(e)
+    if "out of bounds for axis" in msg:
+        return IndexError(msg.replace("axis", "dimension"))
+    if msg.startswith("too many indices"):
+        return IndexError(f"too many indices for tensor of dimension {len(shape)} (got an index for more dimensions "
+                          f"than the tensor of shape {tuple(shape)} has)")
+    if "boolean index did not match" in msg:
+        return IndexError(f"The shape of the mask does not match the shape of the indexed tensor {list(shape)}: "
+                          + msg.replace("axis", "dimension"))
+    return IndexError(f"{msg} (indexing a tensor of shape {tuple(shape)})")
+
+
+def getitem(self, idx):
+    d = self._data
+    idx, basic = convert_index(idx, xp_of(d))
+    try:
+        out = apply1(GetItem, self, idx, basic)
+    except IndexError as e:
+        raise _torch_index_error(e, d.shape) from None
+    if basic:
+        as_view(out, self)
+    return out
+
+
+Tensor.__getitem__ = getitem
+
+
+# ---- __setitem__ -----------------------------------------------------------------------------------
+class SetItem(Node):
+    """new = old with old[idx] replaced by value; forward writes into old's memory."""
+    __slots__ = ("idx",)
+
+    def forward(self, a, v, idx, target=None):
+        self.idx = idx
+        (a if target is None else target)[idx] = v
+        return a
+
+    def backward(self, g):
+        ga = g.copy()
+        ga[self.idx] = 0
+        return ga, g[self.idx]
+
+
+class SetFlat(Node):
+    """A write through a view, seen from the base: the base's flat positions `pos` get the value."""
+    __slots__ = ("pos",)
+
+    def forward(self, base, v, pos, view_arr, idx):
+        self.pos = pos
+        view_arr[idx] = v
+        return base
+
+    def backward(self, g):
+        ga = g.copy()
+        ga.reshape(-1)[self.pos] = 0
+        return ga, g.reshape(-1)[self.pos]
+
+
+class ViewFromBase(Node):
+    """The view (elements at flat positions `pos` of its base) after the base's history was rebased."""
+    __slots__ = ("pos", "shape")
+
+    def forward(self, base, pos, view_arr):
+        self.pos, self.shape = pos, base.shape
+        return view_arr
+
+    def backward(self, g):
+        full = xp_of(g).zeros(self.shape, dtype=g.dtype)
+        full.reshape(-1)[self.pos] = g
+        return full
+
+
+def _ptr(a):
+    return a.ctypes.data if a.__class__ is np.ndarray else a.data.ptr
+
+
+def _byte_offsets(a, xp):
+    off = xp.zeros(a.shape, dtype=np.int64)
+    for ax, (n, st) in enumerate(zip(a.shape, a.strides)):
+        shape = [1] * a.ndim
+        shape[ax] = n
+        off = off + (xp.arange(n, dtype=np.int64) * st).reshape(shape)
+    return off
+
+
+def _positions_in_base(view_arr, base_arr):
+    """Flat (C-order) positions in base_arr of every element of view_arr (which shares its memory)."""
+    xp = xp_of(base_arr)
+    boff = _byte_offsets(base_arr, xp).reshape(-1)
+    voff = _byte_offsets(view_arr, xp) + (_ptr(view_arr) - _ptr(base_arr))
+    order = xp.argsort(boff, kind="stable")
+    return order[xp.searchsorted(boff[order], voff.reshape(-1))].reshape(view_arr.shape)
+
+
+def setitem(self, idx, value):
+    d = self._data
+    xp = xp_of(d)
+    idx, basic = convert_index(idx, xp)
+    vt = isinstance(value, Tensor)
+    if vt:
+        if value._data.__class__ is not d.__class__:
+            raise RuntimeError(f"setitem: expected the value to be on {self.device} like the indexed tensor, "
+                               f"but got a value on {value.device}")
+    need = GRAD.enabled and (self.requires_grad or (vt and value.requires_grad))
+    if not need:
+        try:
+            d[idx] = value._data if vt else value
+        except IndexError as e:
+            raise _torch_index_error(e, d.shape) from None
+        except ValueError as e:
+            raise RuntimeError(f"setitem: shape mismatch: value tensor of shape "
+                               f"{tuple(value.shape) if vt else ()} cannot be broadcast to indexing result: {e}") \
+                from None
+        self._vc[0] += 1
+        return
+    check_inplace_leaf(self)
+    base = self._base
+    try:
+        if base is not None:
+            _setitem_view(self, base, idx, value)
+        else:
+            old = _new_tensor(d)
+            old.grad_fn = self.grad_fn
+            old.requires_grad = self.requires_grad
+            r = apply(SetItem, old, value, idx=idx)
+            self.grad_fn = r.grad_fn
+            self.requires_grad = True
+    except IndexError as e:
+        raise _torch_index_error(e, d.shape) from None
+    except ValueError as e:
+        raise RuntimeError(f"setitem: shape mismatch: value tensor of shape {tuple(value.shape) if vt else ()} "
+                           f"cannot be broadcast to indexing result: {e}") from None
+    self._vc[0] += 1
+
+
+def check_inplace_leaf(t):
+    if t.requires_grad and t.grad_fn is None:
+        raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+    b = t._base
+    if b is not None and b.requires_grad and b.grad_fn is None:
+        raise RuntimeError("a view of a leaf Variable that requires grad is being used in an in-place operation.")
+
+
+def _setitem_view(view, base, idx, value):
+    pos = _positions_in_base(view._data, base._data)
+    sel = pos[idx]
+    if sel.ndim == 0:
+        sel = sel.reshape(1)
+    old = _new_tensor(base._data)
+    old.grad_fn = base.grad_fn
+    old.requires_grad = base.requires_grad
+    r = apply(SetFlat, old, value, pos=sel.reshape(-1) if sel.ndim else sel, view_arr=view._data, idx=idx)
+    base.grad_fn = r.grad_fn
+    base.requires_grad = True
+    v = apply(ViewFromBase, base, pos=pos.reshape(-1), view_arr=view._data)
+    view.grad_fn = v.grad_fn
+    view.requires_grad = True
+
+
+Tensor.__setitem__ = setitem
+
+
+# ---- gather / scatter ------------------------------------------------------------------------------
+def _check_index(index, op, name="index"):
+    if not isinstance(index, Tensor):
+        raise TypeError(f"{op}(): argument '{name}' must be Tensor, not {type(index).__name__}")
+    if index._data.dtype.kind not in "iu":
+        raise RuntimeError(f"{op}(): Expected dtype int64 for {name}, but got {index.dtype}")
+    return index._data
+
+
+def _bounds(idx, n, dim, op):
+    if idx.size:
+        lo, hi = int(idx.min()), int(idx.max())
+        if lo < 0 or hi >= n:
+            bad = lo if lo < 0 else hi
+            raise RuntimeError(f"{op}(): index {bad} is out of bounds for dimension {dim} with size {n}")
+
+
+def _full_index(index, axis):
+    xp = xp_of(index)
+    nd = index.ndim
+    out = []
+    for d in range(nd):
+        if d == axis:
+            out.append(index)
+        else:
+            shape = [1] * nd
+            shape[d] = index.shape[d]
+            out.append(xp.arange(index.shape[d]).reshape(shape))
+    return tuple(out)
+
+
+def _check_gather_shapes(inp, index, axis, op, src=None):
+    if index.ndim != max(inp.ndim, 1) and not (index.ndim == 0 and inp.ndim == 0):
+        raise RuntimeError(f"{op}(): Index tensor must have the same number of dimensions as input tensor "
+                           f"(got index of shape {tuple(index.shape)} and input of shape {tuple(inp.shape)})")
+    for d in range(index.ndim):
+        if d != axis and inp.ndim and index.shape[d] > inp.shape[d]:
+            raise RuntimeError(f"{op}(): Size does not match at dimension {d} expected index {list(index.shape)} to be "
+                               f"smaller than self {list(inp.shape)} apart from dimension {axis}")
+        if src is not None and index.shape[d] > src.shape[d]:
+            raise RuntimeError(f"{op}(): Expected index {list(index.shape)} to be smaller than src {list(src.shape)} "
+                               f"at dimension {d}")
+
+
+def _pad_to(g, shape):
+    if g.shape == tuple(shape):
+        return g
+    full = xp_of(g).zeros(shape, dtype=g.dtype)
+    full[tuple(slice(0, s) for s in g.shape)] = g
+    return full
+
+
+class Gather(Node):
+    __slots__ = ("shape", "tup")
+
+    def forward(self, a, tup):
+        self.shape, self.tup = a.shape, tup
+        return a[tup]
+
+    def backward(self, g):
+        full = xp_of(g).zeros(self.shape, dtype=g.dtype)
+        xp_of(g).add.at(full, self.tup, g)
+        return full
+
+
+@register("gather")
+def gather(input, dim, index, *, sparse_grad=False):
+    idx = _check_index(index, "gather")
+    a = input._data
+    ax = _dim(dim, a.ndim, "gather")
+    if a.ndim == 0:
+        return apply1(Gather, input, ())
+    _check_gather_shapes(a, idx, ax, "gather")
+    _bounds(idx, a.shape[ax], ax, "gather")
+    return apply1(Gather, input, _full_index(idx, ax))
+
+
+class Scatter(Node):
+    """out = a with out[tup] replaced (mode 'set'), added to ('add') or multiplied ('multiply') by src."""
+    __slots__ = ("tup", "mode", "sshape", "src", "scalar")
+
+    def forward(self, a, src, tup, mode):
+        self.tup, self.mode = tup, mode
+        xp = xp_of(a)
+        out = a.copy()
+        scalar = not hasattr(src, "shape")
+        self.scalar = scalar
+        if not scalar:
+            self.sshape = src.shape
+            if tup:
+                src = src[tuple(slice(0, n) for n in np.broadcast_shapes(*[t.shape for t in tup]))]
+            src = src.astype(a.dtype, copy=False)
+        if mode == "set":
+            out[tup] = src
+        elif mode == "add":
+            xp.add.at(out, tup, src if not scalar else xp.asarray(src, dtype=a.dtype))
+        elif mode == "multiply":
+            self.saved = (a, src)
+            xp.multiply.at(out, tup, src if not scalar else xp.asarray(src, dtype=a.dtype))
+        return out
+
+    def backward(self, g):
+        if self.mode == "multiply":
+            raise RuntimeError("scatter(): the derivative for scatter with reduce='multiply' is not implemented; "
+                               "use scatter_reduce(..., reduce='prod')")
+        if self.mode == "set":
+            ga = g.copy()
+            ga[self.tup] = 0
+        else:
+            ga = g
+        gs = None if self.scalar else _pad_to(g[self.tup], self.sshape)
+        return ga, gs
+
+
+def _scatter(input, dim, index, src, mode, op):
+    idx = _check_index(index, op)
+    a = input._data
+    ax = _dim(dim, a.ndim, op)
+    s = src._data if isinstance(src, Tensor) else None
+    if a.ndim == 0:
+        a_idx = ()
+        if idx.size:
+            _bounds(idx, 1, 0, op)
+        return apply(Scatter, input, src, tup=a_idx, mode=mode)
+    _check_gather_shapes(a, idx, ax, op, s)
+    _bounds(idx, a.shape[ax], ax, op)
+    if s is not None and s.__class__ is not a.__class__:
+        raise RuntimeError(f"{op}(): Expected all tensors to be on the same device")
+    return apply(Scatter, input, src, tup=_full_index(idx, ax), mode=mode)
+
+
+@register("scatter", inplace=True)
+def scatter(input, dim, index, src=None, value=None, *, reduce=None):
+    if src is None:
+        src = value
+    if src is None:
+        raise TypeError("scatter(): expected a src tensor or a value")
+    if reduce is None:
+        mode = "set"
+    elif reduce == "add":
+        mode = "add"
+    elif reduce == "multiply":
+        mode = "multiply"
+    else:
+        raise RuntimeError(f"scatter(): Expected reduce argument to be add or multiply, got {reduce}")
+    return _scatter(input, dim, index, src, mode, "scatter")
+
+
+@register("scatter_add", inplace=True)
+def scatter_add(input, dim, index, src):
+    return _scatter(input, dim, index, src, "add", "scatter_add")
+
+
+class ScatterReduce(Node):
+    __slots__ = ("tup", "mode", "include", "sshape", "cnt", "mask")
+    save_inputs = (0, 1)
+    save_output = True
+
+    def forward(self, a, src, tup, mode, include):
+        xp = xp_of(a)
+        self.tup, self.mode, self.include, self.sshape = tup, mode, include, src.shape
+        src = src[tuple(slice(0, n) for n in tup[0].shape)] if tup else src
+        src = src.astype(a.dtype, copy=False)
+        out = a.copy()
+        mask = xp.zeros(a.shape, dtype=bool)   # positions some src element scatters into
+        mask[tup] = True
+        self.mask = mask
+        if mode in ("sum", "mean"):
+            if not include:
+                out[mask] = 0
+            xp.add.at(out, tup, src)
+            if mode == "mean":
+                cnt = xp.zeros(a.shape, dtype=np.int64)
+                xp.add.at(cnt, tup, 1)
+                if include:
+                    cnt += 1
+                cnt = xp.maximum(cnt, 1)
+                self.cnt = cnt
+                if out.dtype.kind in "iu":
+                    out = xp.floor_divide(out, cnt).astype(a.dtype)
+                else:
+                    out = (out / cnt).astype(a.dtype)
+        elif mode == "prod":
+            if not include:
+                out[mask] = 1
+            xp.multiply.at(out, tup, src)
+        elif mode in ("amax", "amin"):
+            if not include:
+                if a.dtype.kind == "f":
+                    fill = -np.inf if mode == "amax" else np.inf
+                else:
+                    info = np.iinfo(a.dtype) if a.dtype.kind in "iu" else None
+                    fill = info.min if mode == "amax" else info.max
+                out[mask] = fill
+            (xp.maximum if mode == "amax" else xp.minimum).at(out, tup, src)
+        else:
+            raise RuntimeError(f"scatter_reduce(): reduce argument must be either sum, prod, mean, amax or amin, got "
+                               f"{mode}")
+        self.saved = (a, src, out)
+        return out
+
+    def backward(self, g):
+        xp = xp_of(g)
+        a, src, out = self.saved
+        tup, mask, include = self.tup, self.mask, self.include
+        keep_self = None if include else ~mask  # where self still takes part in the result
+        if self.mode == "sum":
+            ga = g if include else g * keep_self
+            gs = g[tup]
+        elif self.mode == "mean":
+            gc = g / self.cnt
+            ga = gc if include else xp.where(mask, 0, g)
+            gs = gc[tup]
+        elif self.mode == "prod":
+            # products of the nonzero factors and the count of zero factors per position
+            nzp = xp.where(a == 0, 1, a) if include else xp.where(mask, 1, a)
+            zc = (a == 0).astype(np.int64) if include else xp.where(mask, 0, (a == 0).astype(np.int64))
+            xp.multiply.at(nzp, tup, xp.where(src == 0, 1, src))
+            xp.add.at(zc, tup, (src == 0).astype(np.int64))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ga = xp.where(a != 0, g * out / xp.where(a == 0, 1, a), g * xp.where(zc == 1, nzp, 0))
+                if not include:
+                    ga = xp.where(mask, 0, g)
+                st = src
+                gt, ot, nt, zt = g[tup], out[tup], nzp[tup], zc[tup]
+                gs = xp.where(st != 0, gt * ot / xp.where(st == 0, 1, st), gt * xp.where(zt == 1, nt, 0))
+        else:  # amax / amin: the gradient is shared evenly between the elements equal to the result
+            cnt = xp.zeros(out.shape, dtype=g.dtype)
+            self_hit = (a == out) if include else ((a == out) & ~mask)
+            cnt += self_hit
+            src_hit = src == out[tup]
+            xp.add.at(cnt, tup, src_hit.astype(g.dtype))
+            cnt = xp.maximum(cnt, 1)
+            gc = g / cnt
+            ga = gc * self_hit
+            gs = gc[tup] * src_hit
+        return ga, _pad_to(gs, self.sshape)
+
+
+@register("scatter_reduce", inplace=True)
+def scatter_reduce(input, dim, index, src, reduce, *, include_self=True):
+    idx = _check_index(index, "scatter_reduce")
+    a = input._data
+    ax = _dim(dim, a.ndim, "scatter_reduce")
+    _check_gather_shapes(a, idx, ax, "scatter_reduce", src._data)
+    _bounds(idx, a.shape[ax] if a.ndim else 1, ax, "scatter_reduce")
+    if reduce not in ("sum", "prod", "mean", "amax", "amin"):
+        raise RuntimeError(f"scatter_reduce(): reduce argument must be either sum, prod, mean, amax or amin, got "
+                           f"{reduce}")
+    return apply(ScatterReduce, input, src, tup=_full_index(idx, ax), mode=reduce, include=bool(include_self))
+
+
+# ---- index_* along one dim -------------------------------------------------------------------------
+def _dim_index(index, op, n, dim):
+    idx = _check_index(index, op)
+    if idx.ndim > 1:
+        raise IndexError(f"{op}(): Index is supposed to be a vector, got a tensor of shape {tuple(idx.shape)}")
+    idx = idx.reshape(-1)
+    if idx.size:
+        lo, hi = int(idx.min()), int(idx.max())
+        if lo < -n or hi >= n:
+            bad = hi if hi >= n else lo
+            raise IndexError(f"{op}(): index {bad} is out of range for dimension {dim} with size {n}")
+    return idx
+
+
+class IndexSelect(Node):
+    __slots__ = ("shape", "pre", "idx")
+
+    def forward(self, a, pre, idx):
+        self.shape, self.pre, self.idx = a.shape, pre, idx
+        return a[pre + (idx,)]
+
+    def backward(self, g):
+        xp = xp_of(g)
+        full = xp.zeros(self.shape, dtype=g.dtype)
+        xp.add.at(full, self.pre + (self.idx,), g)
+        return full
+
+
+@register("index_select")
+def index_select(input, dim, index):
+    a = input._data
+    if a.ndim == 0:
+        idx = _dim_index(index, "index_select", 1, dim)
+        return apply1(IndexSelect, input.reshape(1), (), idx).reshape(index.shape)
+    ax = _dim(dim, a.ndim, "index_select")
+    idx = _dim_index(index, "index_select", a.shape[ax], ax)
+    return apply1(IndexSelect, input, (slice(None),) * ax, idx)
+
+
+class IndexWrite(Node):
+    """out = a with a[..., idx, ...] along one dim set / added (alpha) / filled."""
+    __slots__ = ("key", "mode", "alpha", "scalar", "vshape")
+
+    def forward(self, a, v, key, mode, alpha=1):
+        self.key, self.mode, self.alpha = key, mode, alpha
+        self.scalar = not hasattr(v, "shape")
+        self.vshape = () if self.scalar else v.shape
+        out = a.copy()
+        if mode == "add":
+            xp_of(a).add.at(out, key, v * alpha if alpha != 1 else v)
+        else:
+            out[key] = v
+        return out
+
+    def backward(self, g):
+        if self.mode == "add":
+            ga = g
+            gv = g[self.key]
+            if self.alpha != 1:
+                gv = gv * self.alpha
+        else:
+            ga = g.copy()
+            ga[self.key] = 0
+            gv = g[self.key]
+        if self.scalar:
+            return ga, None
+        if self.mode == "fill":
+            gv = gv.sum()
+        return ga, gv
+
+
+def _index_write(input, dim, index, v, mode, op, alpha=1):
+    a = input._data
+    if a.ndim == 0:
+        idx = _dim_index(index, op, 1, dim)
+        out = _index_write(input.reshape(1), 0, Tensor._wrap(idx), v.reshape(1) if isinstance(v, Tensor) and
+                           mode != "fill" else v, mode, op, alpha)
+        return out.reshape(())
+    ax = _dim(dim, a.ndim, op)
+    idx = _dim_index(index, op, a.shape[ax], ax)
+    key = (slice(None),) * ax + (idx,)
+    if isinstance(v, Tensor) and mode != "fill":
+        s = v._data
+        want = a.shape[:ax] + (idx.size,) + a.shape[ax + 1:]
+        if s.ndim == 0 and a.ndim <= 1:
+            pass
+        elif tuple(s.shape) != tuple(want):
+            raise RuntimeError(f"{op}(): source of shape {tuple(s.shape)} does not match the expected shape "
+                               f"{tuple(want)} (self {tuple(a.shape)}, index of size {idx.size} along dim {ax})")
+    return apply(IndexWrite, input, v, key=key, mode=mode, alpha=alpha)
+
+
+@register("index_add", inplace=True)
+def index_add(input, dim, index, source, *, alpha=1):
+    return _index_write(input, dim, index, source, "add", "index_add", alpha)
+
+
+@register("index_copy", inplace=True)
+def index_copy(input, dim, index, source):
+    return _index_write(input, dim, index, source, "set", "index_copy")
+
+
+@register("index_fill", inplace=True)
+def index_fill(input, dim, index, value):
+    if isinstance(value, Tensor) and value._data.ndim != 0:
+        raise RuntimeError(f"index_fill_ only supports a 0-dimensional value tensor, but got tensor with "
+                           f"{value._data.ndim} dimension(s).")
+    return _index_write(input, dim, index, value, "fill", "index_fill")
+
+
+class IndexPut(Node):
+    __slots__ = ("key", "acc", "scalar")
+
+    def forward(self, a, v, key, acc):
+        self.key, self.acc = key, acc
+        self.scalar = not hasattr(v, "shape")
+        out = a.copy()
+        if acc:
+            xp_of(a).add.at(out, key, v)
+        else:
+            out[key] = v
+        return out
+
+    def backward(self, g):
+        if self.acc:
+            ga = g
+        else:
+            ga = g.copy()
+            ga[self.key] = 0
+        return ga, None if self.scalar else g[self.key]
+
+
+@register("index_put", inplace=True)
+def index_put(input, indices, values, accumulate=False):
+    key, _ = convert_index(tuple(slice(None) if i is None else i for i in indices), xp_of(input._data))
+    try:
+        return apply(IndexPut, input, values, key=key, acc=bool(accumulate))
+    except IndexError as e:
+        raise _torch_index_error(e, input._data.shape) from None
+
+
+# ---- masks -----------------------------------------------------------------------------------------
+def _mask(mask, op):
+    if not isinstance(mask, Tensor):
+        raise TypeError(f"{op}(): argument 'mask' must be Tensor, not {type(mask).__name__}")
+    m = mask._data
+    if m.dtype.kind != "b":
+        raise RuntimeError(f"{op} only supports boolean masks, but got mask with dtype {mask.dtype}")
+    return m
+
+
+class MaskedFill(Node):
+    __slots__ = ("mask", "scalar")
+
+    def forward(self, a, v, mask):
+        self.mask = mask
+        self.scalar = not hasattr(v, "shape")
+        return xp_of(a).where(mask, v, a).astype(a.dtype, copy=False)
+
+    def backward(self, g):
+        ga = xp_of(g).where(self.mask, 0, g)
+        return ga, None if self.scalar else (g * self.mask).sum()
+
+
+@register("masked_fill", inplace=True)
+def masked_fill(input, mask, value):
+    m = _mask(mask, "masked_fill_")
+    if isinstance(value, Tensor) and value._data.ndim != 0:
+        raise RuntimeError(f"masked_fill_ only supports a 0-dimensional value tensor, but got tensor with "
+                           f"{value._data.ndim} dimension(s).")
+    try:
+        np.broadcast_shapes(m.shape, input._data.shape)
+    except ValueError:
+        raise RuntimeError(f"masked_fill: the shape of the mask {tuple(m.shape)} must be broadcastable with the "
+                           f"shape of the input {tuple(input._data.shape)}") from None
+    return apply(MaskedFill, input, value, mask=m)
+
+
+class MaskedSelect(Node):
+    __slots__ = ("mask",)
+
+    def forward(self, a, mask):
+        xp = xp_of(a)
+        shape = np.broadcast_shapes(a.shape, mask.shape)
+        mask = xp.broadcast_to(mask, shape)
+        self.mask = mask
+        return xp.broadcast_to(a, shape)[mask]
+
+    def backward(self, g):
+        full = xp_of(g).zeros(self.mask.shape, dtype=g.dtype)
+        full[self.mask] = g
+        return full
+
+
+@register("masked_select")
+def masked_select(input, mask):
+    m = _mask(mask, "masked_select")
+    try:
+        np.broadcast_shapes(m.shape, input._data.shape)
+    except ValueError:
+        raise RuntimeError(f"masked_select: the shape of the mask {tuple(m.shape)} must be broadcastable with the "
+                           f"shape of the input {tuple(input._data.shape)}") from None
+    return apply1(MaskedSelect, input, m)
+
+
+class MaskedScatter(Node):
+    __slots__ = ("mask", "n", "sshape")
+
+    def forward(self, a, src, mask):
+        xp = xp_of(a)
+        shape = np.broadcast_shapes(a.shape, mask.shape)
+        mask = xp.broadcast_to(mask, shape)
+        out = xp.broadcast_to(a, shape).copy()
+        n = int(mask.sum())
+        if src.size < n:
+            raise RuntimeError(f"masked_scatter: expected source to have at least as many elements as ones in mask "
+                               f"({n}), but it has {src.size}")
+        out[mask] = src.reshape(-1)[:n]
+        self.mask, self.n, self.sshape = mask, n, src.shape
+        return out
+
+    def backward(self, g):
+        xp = xp_of(g)
+        gs = xp.zeros(int(np.prod(self.sshape)), dtype=g.dtype)
+        gs[:self.n] = g[self.mask]
+        return xp.where(self.mask, 0, g), gs.reshape(self.sshape)
+
+
+@register("masked_scatter", inplace=True)
+def masked_scatter(input, mask, source):
+    m = _mask(mask, "masked_scatter_")
+    return apply(MaskedScatter, input, source, mask=m)
+
+
+# ---- non-differentiable index queries ---------------------------------------------------------------
+@register("nonzero")
+def nonzero(input, *, as_tuple=False):
+    a = input._data
+    xp = xp_of(a)
+    if a.ndim == 0:
+        n = 1 if bool(a) else 0
+        if as_tuple:
+            return (Tensor._wrap(xp.zeros(n, dtype=np.int64)),)
+        return Tensor._wrap(xp.zeros((n, 0), dtype=np.int64))
+    nz = xp.nonzero(a)
+    if as_tuple:
+        return tuple(Tensor._wrap(i.astype(np.int64, copy=False)) for i in nz)
+    return Tensor._wrap(xp.stack(nz, axis=1).astype(np.int64, copy=False))
+
+
+@register("argwhere")
+def argwhere(input):
+    return nonzero(input)
+
+
+class Take(Node):
+    __slots__ = ("shape", "idx")
+
+    def forward(self, a, idx):
+        self.shape, self.idx = a.shape, idx
+        return a.reshape(-1)[idx]
+
+    def backward(self, g):
+        xp = xp_of(g)
+        full = xp.zeros(int(np.prod(self.shape)), dtype=g.dtype)
+        xp.add.at(full, self.idx, g)
+        return full.reshape(self.shape)
+
+
+def _flat_index(index, n, op):
+    idx = _check_index(index, op)
+    if idx.size:
+        lo, hi = int(idx.min()), int(idx.max())
+        if lo < -n or hi >= n:
+            raise IndexError(f"out of range: tried to access index {hi if hi >= n else lo} on a tensor of {n} "
+                             "elements.")
+    return idx
+
+
+@register("take")
+def take(input, index):
+    idx = _flat_index(index, input._data.size, "take")
+    return apply1(Take, input, idx)
+
+
+class TakeAlong(Node):
+    __slots__ = ("shape", "tup")
+
+    def forward(self, a, shape, tup):
+        self.shape, self.tup = shape, tup
+        return xp_of(a).broadcast_to(a, shape)[tup]
+
+    def backward(self, g):
+        xp = xp_of(g)
+        full = xp.zeros(self.shape, dtype=g.dtype)
+        xp.add.at(full, self.tup, g)
+        return full
+
+
+@register("take_along_dim")
+def take_along_dim(input, indices, dim=None):
+    if dim is None:
+        from .movement import reshape
+        return take(reshape(input, -1), reshape(indices, -1))
+    a = input._data
+    idx = _check_index(indices, "take_along_dim", "indices")
+    ax = _dim(dim, a.ndim, "take_along_dim")
+    if idx.ndim != a.ndim:
+        raise RuntimeError(f"take_along_dim(): input and indices should have the same number of dimensions, but got "
+                           f"{a.ndim} dimensions for input, and {idx.ndim} dimensions for indices")
+    n = a.shape[ax]
+    if idx.size:
+        lo, hi = int(idx.min()), int(idx.max())
+        if lo < -n or hi >= n:
+            raise IndexError(f"take_along_dim(): index {hi if hi >= n else lo} is out of bounds for dimension {ax} "
+                             f"with size {n}")
+    xp = xp_of(a)
+    ash = list(a.shape)
+    ish = list(idx.shape)
+    ash[ax] = ish[ax] = 1
+    try:
+        b = list(np.broadcast_shapes(tuple(ash), tuple(ish)))
+    except ValueError:
+        raise RuntimeError(f"take_along_dim(): shapes {tuple(a.shape)} and {tuple(idx.shape)} cannot be broadcast "
+                           f"apart from dimension {ax}") from None
+    ashape = tuple(b[:ax] + [n] + b[ax + 1:])
+    ishape = tuple(b[:ax] + [idx.shape[ax]] + b[ax + 1:])
+    idx = xp.broadcast_to(idx % n if idx.size and int(idx.min()) < 0 else idx, ishape)
+    return apply1(TakeAlong, input, ashape, _full_index(idx, ax))
+
+
+class Put(Node):
+    __slots__ = ("idx", "acc", "sshape")
+
+    def forward(self, a, src, idx, acc):
+        self.idx, self.acc, self.sshape = idx, acc, src.shape
+        out = a.copy()
+        flat = out.reshape(-1)
+        if acc:
+            xp_of(a).add.at(flat, idx, src.reshape(-1))
+        else:
+            flat[idx] = src.reshape(-1)
+        return out
+
+    def backward(self, g):
+        ga = g
+        if not self.acc:
+            ga = g.copy()
+            ga.reshape(-1)[self.idx] = 0
+        return ga, g.reshape(-1)[self.idx].reshape(self.sshape)
+
+
+@register("put", inplace=True)
+def put(input, index, source, accumulate=False):
+    idx = _flat_index(index, input._data.size, "put").reshape(-1)
+    if idx.size != source._data.size:
+        raise RuntimeError(f"put(): Expected source and index to have the same number of elements, but got "
+                           f"source.numel() = {source._data.size}, index.numel() = {idx.size}")
+    return apply(Put, input, source, idx=idx, acc=bool(accumulate))
+
+
+def _val_array(v, like):
+    if isinstance(v, Tensor):
+        return v._data, False
+    xp = xp_of(like)
+    return xp.asarray(v), True
+
+
+@register("searchsorted", method=False)
+def searchsorted(sorted_sequence, input, *, out_int32=False, right=False, side=None, sorter=None):
+    s = sorted_sequence._data
+    v, scalar = _val_array(input, s)
+    if side is not None:
+        if side not in ("left", "right"):
+            raise RuntimeError(f"torch.searchsorted(): side can only be 'left' or 'right' but got {side}")
+        if right and side == "left":
+            raise RuntimeError("torch.searchsorted(): side and right can't be set to opposites, got side of left "
+                               "while right was True")
+        right = side == "right"
+    sd = "right" if right else "left"
+    xp = xp_of(s)
+    srt = None if sorter is None else sorter._data
+    if s.ndim == 1:
+        r = xp.searchsorted(s, v, side=sd, sorter=srt)
+    else:
+        if v.ndim != s.ndim or v.shape[:-1] != s.shape[:-1]:
+            raise RuntimeError(f"torch.searchsorted(): boundaries tensor should be 1 dimension or the first N-1 "
+                               f"dimensions of boundaries tensor and input value tensor must match, but we got "
+                               f"boundaries tensor {list(s.shape)} and input value tensor {list(v.shape)}")
+        s2 = s.reshape(-1, s.shape[-1])
+        v2 = v.reshape(-1, v.shape[-1])
+        st2 = None if srt is None else srt.reshape(-1, srt.shape[-1])
+        r = xp.stack([xp.searchsorted(s2[i], v2[i], side=sd, sorter=None if st2 is None else st2[i])
+                      for i in range(s2.shape[0])]).reshape(v.shape)
+    r = xp.asarray(r).astype(np.int32 if out_int32 else np.int64)
+    return Tensor._wrap(r)
+
+
+@register("bucketize")
+def bucketize(input, boundaries, *, out_int32=False, right=False):
+    b = boundaries._data
+    if b.ndim != 1:
+        raise RuntimeError(f"bucketize: boundaries tensor must be 1 dimension, but got dim({b.ndim})")
+    v, _ = _val_array(input, b)
+    r = xp_of(b).searchsorted(b, v, side="right" if right else "left")
+    return Tensor._wrap(xp_of(b).asarray(r).astype(np.int32 if out_int32 else np.int64))
+
+
+@register("unique")
+def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=None):
+    a = input._data
+    xp = xp_of(a)
+    if dim is None:
+        u, inv, cnt = xp.unique(a.reshape(-1), return_inverse=True, return_counts=True)
+        inv = inv.reshape(a.shape)
+    else:
+        ax = _dim(dim, a.ndim, "unique")
+        u, inv, cnt = xp.unique(a, return_inverse=True, return_counts=True, axis=ax)
+        inv = inv.reshape(-1)
+    out = [Tensor._wrap(u)]
+    if return_inverse:
+        out.append(Tensor._wrap(inv.astype(np.int64)))
+    if return_counts:
+        out.append(Tensor._wrap(cnt.astype(np.int64)))
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+@register("unique_consecutive")
+def unique_consecutive(input, return_inverse=False, return_counts=False, dim=None):
+    a = input._data
+    xp = xp_of(a)
+    if dim is None:
+        flat = a.reshape(-1)
+        if flat.size == 0:
+            starts = xp.zeros(0, dtype=bool)
+        else:
+            starts = xp.concatenate([xp.ones(1, dtype=bool), flat[1:] != flat[:-1]])
+        u = flat[starts]
+        shape = a.shape
+    else:
+        ax = _dim(dim, a.ndim, "unique_consecutive")
+        m = xp.moveaxis(a, ax, 0).reshape(a.shape[ax], -1)
+        if m.shape[0] == 0:
+            starts = xp.zeros(0, dtype=bool)
+        else:
+            starts = xp.concatenate([xp.ones(1, dtype=bool), (m[1:] != m[:-1]).any(axis=1)])
+        u = xp.compress(starts, a, axis=ax)
+        shape = (a.shape[ax],)
+    out = [Tensor._wrap(u)]
+    grp = xp.cumsum(starts) - 1
+    if return_inverse:
+        out.append(Tensor._wrap(grp.reshape(shape).astype(np.int64)))
+    if return_counts:
+        out.append(Tensor._wrap(xp.bincount(grp, minlength=int(starts.sum())).astype(np.int64) if grp.size else
+                                xp.zeros(0, dtype=np.int64)))
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+@register("bincount")
+def bincount(input, weights=None, minlength=0):
+    a = input._data
+    if a.ndim != 1 or a.dtype.kind not in "iu":
+        raise RuntimeError(f"bincount only supports 1-d non-negative integral inputs, got a tensor of shape "
+                           f"{tuple(a.shape)} and dtype {input.dtype}")
+    if a.size and int(a.min()) < 0:
+        raise RuntimeError("bincount only supports 1-d non-negative integral inputs.")
+    xp = xp_of(a)
+    if weights is None:
+        return Tensor._wrap(xp.bincount(a, minlength=minlength).astype(np.int64))
+    w = weights._data
+    if w.shape != a.shape:
+        raise RuntimeError(f"bincount: weights should be 1-d and have the same length as input, got {tuple(w.shape)} "
+                           f"and {tuple(a.shape)}")
+    dt = np.float32 if w.dtype == np.float32 else np.float64
+    return Tensor._wrap(xp.bincount(a, weights=w, minlength=minlength).astype(dt))
