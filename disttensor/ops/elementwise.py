@@ -3,6 +3,8 @@
 Each op is a Node subclass holding forward (on arrays) and backward side by side, followed by the
 function that users call, registered as disttensor.<name> and Tensor.<name> (and `<name>_`).
 """
+import math
+
 import numpy as np
 
 from ..autograd.node import Node
@@ -114,12 +116,15 @@ class Pow(Binary):
         if isinstance(b, (int, float)):
             ga = g * b * (a ** (b - 1)) if b != 0 else g * 0
             return ga, None
-        ga = g * b * xp.power(a, b - 1)
+        if isinstance(a, (int, float)):
+            # scalar base: only the exponent is differentiable
+            if a == 0:
+                with np.errstate(invalid="ignore"):
+                    return None, xp.where(b >= 0, 0, g * r * -math.inf)
+            return None, g * r * (math.log(a) if a > 0 else math.nan)
         with np.errstate(divide="ignore", invalid="ignore"):
-            la = xp.log(a) if not isinstance(a, (int, float)) else np.log(a)
-            gb = g * r * la
-        if not isinstance(a, (int, float)):
-            gb = xp.where(a == 0, 0, gb)
+            ga = xp.where(b == 0, 0, g * b * xp.power(a, b - 1))
+            gb = xp.where((a == 0) & (b >= 0), 0, g * r * xp.log(a))
         return ga, gb
 
 
@@ -160,49 +165,109 @@ def mul(input, other, *, out=None):
 def div(input, other, *, rounding_mode=None, out=None):
     if rounding_mode is None:
         return _out(binary_apply(Div, input, other), out)
-    # Rounded division has zero gradient almost everywhere (PyTorch returns zeros too): no graph.
-    a, b = _arr(input), _arr(other)
-    xp = xp_of(a if hasattr(a, "shape") else b)
     if rounding_mode == "floor":
-        r = xp.floor_divide(a, b)
-    elif rounding_mode == "trunc":
-        q = xp.true_divide(a, b)
-        r = xp.trunc(q)
-        if getattr(a, "dtype", np.dtype("f")).kind in "iu" and getattr(b, "dtype", np.dtype("i")).kind in "iu":
-            r = r.astype(np.result_type(a, b))
-    else:
-        raise RuntimeError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found '{rounding_mode}'")
-    from ._apply import _wrap
-    return _out(_wrap(r), out)
+        return _out(binary_apply(FloorDiv, input, other), out)
+    if rounding_mode == "trunc":
+        return _out(binary_apply(TruncDiv, input, other), out)
+    raise RuntimeError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found '{rounding_mode}'")
+
+
+def _int_zero_check(a, b, name):
+    """Integer division by zero raises in PyTorch (NumPy would warn and return 0)."""
+    if getattr(b, "dtype", None) is not None:
+        if b.dtype.kind in "iub" and getattr(a, "dtype", np.dtype("i8")).kind in "iub" and not b.all():
+            raise RuntimeError("ZeroDivisionError")
+    elif b == 0 and isinstance(b, int) and a.dtype.kind in "iub":
+        raise RuntimeError("ZeroDivisionError")
+
+
+class FloorDiv(Binary):
+    """a // b; the gradient is zero almost everywhere (PyTorch returns zeros too)."""
+    __slots__ = ()
+    op_name = "floor_divide"
+
+    def forward(self, a, b):
+        _int_zero_check(a, b, "floor_divide")
+        xp = xp_of(a if hasattr(a, "shape") else b)
+        return xp.floor_divide(a, b)
+
+    def backward(self, g):
+        z = xp_of(g).zeros_like(g)
+        return z, z
+
+
+class TruncDiv(Binary):
+    __slots__ = ()
+    op_name = "div"
+
+    def forward(self, a, b):
+        xp = xp_of(a if hasattr(a, "shape") else b)
+        if getattr(a, "dtype", np.dtype("i8")).kind in "iub" and (getattr(b, "dtype", None) is None and
+                                                                   isinstance(b, int) or
+                                                                   getattr(b, "dtype", np.dtype("f")).kind in "iub"):
+            _int_zero_check(a, b, "div")
+            q = xp.floor_divide(a, b)
+            # floor -> toward zero where the signs differ and the division is inexact
+            fix = (xp.remainder(a, b) != 0) & ((xp.asarray(a) < 0) != (xp.asarray(b) < 0))
+            return q + fix.astype(q.dtype)
+        return xp.trunc(xp.true_divide(a, b))
+
+    def backward(self, g):
+        z = xp_of(g).zeros_like(g)
+        return z, z
+
+
+class Remainder(Binary):
+    """Python-style remainder (sign of the divisor); d/da = 1, d/db = -floor(a / b)."""
+    __slots__ = ()
+    op_name = "remainder"
+    save_inputs = (0, 1)
+
+    def forward(self, a, b):
+        _int_zero_check(a, b, "remainder")
+        self.saved = (a, b)
+        return xp_of(a if hasattr(a, "shape") else b).remainder(a, b)
+
+    def backward(self, g):
+        a, b = self.saved
+        return g, -g * xp_of(g).floor_divide(a, b)
+
+
+class Fmod(Binary):
+    """C-style remainder (sign of the dividend); d/da = 1, d/db = -trunc(a / b)."""
+    __slots__ = ()
+    op_name = "fmod"
+    save_inputs = (0, 1)
+
+    def forward(self, a, b):
+        _int_zero_check(a, b, "fmod")
+        self.saved = (a, b)
+        return xp_of(a if hasattr(a, "shape") else b).fmod(a, b)
+
+    def backward(self, g):
+        a, b = self.saved
+        xp = xp_of(g)
+        return g, -g * xp.trunc(xp.true_divide(a, b))
 
 
 @register("floor_divide")
-def floor_divide(input, other):
-    return div(input, other, rounding_mode="floor")
+def floor_divide(input, other, *, out=None):
+    return _out(binary_apply(FloorDiv, input, other), out)
 
 
 @register("remainder")
-def remainder(input, other):
-    a, b = _arr(input), _arr(other)
-    xp = xp_of(a if hasattr(a, "shape") else b)
-    # remainder = a - floor(a / b) * b; the gradient wrt a is 1, wrt b is -floor(a/b)
-    q = xp.floor_divide(a, b)
-    return sub(input, mul(_new_tensor(xp.asarray(q)), other))
+def remainder(input, other, *, out=None):
+    return _out(binary_apply(Remainder, input, other), out)
 
 
 @register("fmod")
-def fmod(input, other):
-    a, b = _arr(input), _arr(other)
-    xp = xp_of(a if hasattr(a, "shape") else b)
-    q = xp.trunc(xp.true_divide(a, b))
-    if q.dtype.kind == "f" and hasattr(a, "dtype") and a.dtype.kind in "iu":
-        return _new_tensor(xp.fmod(a, b))
-    return sub(input, mul(_new_tensor(q.astype(np.result_type(q, a.dtype if hasattr(a, "dtype") else q))), other))
+def fmod(input, other, *, out=None):
+    return _out(binary_apply(Fmod, input, other), out)
 
 
 @register("pow")
-def pow(input, exponent):
-    return binary_apply(Pow, input, exponent)
+def pow(input, exponent, *, out=None):
+    return _out(binary_apply(Pow, input, exponent), out)
 
 
 def _out(r, out):
@@ -446,3 +511,799 @@ def _cast(t, dt):
 
 def check_no_grad_inplace(t, name):
     check_inplace(t, name)
+
+
+# =============================================================================================
+# More unary math. Each op is one spec: forward f(xp, a), backward df(xp, a, r, g) and which of
+# input (a) / output (r) backward needs (so in-place edits of exactly those are detected).
+# =============================================================================================
+_LN2 = math.log(2.0)
+_LN10 = math.log(10.0)
+_SQPI = math.sqrt(math.pi)
+_2_SQPI = 2.0 / _SQPI
+
+
+class _UnaryMath(Unary):
+    __slots__ = ()
+    f = None
+    df = None
+
+    def forward(self, a):
+        r = self.f(xp_of(a), a)
+        self.saved = (a, r)
+        return r
+
+    def backward(self, g):
+        a, r = self.saved
+        return self.df(xp_of(g), a, r, g)
+
+
+class _UnaryMathA(_UnaryMath):      # backward reads the input
+    __slots__ = ()
+    save_inputs = (0,)
+
+
+class _UnaryMathR(_UnaryMath):      # backward reads the output
+    __slots__ = ()
+    save_output = True
+
+
+class _UnaryMathAR(_UnaryMath):     # backward reads both
+    __slots__ = ()
+    save_inputs = (0,)
+    save_output = True
+
+
+class _UnaryMathZ(_UnaryMath):      # piecewise constant: zero gradient, as PyTorch
+    __slots__ = ()
+
+    def forward(self, a):
+        return self.f(xp_of(a), a)
+
+    def backward(self, g):
+        return xp_of(g).zeros_like(g)
+
+
+_KINDS = {"a": _UnaryMathA, "r": _UnaryMathR, "ar": _UnaryMathAR, "": _UnaryMath, "z": _UnaryMathZ}
+
+
+def _unary_math(name, f, df=None, uses="a", float_math=True, inplace=True, aliases=(), int_ok=True):
+    base = _KINDS[uses]
+    cls = type(name.capitalize(), (base,), {"__slots__": (), "f": staticmethod(f),
+                                            "df": staticmethod(df) if df is not None else None})
+
+    def fn(input, *, out=None):
+        if input.__class__ is not Tensor and not isinstance(input, Tensor):
+            raise TypeError(f"{name}(): argument 'input' (position 1) must be Tensor, not {type(input).__name__}")
+        if float_math and input._data.dtype.kind in "iub":
+            input = _float_input(input)
+        elif not int_ok and input._data.dtype.kind in "iub":
+            raise RuntimeError(f"\"{name}\" not implemented for '{input.dtype.name.capitalize()}'")
+        r = apply1(cls, input)
+        return r if out is None else _out(r, out)
+    fn.__name__ = name
+    fn.__qualname__ = name
+    register(name, *aliases, inplace=inplace)(fn)
+    return fn
+
+
+# ---- special functions on float64 arrays (pure array-module code: no SciPy needed) ----------
+def _erf_erfc(xp, x):
+    """(erf(x), erfc(x)) to ~1e-15 relative: a series for |x| < 2, Laplace's continued fraction above."""
+    ax = xp.abs(x)
+    small = ax < 2.0
+    erf_abs = xp.empty_like(ax)
+    erfc_abs = xp.empty_like(ax)
+    xs = ax[small]
+    if xs.size:
+        # erf(x) = 2x/sqrt(pi) exp(-x^2) sum_n (2x^2)^n / (2n+1)!!  (all terms positive)
+        t2 = 2.0 * xs * xs
+        term = xp.ones_like(xs)
+        acc = xp.ones_like(xs)
+        for k in range(1, 40):
+            term *= t2 / (2 * k + 1)
+            acc += term
+        e = _2_SQPI * xs * xp.exp(-xs * xs) * acc
+        erf_abs[small] = e
+        erfc_abs[small] = 1.0 - e
+    big = ~small
+    xl = ax[big]
+    if xl.size:
+        # erfc(x) = exp(-x^2)/sqrt(pi) / (x + (1/2)/(x + 1/(x + (3/2)/(x + ...))))
+        f = xl.copy()
+        for k in range(60, 0, -1):
+            f = xl + (k * 0.5) / f
+        with np.errstate(invalid="ignore"):
+            c = xp.exp(-xl * xl) / _SQPI / f
+        c = xp.where(xp.isinf(xl), 0.0, c)
+        erfc_abs[big] = c
+        erf_abs[big] = 1.0 - c
+    neg = x < 0
+    erf = xp.where(neg, -erf_abs, erf_abs)
+    erfc = xp.where(neg, 2.0 - erfc_abs, erfc_abs)
+    nan = xp.isnan(x)
+    if nan.any():
+        erf = xp.where(nan, x, erf)
+        erfc = xp.where(nan, x, erfc)
+    return erf, erfc
+
+
+def _erfinv64(xp, y):
+    # Winitzki's closed form (about 2e-3 relative), then Halley steps on erf(x) - y (cubic convergence)
+    a = 0.147
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ln = xp.log1p(-y * y)
+        t = 2.0 / (math.pi * a) + 0.5 * ln
+        x = xp.sign(y) * xp.sqrt(xp.sqrt(t * t - ln / a) - t)
+        fin = xp.isfinite(x)
+        xf = xp.where(fin, x, 0.0)
+        for _ in range(3):
+            e, _c = _erf_erfc(xp, xf)
+            f = e - y
+            d = _2_SQPI * xp.exp(-xf * xf)
+            xf = xf - f / (d + xf * f)
+            xf = xp.where(fin, xf, 0.0)
+        return xp.where(fin, xf, x)
+
+
+_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+
+
+def _lgamma_pos(xp, x):
+    """lgamma for x > 0: shift up to >= 10 with the recurrence, then Stirling's series."""
+    shift = xp.zeros_like(x)
+    z = x.copy()
+    for _ in range(10):
+        low = z < 10.0
+        if not low.any():
+            break
+        shift = shift + xp.where(low, xp.log(xp.where(low, z, 1.0)), 0.0)
+        z = xp.where(low, z + 1.0, z)
+    zi = 1.0 / z
+    zi2 = zi * zi
+    series = zi * (1 / 12 - zi2 * (1 / 360 - zi2 * (1 / 1260 - zi2 * (1 / 1680 - zi2 * (1 / 1188 - zi2 * (
+        691 / 360360 - zi2 / 156))))))
+    return (z - 0.5) * xp.log(z) - z + _HALF_LOG_2PI + series - shift
+
+
+def _lgamma64(xp, x):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pos = x > 0
+        xr = xp.where(pos, x, 1.0 - x)       # reflection for x <= 0
+        lg = _lgamma_pos(xp, xr)
+        s = xp.abs(xp.sin(math.pi * x))
+        refl = math.log(math.pi) - xp.log(s) - lg
+        r = xp.where(pos, lg, refl)
+        r = xp.where((x <= 0) & (x == xp.floor(x)), math.inf, r)   # poles at 0, -1, -2, ...
+        return xp.where(xp.isinf(x), math.inf, r)
+
+
+def _polygamma_pos(xp, x, n):
+    """digamma (n=0) or trigamma (n=1) for x > 0: recurrence up to >= 10, then the asymptotic series."""
+    acc = xp.zeros_like(x)
+    z = x.copy()
+    for _ in range(10):
+        low = z < 10.0
+        if not low.any():
+            break
+        zz = xp.where(low, z, 1.0)
+        acc = acc + xp.where(low, 1.0 / zz if n == 0 else 1.0 / (zz * zz), 0.0)
+        z = xp.where(low, z + 1.0, z)
+    zi = 1.0 / z
+    zi2 = zi * zi
+    if n == 0:
+        s = xp.log(z) - 0.5 * zi - zi2 * (1 / 12 - zi2 * (1 / 120 - zi2 * (1 / 252 - zi2 * (1 / 240 - zi2 * (
+            1 / 132 - zi2 * 691 / 32760)))))
+        return s - acc
+    s = zi + 0.5 * zi2 + zi * zi2 * (1 / 6 - zi2 * (1 / 30 - zi2 * (1 / 42 - zi2 * (1 / 30 - zi2 * 5 / 66))))
+    return s + acc
+
+
+def _digamma64(xp, x):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pos = x > 0
+        xr = xp.where(pos, x, 1.0 - x)
+        p = _polygamma_pos(xp, xr, 0)
+        refl = p - math.pi / xp.tan(math.pi * x)         # psi(x) = psi(1 - x) - pi cot(pi x)
+        r = xp.where(pos, p, refl)
+        r = xp.where(x == 0, -math.inf, r)                # PyTorch: -inf at 0, nan at negative integers
+        return xp.where((x < 0) & (x == xp.floor(x)), math.nan, r)
+
+
+def _trigamma64(xp, x):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pos = x > 0
+        xr = xp.where(pos, x, 1.0 - x)
+        p = _polygamma_pos(xp, xr, 1)
+        s = xp.sin(math.pi * x)
+        refl = (math.pi * math.pi) / (s * s) - p          # psi1(1 - x) + psi1(x) = pi^2 / sin^2(pi x)
+        return xp.where(pos, p, refl)
+
+
+def _in64(fn, cupy_name=None):
+    """Run a float64 implementation on any float dtype (CuPy: cupyx.scipy.special when present)."""
+    def run(xp, a):
+        if xp is not np and cupy_name is not None:
+            try:
+                from cupyx.scipy import special
+                return getattr(special, cupy_name)(a)
+            except ImportError:
+                pass
+        r = fn(xp, a.astype(np.float64))
+        return r.astype(a.dtype, copy=False)
+    return run
+
+
+_erf = _in64(lambda xp, a: _erf_erfc(xp, a)[0], "erf")
+_erfc = _in64(lambda xp, a: _erf_erfc(xp, a)[1], "erfc")
+_erfinv = _in64(_erfinv64, "erfinv")
+_lgamma = _in64(_lgamma64, "gammaln")
+_digamma = _in64(_digamma64, "digamma")
+_trigamma = _in64(_trigamma64)
+
+
+def _sign(xp, a):
+    k = a.dtype.kind
+    if k == "b":
+        return a.copy()
+    if k in "iu":
+        return xp.sign(a)
+    # PyTorch: sign(nan) = 0, sign(-0.) = 0
+    return (a > 0).astype(a.dtype) - (a < 0).astype(a.dtype)
+
+
+def _keep_int(f):
+    """Rounding ops return integer inputs unchanged (a copy), as PyTorch."""
+    def g(xp, a):
+        if a.dtype.kind in "iu":
+            return a.copy()
+        return f(xp, a)
+    return g
+
+
+def _square(xp, a):
+    if a.dtype.kind == "b":
+        a = a.astype(np.int64)
+    return a * a
+
+
+sin = _unary_math("sin", lambda xp, a: xp.sin(a), lambda xp, a, r, g: g * xp.cos(a))
+cos = _unary_math("cos", lambda xp, a: xp.cos(a), lambda xp, a, r, g: -g * xp.sin(a))
+tan = _unary_math("tan", lambda xp, a: xp.tan(a), lambda xp, a, r, g: g * (1 + r * r), "r")
+asin = _unary_math("asin", lambda xp, a: xp.arcsin(a), lambda xp, a, r, g: g / xp.sqrt(1 - a * a),
+                   aliases=("arcsin",))
+acos = _unary_math("acos", lambda xp, a: xp.arccos(a), lambda xp, a, r, g: -g / xp.sqrt(1 - a * a),
+                   aliases=("arccos",))
+atan = _unary_math("atan", lambda xp, a: xp.arctan(a), lambda xp, a, r, g: g / (1 + a * a), aliases=("arctan",))
+sinh = _unary_math("sinh", lambda xp, a: xp.sinh(a), lambda xp, a, r, g: g * xp.cosh(a))
+cosh = _unary_math("cosh", lambda xp, a: xp.cosh(a), lambda xp, a, r, g: g * xp.sinh(a))
+asinh = _unary_math("asinh", lambda xp, a: xp.arcsinh(a), lambda xp, a, r, g: g / xp.sqrt(a * a + 1),
+                    aliases=("arcsinh",))
+acosh = _unary_math("acosh", lambda xp, a: xp.arccosh(a), lambda xp, a, r, g: g / xp.sqrt((a - 1) * (a + 1)),
+                    aliases=("arccosh",))
+atanh = _unary_math("atanh", lambda xp, a: xp.arctanh(a), lambda xp, a, r, g: g / (1 - a * a),
+                    aliases=("arctanh",))
+rsqrt = _unary_math("rsqrt", lambda xp, a: 1 / xp.sqrt(a), lambda xp, a, r, g: -0.5 * g * r * r * r, "r")
+log1p = _unary_math("log1p", lambda xp, a: xp.log1p(a), lambda xp, a, r, g: g / (1 + a))
+expm1 = _unary_math("expm1", lambda xp, a: xp.expm1(a), lambda xp, a, r, g: g * (r + 1), "r")
+log2 = _unary_math("log2", lambda xp, a: xp.log2(a), lambda xp, a, r, g: g / (a * _LN2))
+log10 = _unary_math("log10", lambda xp, a: xp.log10(a), lambda xp, a, r, g: g / (a * _LN10))
+exp2 = _unary_math("exp2", lambda xp, a: xp.exp2(a), lambda xp, a, r, g: g * r * _LN2, "r")
+square = _unary_math("square", _square, lambda xp, a, r, g: 2 * g * a, float_math=False)
+reciprocal = _unary_math("reciprocal", lambda xp, a: 1 / a, lambda xp, a, r, g: -g * r * r, "r")
+sign = _unary_math("sign", _sign, uses="z", float_math=False)
+sgn = _unary_math("sgn", _sign, uses="z", float_math=False)
+floor = _unary_math("floor", _keep_int(lambda xp, a: xp.floor(a)), uses="z", float_math=False)
+ceil = _unary_math("ceil", _keep_int(lambda xp, a: xp.ceil(a)), uses="z", float_math=False)
+trunc = _unary_math("trunc", _keep_int(lambda xp, a: xp.trunc(a)), uses="z", float_math=False, aliases=("fix",))
+frac = _unary_math("frac", lambda xp, a: a - xp.trunc(a), lambda xp, a, r, g: g, "", float_math=False,
+                   int_ok=False)
+erf = _unary_math("erf", _erf, lambda xp, a, r, g: g * _2_SQPI * xp.exp(-a * a))
+erfc = _unary_math("erfc", _erfc, lambda xp, a, r, g: -g * _2_SQPI * xp.exp(-a * a))
+erfinv = _unary_math("erfinv", _erfinv, lambda xp, a, r, g: g * (0.5 * _SQPI) * xp.exp(r * r), "r")
+lgamma = _unary_math("lgamma", _lgamma, lambda xp, a, r, g: g * _digamma(xp, a))
+digamma = _unary_math("digamma", _digamma, lambda xp, a, r, g: g * _trigamma(xp, a))
+
+
+class Round(Unary):
+    __slots__ = ()
+
+    def forward(self, a, decimals):
+        if a.dtype.kind in "iu":
+            return a.copy()
+        xp = xp_of(a)
+        return xp.round(a, decimals) if decimals else xp.rint(a)
+
+    def backward(self, g):
+        return xp_of(g).zeros_like(g)
+
+
+@register("round", inplace=True)
+def round(input, *, decimals=0, out=None):
+    if input._data.dtype.kind == "b":
+        raise RuntimeError("\"round\" not implemented for 'Bool'")
+    return _out(apply1(Round, input, decimals), out)
+
+
+class Logit(Unary):
+    __slots__ = ("eps",)
+    save_inputs = (0,)
+
+    def forward(self, a, eps):
+        xp = xp_of(a)
+        self.eps = eps
+        self.saved = a
+        if eps is not None:
+            a = xp.clip(a, eps, 1 - eps)
+        with np.errstate(divide="ignore"):
+            return xp.log(a / (1 - a))
+
+    def backward(self, g):
+        a = self.saved
+        xp = xp_of(g)
+        r = g / (a * (1 - a))
+        if self.eps is not None:
+            r = xp.where((a < self.eps) | (a > 1 - self.eps), 0, r)
+        return r
+
+
+@register("logit", inplace=True)
+def logit(input, eps=None, *, out=None):
+    return _out(apply1(Logit, _float_input(input), eps), out)
+
+
+class NanToNum(Unary):
+    __slots__ = ()
+    save_inputs = (0,)
+
+    def forward(self, a, nan, posinf, neginf):
+        self.saved = a
+        if a.dtype.kind not in "fc" and a.dtype.name != "bfloat16":
+            return a.copy()
+        return xp_of(a).nan_to_num(a, nan=nan, posinf=posinf, neginf=neginf)
+
+    def backward(self, g):
+        return g * xp_of(g).isfinite(self.saved)
+
+
+@register("nan_to_num", inplace=True)
+def nan_to_num(input, nan=0.0, posinf=None, neginf=None, *, out=None):
+    return _out(apply1(NanToNum, input, nan, posinf, neginf), out)
+
+
+# ---- predicates (no gradient) ---------------------------------------------------------------
+def _predicate(name, f, nonfloat):
+    def fn(input):
+        d = input._data
+        xp = xp_of(d)
+        if d.dtype.kind not in "fc" and d.dtype.name not in ("bfloat16", "float16"):
+            return _new_tensor(xp.full(d.shape, nonfloat, dtype=bool))
+        return _new_tensor(xp.asarray(f(xp, d)))
+    fn.__name__ = name
+    register(name)(fn)
+    return fn
+
+
+isnan = _predicate("isnan", lambda xp, a: xp.isnan(a), False)
+isinf = _predicate("isinf", lambda xp, a: xp.isinf(a), False)
+isfinite = _predicate("isfinite", lambda xp, a: xp.isfinite(a), True)
+isposinf = _predicate("isposinf", lambda xp, a: xp.isposinf(a), False)
+isneginf = _predicate("isneginf", lambda xp, a: xp.isneginf(a), False)
+
+
+# =============================================================================================
+# Binary elementwise math (PyTorch's promotion through binary_apply)
+# =============================================================================================
+def _xp2(a, b):
+    return xp_of(a if hasattr(a, "shape") else b)
+
+
+class Atan2(Binary):
+    __slots__ = ()
+    op_name = "atan2"
+    float_result = True
+    save_inputs = (0, 1)
+
+    def forward(self, a, b):
+        self.saved = (a, b)
+        return _xp2(a, b).arctan2(a, b)
+
+    def backward(self, g):
+        a, b = self.saved
+        d = g / (a * a + b * b)
+        return d * b, -d * a
+
+
+class Hypot(Binary):
+    __slots__ = ()
+    op_name = "hypot"
+    float_result = True
+    save_inputs = (0, 1)
+    save_output = True
+
+    def forward(self, a, b):
+        r = _xp2(a, b).hypot(a, b)
+        self.saved = (a, b, r)
+        return r
+
+    def backward(self, g):
+        a, b, r = self.saved
+        q = g / r
+        return q * a, q * b
+
+
+class Maximum(Binary):
+    """Ties split the gradient in halves, as PyTorch."""
+    __slots__ = ()
+    op_name = "maximum"
+    save_inputs = (0, 1)
+    ufunc = "maximum"
+
+    def forward(self, a, b):
+        self.saved = (a, b)
+        return getattr(_xp2(a, b), self.ufunc)(a, b)
+
+    def backward(self, g):
+        a, b = self.saved
+        xp = xp_of(g)
+        tie = a == b
+        lose_a, lose_b = (a < b, a > b) if self.ufunc == "maximum" else (a > b, a < b)
+        return g * xp.where(tie, 0.5, ~lose_a), g * xp.where(tie, 0.5, ~lose_b)
+
+
+class Minimum(Maximum):
+    __slots__ = ()
+    op_name = "minimum"
+    ufunc = "minimum"
+
+
+class Fmax(Binary):
+    """NaN-ignoring max; ties go to the first input (PyTorch's rule)."""
+    __slots__ = ()
+    op_name = "fmax"
+    save_inputs = (0, 1)
+    ufunc = "fmax"
+
+    def forward(self, a, b):
+        self.saved = (a, b)
+        return getattr(_xp2(a, b), self.ufunc)(a, b)
+
+    def backward(self, g):
+        a, b = self.saved
+        xp = xp_of(g)
+        first = ((a >= b) if self.ufunc == "fmax" else (a <= b)) | (b != b)
+        return xp.where(first, g, 0), xp.where(first, 0, g)
+
+
+class Fmin(Fmax):
+    __slots__ = ()
+    op_name = "fmin"
+    ufunc = "fmin"
+
+
+class Copysign(Binary):
+    __slots__ = ()
+    op_name = "copysign"
+    float_result = True
+    save_inputs = (0,)
+    save_output = True
+
+    def forward(self, a, b):
+        r = _xp2(a, b).copysign(a, b)
+        self.saved = (a, r)
+        return r
+
+    def backward(self, g):
+        a, r = self.saved
+        xp = xp_of(g)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            s = xp.where(a == 0, 0, r / a)
+        return g * s, xp.zeros_like(g)
+
+
+def _binary_fn(cls, name, aliases=(), inplace=True):
+    def fn(input, other, *, out=None):
+        r = binary_apply(cls, input, other)
+        return r if out is None else _out(r, out)
+    fn.__name__ = name
+    register(name, *aliases, inplace=inplace)(fn)
+    return fn
+
+
+atan2 = _binary_fn(Atan2, "atan2", ("arctan2",))
+hypot = _binary_fn(Hypot, "hypot")
+maximum = _binary_fn(Maximum, "maximum", inplace=False)
+minimum = _binary_fn(Minimum, "minimum", inplace=False)
+fmax = _binary_fn(Fmax, "fmax", inplace=False)
+fmin = _binary_fn(Fmin, "fmin", inplace=False)
+copysign = _binary_fn(Copysign, "copysign")
+
+
+# ---- logical and bitwise (never differentiable) ---------------------------------------------
+def _nograd(fn, *args):
+    if GRAD.enabled:
+        GRAD.enabled = False
+        try:
+            return fn(*args)
+        finally:
+            GRAD.enabled = True
+    return fn(*args)
+
+
+def _bool_binary(ufunc, name, promotes):
+    cls = type(name, (Binary,), {"__slots__": (), "op_name": name, "promotes": promotes,
+                                 "forward": lambda self, a, b: getattr(_xp2(a, b), ufunc)(a, b)})
+
+    def fn(input, other, *, out=None):
+        r = _nograd(binary_apply, cls, input, other)
+        return r if out is None else _out(r, out)
+    fn.__name__ = name
+    register(name, inplace=True)(fn)
+    return fn
+
+
+logical_and = _bool_binary("logical_and", "logical_and", False)
+logical_or = _bool_binary("logical_or", "logical_or", False)
+logical_xor = _bool_binary("logical_xor", "logical_xor", False)
+bitwise_and = _bool_binary("bitwise_and", "bitwise_and", True)
+bitwise_or = _bool_binary("bitwise_or", "bitwise_or", True)
+bitwise_xor = _bool_binary("bitwise_xor", "bitwise_xor", True)
+
+
+@register("logical_not", inplace=True)
+def logical_not(input, *, out=None):
+    xp = xp_of(input._data)
+    return _out(_new_tensor(xp.asarray(xp.logical_not(input._data))), out)
+
+
+@register("bitwise_not", inplace=True)
+def bitwise_not(input, *, out=None):
+    d = input._data
+    if d.dtype.kind not in "biu":
+        raise RuntimeError(f"\"bitwise_not_cpu\" not implemented for '{input.dtype.name.capitalize()}'")
+    return _out(_new_tensor(xp_of(d).asarray(xp_of(d).invert(d))), out)
+
+
+Tensor.__and__ = bitwise_and
+Tensor.__or__ = bitwise_or
+Tensor.__xor__ = bitwise_xor
+Tensor.__rand__ = lambda self, other: bitwise_and(other, self)
+Tensor.__ror__ = lambda self, other: bitwise_or(other, self)
+Tensor.__rxor__ = lambda self, other: bitwise_xor(other, self)
+Tensor.__iand__ = Tensor.bitwise_and_
+Tensor.__ior__ = Tensor.bitwise_or_
+Tensor.__ixor__ = Tensor.bitwise_xor_
+Tensor.__invert__ = bitwise_not
+
+
+# ---- closeness ------------------------------------------------------------------------------
+def _same_dtype(a, b, name):
+    if a._data.dtype != b._data.dtype:
+        raise RuntimeError(f"{name}: {a.dtype.name.capitalize()} did not match {b.dtype.name.capitalize()}")
+
+
+@register("isclose")
+def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    _same_dtype(input, other, "isclose")
+    a, b = input._data, other._data
+    xp = xp_of(a)
+    try:
+        if a.dtype.kind == "b":
+            return _new_tensor(a == b)
+        with np.errstate(invalid="ignore", over="ignore"):
+            r = xp.isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan)
+    except ValueError as e:
+        from ._binary import _explain
+        raise _explain(type("C", (), {"op_name": "isclose"}), input, other, e) from None
+    return _new_tensor(xp.asarray(r))
+
+
+@register("allclose")
+def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    return bool(isclose(input, other, rtol, atol, equal_nan)._data.all())
+
+
+@register("equal")
+def equal(input, other):
+    a, b = input._data, other._data
+    if a.shape != b.shape:
+        return False
+    return bool((a == b).all())
+
+
+# =============================================================================================
+# Ternary ops: where, clamp, lerp, addcmul, addcdiv
+# =============================================================================================
+def _scalar_dtype(v):
+    from .. import _dtype as D
+    if isinstance(v, bool):
+        return D.bool
+    if isinstance(v, int):
+        return D.int64
+    if isinstance(v, float):
+        return D.get_default_dtype()
+    if isinstance(v, complex):
+        return D.complex64
+    return D.from_numpy_dtype(np.asarray(v).dtype)
+
+
+def _promote_np(*vals):
+    """PyTorch's result dtype (as a NumPy dtype) for a mix of tensors and Python scalars."""
+    from .. import _dtype as D
+    dim = zero = sc = None
+    for v in vals:
+        if v is None:
+            continue
+        if isinstance(v, Tensor):
+            d = v.dtype
+            if v._data.ndim:
+                dim = d if dim is None else D.promote_types(dim, d)
+            else:
+                zero = d if zero is None else D.promote_types(zero, d)
+        else:
+            d = _scalar_dtype(v)
+            sc = d if sc is None or D._category(d) > D._category(sc) else sc
+    res = dim
+    if zero is not None and (res is None or D._category(zero) > D._category(res)):
+        res = zero
+    if sc is not None and (res is None or D._category(sc) > D._category(res)):
+        res = sc
+    return res.np
+
+
+def _ternary_error(name, args, e):
+    shapes = [tuple(a.shape) for a in args if isinstance(a, Tensor)]
+    return RuntimeError(f"{name}: operands could not be broadcast together with shapes "
+                        f"{', '.join(str(s) for s in shapes)} ({e})")
+
+
+class Where(Node):
+    __slots__ = ()
+    save_inputs = (0,)
+
+    def forward(self, c, x, y, npd):
+        xp = xp_of(c)
+        r = xp.where(c, x, y)
+        self.saved = c
+        return r if r.dtype == npd else r.astype(npd)
+
+    def backward(self, g):
+        c = self.saved
+        xp = xp_of(g)
+        return None, xp.where(c, g, 0), xp.where(c, 0, g), None
+
+
+@register("where", method=False)
+def where(condition, input=None, other=None, *, out=None):
+    if input is None and other is None:
+        c = condition._data
+        return tuple(_new_tensor(i) for i in xp_of(c).nonzero(c.reshape(1) if c.ndim == 0 else c))
+    c = condition._data
+    if c.dtype.kind != "b":
+        if c.dtype != np.uint8:
+            raise RuntimeError(f"where expected condition to be a boolean tensor, but got a tensor with dtype "
+                               f"{condition.dtype.name.capitalize()}")
+        c = c.astype(bool)
+        condition = _new_tensor(c)
+    from ._apply import apply
+    try:
+        r = apply(Where, condition, input, other, _promote_np(input, other))
+    except ValueError as e:
+        raise _ternary_error("where", (condition, input, other), e) from None
+    return _out(r, out)
+
+
+def _where_method(self, condition, other):
+    return where(condition, self, other)
+
+
+Tensor.where = _where_method
+
+
+class Clamp(Node):
+    __slots__ = ()
+    save_inputs = (0, 1, 2)
+
+    def forward(self, a, lo, hi, npd):
+        xp = xp_of(a)
+        r = a
+        if lo is not None:
+            r = xp.maximum(r, lo)
+        if hi is not None:
+            r = xp.minimum(r, hi)
+        if r is a:
+            r = a.copy()
+        self.saved = (a, lo, hi)
+        return r if r.dtype == npd else r.astype(npd)
+
+    def backward(self, g):
+        a, lo, hi = self.saved
+        xp = xp_of(g)
+        inside = True
+        if lo is not None:
+            inside = a >= lo
+        if hi is not None:
+            inside = (a <= hi) & inside
+        ga = xp.where(inside, g, 0)
+        glo = ghi = None
+        if hasattr(lo, "shape"):
+            m = a < lo
+            if hi is not None:
+                m = m & (lo < hi)
+            glo = xp.where(m, g, 0)
+        if hasattr(hi, "shape"):
+            m = a > hi
+            if lo is not None:
+                m = m | (hi < lo)
+            ghi = xp.where(m, g, 0)
+        return ga, glo, ghi, None
+
+
+@register("clamp", "clip", inplace=True)
+def clamp(input, min=None, max=None, *, out=None):
+    if min is None and max is None:
+        raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
+    from ._apply import apply
+    try:
+        r = apply(Clamp, input, min, max, _promote_np(input, min, max))
+    except ValueError as e:
+        raise _ternary_error("clamp", (input, min, max), e) from None
+    return _out(r, out)
+
+
+@register("clamp_min", inplace=True)
+def clamp_min(input, min, *, out=None):
+    return clamp(input, min, None, out=out)
+
+
+@register("clamp_max", inplace=True)
+def clamp_max(input, max, *, out=None):
+    return clamp(input, None, max, out=out)
+
+
+class Lerp(Node):
+    __slots__ = ()
+    save_inputs = (0, 1, 2)
+
+    def forward(self, s, e, w):
+        xp = xp_of(s)
+        d = e - s
+        if hasattr(w, "shape"):
+            r = xp.where(xp.abs(w) < 0.5, s + w * d, e - d * (1 - w))
+        else:
+            r = s + w * d if builtins_abs(w) < 0.5 else e - d * (1 - w)
+        self.saved = (d, w)
+        return r
+
+    def backward(self, g):
+        d, w = self.saved
+        return g * (1 - w), g * w, (g * d if hasattr(w, "shape") else None)
+
+
+import builtins as _builtins  # noqa: E402
+builtins_abs = _builtins.abs
+
+
+@register("lerp", inplace=True)
+def lerp(input, end, weight, *, out=None):
+    from ._apply import apply
+    try:
+        r = apply(Lerp, input, end, weight)
+    except ValueError as e:
+        raise _ternary_error("lerp", (input, end, weight), e) from None
+    return _out(r, out)
+
+
+@register("addcmul", inplace=True)
+def addcmul(input, tensor1, tensor2, *, value=1, out=None):
+    p = mul(tensor1, tensor2)
+    return _out(add(input, p if value == 1 else mul(p, value)), out)
+
+
+@register("addcdiv", inplace=True)
+def addcdiv(input, tensor1, tensor2, *, value=1, out=None):
+    if tensor1._data.dtype.kind in "biu" and tensor2._data.dtype.kind in "biu":
+        raise RuntimeError("Integer division with addcdiv is no longer supported, and in a future release "
+                           "addcdiv will perform a true division of tensor1 and tensor2.")
+    q = div(tensor1, tensor2)
+    return _out(add(input, q if value == 1 else mul(q, value)), out)

@@ -8,6 +8,9 @@ from ._apply import apply1
 from ._registry import register
 from .. import _dtype
 
+import builtins as _builtins
+_mx = _builtins.max
+
 
 def norm_dims(dim, ndim, op="reduce"):
     """dim (None, int or sequence) -> tuple of non-negative axes, or None for all."""
@@ -17,9 +20,9 @@ def norm_dims(dim, ndim, op="reduce"):
         dim = (int(dim),)
     out = []
     for d in dim:
-        if not -max(ndim, 1) <= d < max(ndim, 1):
+        if not -_mx(ndim, 1) <= d < _mx(ndim, 1):
             raise IndexError(f"{op}: Dimension out of range (expected to be in range of "
-                             f"[{-max(ndim, 1)}, {max(ndim, 1) - 1}], but got {d})")
+                             f"[{-_mx(ndim, 1)}, {_mx(ndim, 1) - 1}], but got {d})")
         out.append(d % ndim if ndim else 0)
     return tuple(out) if ndim else ()
 
@@ -66,16 +69,747 @@ def _sum_dtype(d, dtype):
     return None
 
 
+# =============================================================================================
+# More reductions. Multi-output ones return PyTorch's named tuples (values, indices); only the
+# first output is differentiable.
+# =============================================================================================
+import builtins as _b  # noqa: E402
+import collections  # noqa: E402
+import math  # noqa: E402
+
+from ..tensor import _new_tensor  # noqa: E402
+from ._apply import apply  # noqa: E402
+
+
+def _return_type(name, fields):
+    cls = collections.namedtuple(name, fields)
+    cls.__module__ = "disttensor.return_types"
+
+    def __repr__(self):
+        body = ",\n".join(f"{f}={getattr(self, f)!r}" for f in fields)
+        return f"disttensor.return_types.{name}(\n{body})"
+    cls.__repr__ = __repr__
+    return cls
+
+
+class return_types:  # noqa: N801 - mirrors torch.return_types
+    max = _return_type("max", ["values", "indices"])
+    min = _return_type("min", ["values", "indices"])
+    sort = _return_type("sort", ["values", "indices"])
+    topk = _return_type("topk", ["values", "indices"])
+    kthvalue = _return_type("kthvalue", ["values", "indices"])
+    median = _return_type("median", ["values", "indices"])
+    mode = _return_type("mode", ["values", "indices"])
+    aminmax = _return_type("aminmax", ["min", "max"])
+    var_mean = _return_type("var_mean", ["var", "mean"])  # PyTorch returns plain tuples here
+    std_mean = _return_type("std_mean", ["std", "mean"])
+
+
+def _all_dims(dim):
+    """None, () and [] all mean 'every dimension' (PyTorch's rule for sum/amax/...)."""
+    if dim is None:
+        return True
+    if isinstance(dim, (tuple, list)) and len(dim) == 0:
+        return True
+    return False
+
+
+def _axes(dim, ndim, op):
+    return None if _all_dims(dim) else norm_dims(dim, ndim, op)
+
+
+def _one_dim(dim, ndim, op):
+    if not isinstance(dim, (int, np.integer)):
+        raise TypeError(f"{op}(): argument 'dim' must be int, not {type(dim).__name__}")
+    return norm_dims(dim, ndim, op)[0] if ndim else 0
+
+
+def _keep(g, shape, axes, keepdim):
+    """A reduced gradient reshaped to keepdim form (broadcastable against the input)."""
+    if keepdim:
+        return g
+    if axes is None:
+        return g.reshape((1,) * len(shape))
+    return xp_of(g).expand_dims(g, axes) if axes else g
+
+
+def _no_int(d, op):
+    if d.dtype.kind in "biu":
+        from .._dtype import from_numpy_dtype
+        raise RuntimeError(f"{op}(): input dtype should be either floating point or complex. "
+                           f"Got {from_numpy_dtype(d.dtype).name.capitalize()} instead.")
+
+
+def _floatify(t):
+    if t._data.dtype.kind in "biu":
+        return _new_tensor(t._data.astype(_dtype.get_default_dtype().np))
+    return t
+
+
+# ---- sum-like --------------------------------------------------------------------------------
 @register("sum")
-def sum(input, dim=None, keepdim=False, *, dtype=None):
+def sum(input, dim=None, keepdim=False, *, dtype=None, out=None):
     d = input._data
-    return apply1(Sum, input, norm_dims(dim, d.ndim, "sum"), keepdim, _sum_dtype(d.dtype, dtype))
+    r = apply1(Sum, input, _axes(dim, d.ndim, "sum"), keepdim, _sum_dtype(d.dtype, dtype))
+    return r if out is None else _out(r, out)
 
 
 @register("mean")
-def mean(input, dim=None, keepdim=False, *, dtype=None):
+def mean(input, dim=None, keepdim=False, *, dtype=None, out=None):
     d = input._data
     if dtype is None and d.dtype.kind not in "fc" and d.dtype.name != "bfloat16":
         raise RuntimeError(f"mean(): could not infer output dtype. Input dtype must be either a floating point or "
                            f"complex dtype. Got: {input.dtype.name.capitalize()}")
-    return apply1(Mean, input, norm_dims(dim, d.ndim, "mean"), keepdim, _dtype.np_dtype(dtype))
+    r = apply1(Mean, input, _axes(dim, d.ndim, "mean"), keepdim, _dtype.np_dtype(dtype))
+    return r if out is None else _out(r, out)
+
+
+def _out(r, out):
+    from .elementwise import _out as o
+    return o(r, out)
+
+
+class Prod(Node):
+    __slots__ = ("axis", "keepdim")
+    save_inputs = (0,)
+
+    def forward(self, a, axis, keepdim, npd):
+        self.axis, self.keepdim = axis, keepdim
+        r = a.prod(axis=axis, keepdims=keepdim, dtype=npd)
+        self.saved = (a, r)
+        return r
+
+    def backward(self, g):
+        a, r = self.saved
+        xp = xp_of(g)
+        axis = self.axis
+        gk = _keep(g, a.shape, None if axis is None else (axis,), self.keepdim)
+        rk = _keep(xp.asarray(r), a.shape, None if axis is None else (axis,), self.keepdim)
+        if not (a == 0).any():
+            return gk * rk / a
+        # with zeros: the product of all the other elements = exclusive prefix * exclusive suffix
+        flat = a.reshape(-1) if axis is None else xp.moveaxis(a, axis, -1)
+        ones = xp.ones(flat.shape[:-1] + (1,), a.dtype)
+        left = xp.concatenate([ones, xp.cumprod(flat[..., :-1], axis=-1)], axis=-1)
+        right = xp.flip(xp.concatenate([ones, xp.cumprod(xp.flip(flat, -1)[..., :-1], axis=-1)], axis=-1), -1)
+        others = left * right
+        others = others.reshape(a.shape) if axis is None else xp.moveaxis(others, -1, axis)
+        return gk * others
+
+
+@register("prod")
+def prod(input, dim=None, keepdim=False, *, dtype=None, out=None):
+    d = input._data
+    axis = None if dim is None else _one_dim(dim, d.ndim, "prod")
+    if d.ndim == 0:
+        axis = None
+    r = apply1(Prod, input, axis, keepdim if axis is not None else False, _sum_dtype(d.dtype, dtype))
+    return r if out is None else _out(r, out)
+
+
+class NanSum(Node):
+    __slots__ = ("axes", "keepdim")
+    save_inputs = (0,)
+
+    def forward(self, a, axes, keepdim, npd):
+        self.axes, self.keepdim = axes, keepdim
+        self.saved = a
+        return xp_of(a).nansum(a, axis=axes, keepdims=keepdim, dtype=npd)
+
+    def backward(self, g):
+        a = self.saved
+        xp = xp_of(g)
+        return xp.where(xp.isnan(a), 0, _keep(g, a.shape, self.axes, self.keepdim))
+
+
+class NanMean(NanSum):
+    __slots__ = ()
+
+    def forward(self, a, axes, keepdim, npd):
+        self.axes, self.keepdim = axes, keepdim
+        self.saved = a
+        with np.errstate(invalid="ignore", divide="ignore"):
+            import warnings
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                return xp_of(a).nanmean(a, axis=axes, keepdims=keepdim, dtype=npd)
+
+    def backward(self, g):
+        a = self.saved
+        xp = xp_of(g)
+        ok = ~xp.isnan(a)
+        n = ok.sum(axis=self.axes, keepdims=True)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return _keep(g, a.shape, self.axes, self.keepdim) / n * ok  # nan where a slice is all-nan, as PyTorch
+
+
+@register("nansum")
+def nansum(input, dim=None, keepdim=False, *, dtype=None, out=None):
+    d = input._data
+    r = apply1(NanSum, input, _axes(dim, d.ndim, "nansum"), keepdim, _sum_dtype(d.dtype, dtype))
+    return r if out is None else _out(r, out)
+
+
+@register("nanmean")
+def nanmean(input, dim=None, keepdim=False, *, dtype=None, out=None):
+    d = input._data
+    if dtype is None and d.dtype.kind not in "fc" and d.dtype.name != "bfloat16":
+        raise RuntimeError(f"nanmean(): expected input to have floating point or complex dtype but got "
+                           f"{input.dtype.name.capitalize()}")
+    r = apply1(NanMean, input, _axes(dim, d.ndim, "nanmean"), keepdim, _dtype.np_dtype(dtype))
+    return r if out is None else _out(r, out)
+
+
+# ---- max / min family ------------------------------------------------------------------------
+class AMax(Node):
+    """amax/amin and full max()/min(): ties share the gradient evenly, as PyTorch."""
+    __slots__ = ("axes", "keepdim")
+    save_inputs = (0,)
+    save_output = True
+    is_max = True
+
+    def forward(self, a, axes, keepdim):
+        self.axes, self.keepdim = axes, keepdim
+        xp = xp_of(a)
+        if a.size == 0 and (axes is None or any(a.shape[i] == 0 for i in axes)):
+            raise RuntimeError(f"{'amax' if self.is_max else 'amin'}(): Expected reduction dim to be specified "
+                               f"for input.numel() == 0. Specify the reduction dim with the 'dim' argument.")
+        r = (xp.max if self.is_max else xp.min)(a, axis=axes, keepdims=keepdim)
+        self.saved = (a, r)
+        return r
+
+    def backward(self, g):
+        a, r = self.saved
+        xp = xp_of(g)
+        rk = _keep(xp.asarray(r), a.shape, self.axes, self.keepdim)
+        mask = a == rk
+        if a.dtype.kind == "f":
+            mask = mask | (xp.isnan(a) & xp.isnan(rk))
+        n = mask.sum(axis=self.axes, keepdims=True)
+        return xp.where(mask, _keep(g, a.shape, self.axes, self.keepdim) / n, 0)
+
+
+class AMin(AMax):
+    __slots__ = ()
+    is_max = False
+
+
+class MaxDim(Node):
+    """max/min along one dim: (values, indices); the gradient goes to the selected element."""
+    __slots__ = ("axis", "keepdim", "shape")
+    is_max = True
+
+    def forward(self, a, axis, keepdim):
+        xp = xp_of(a)
+        self.shape = a.shape
+        if a.ndim == 0:
+            a = a.reshape(1)
+        if a.shape[axis] == 0:
+            raise IndexError(f"{'max' if self.is_max else 'min'}(): Expected reduction dim {axis} to have "
+                             f"non-zero size.")
+        idx = (xp.argmax if self.is_max else xp.argmin)(a, axis=axis, keepdims=True)
+        vals = xp.take_along_axis(a, idx, axis)
+        self.axis, self.keepdim = axis, keepdim
+        self.saved = idx
+        if len(self.shape) == 0:
+            return vals.reshape(()), idx.reshape(())
+        if not keepdim:
+            vals, idx = vals.squeeze(axis), idx.squeeze(axis)
+        return vals, idx
+
+    def backward(self, g):
+        return _select_back(g, self.saved, self.shape, self.axis, self.keepdim)
+
+
+class MinDim(MaxDim):
+    __slots__ = ()
+    is_max = False
+
+
+def _select_back(g, idx_keep, shape, axis, keepdim):
+    """Gradient of a value-selecting reduction: g placed at idx (keepdim form) along axis, zeros elsewhere."""
+    xp = xp_of(g)
+    if len(shape) == 0:
+        return g
+    if not keepdim:
+        g = xp.expand_dims(g, axis)
+    n = shape[axis]
+    pos = xp.arange(n).reshape((n,) + (1,) * (len(shape) - 1 - axis))
+    return xp.where(pos == idx_keep, g, 0)
+
+
+def _max_min(input, dim, keepdim, out, is_max, name):
+    if dim is None:
+        if keepdim:
+            raise TypeError(f"{name}(): keepdim given without dim")
+        return apply1(AMax if is_max else AMin, input, None, False)
+    if isinstance(dim, Tensor):   # max(input, other) is maximum
+        from .elementwise import maximum, minimum
+        return (maximum if is_max else minimum)(input, dim, out=out)
+    d = input._data
+    axis = _one_dim(dim, d.ndim, name)
+    v, i = apply(MaxDim if is_max else MinDim, input, axis, keepdim)
+    r = getattr(return_types, name)(v, i)
+    if out is not None:
+        _out(v, out[0])
+        _out(i, out[1])
+        return getattr(return_types, name)(out[0], out[1])
+    return r
+
+
+@register("max")
+def max(input, dim=None, keepdim=False, *, out=None):
+    return _max_min(input, dim, keepdim, out, True, "max")
+
+
+@register("min")
+def min(input, dim=None, keepdim=False, *, out=None):
+    return _max_min(input, dim, keepdim, out, False, "min")
+
+
+@register("amax")
+def amax(input, dim=(), keepdim=False, *, out=None):
+    r = apply1(AMax, input, _axes(dim, input._data.ndim, "amax"), keepdim)
+    return r if out is None else _out(r, out)
+
+
+@register("amin")
+def amin(input, dim=(), keepdim=False, *, out=None):
+    r = apply1(AMin, input, _axes(dim, input._data.ndim, "amin"), keepdim)
+    return r if out is None else _out(r, out)
+
+
+@register("aminmax")
+def aminmax(input, *, dim=None, keepdim=False):
+    return return_types.aminmax(amin(input, () if dim is None else dim, keepdim),
+                                amax(input, () if dim is None else dim, keepdim))
+
+
+def _arg(input, dim, keepdim, is_max):
+    d = input._data
+    xp = xp_of(d)
+    f = xp.argmax if is_max else xp.argmin
+    if dim is None:
+        r = f(d.reshape(-1))
+        if keepdim:
+            r = xp.asarray(r).reshape((1,) * d.ndim)
+        return _new_tensor(xp.asarray(r, dtype=np.int64))
+    axis = _one_dim(dim, d.ndim, "argmax" if is_max else "argmin")
+    if d.ndim == 0:
+        return _new_tensor(xp.zeros((), np.int64))
+    return _new_tensor(f(d, axis=axis, keepdims=keepdim).astype(np.int64, copy=False))
+
+
+@register("argmax")
+def argmax(input, dim=None, keepdim=False):
+    return _arg(input, dim, keepdim, True)
+
+
+@register("argmin")
+def argmin(input, dim=None, keepdim=False):
+    return _arg(input, dim, keepdim, False)
+
+
+# ---- var / std -------------------------------------------------------------------------------
+class Var(Node):
+    __slots__ = ("axes", "keepdim", "dof", "is_std")
+    save_inputs = (0,)
+
+    def forward(self, a, axes, keepdim, correction, is_std):
+        xp = xp_of(a)
+        n = a.size if axes is None else int(np.prod([a.shape[i] for i in axes]))
+        dof = n - correction
+        m = a.mean(axis=axes, keepdims=True)
+        diff = a - m
+        with np.errstate(divide="ignore", invalid="ignore"):
+            v = xp.asarray((diff * diff).sum(axis=axes, keepdims=keepdim)) / _mx(dof, 0)
+            r = xp.sqrt(v) if is_std else v
+        self.axes, self.keepdim, self.dof, self.is_std = axes, keepdim, dof, is_std
+        self.saved = (diff, r)
+        return r.astype(a.dtype, copy=False)
+
+    def backward(self, g):
+        diff, r = self.saved
+        xp = xp_of(g)
+        gk = _keep(g, diff.shape, self.axes, self.keepdim)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if self.is_std:
+                return gk * diff / (self.dof * _keep(xp.asarray(r), diff.shape, self.axes, self.keepdim))
+            return gk * diff * (2.0 / self.dof)
+
+
+def _correction(dim, unbiased, correction):
+    if isinstance(dim, bool):             # var(input, unbiased)
+        unbiased, dim = dim, None
+    if correction is not None:
+        if unbiased is not None:
+            raise RuntimeError("var/std: cannot specify both 'unbiased' and 'correction'")
+        return dim, correction
+    return dim, (1 if unbiased is None or unbiased else 0)
+
+
+def _var_std(input, dim, unbiased, keepdim, correction, is_std, name):
+    dim, c = _correction(dim, unbiased, correction)
+    d = input._data
+    if d.dtype.kind in "biu":
+        raise RuntimeError("std and var only support floating point and complex dtypes")
+    return apply1(Var, input, _axes(dim, d.ndim, name), keepdim, c, is_std)
+
+
+@register("var")
+def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None, out=None):
+    r = _var_std(input, dim, unbiased, keepdim, correction, False, "var")
+    return r if out is None else _out(r, out)
+
+
+@register("std")
+def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None, out=None):
+    r = _var_std(input, dim, unbiased, keepdim, correction, True, "std")
+    return r if out is None else _out(r, out)
+
+
+@register("var_mean", method=False)
+def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    dim2, _c = _correction(dim, unbiased, correction)
+    return (var(input, dim, unbiased, keepdim, correction=correction), mean(input, () if dim2 is None else dim2,
+                                                                              keepdim))
+
+
+@register("std_mean", method=False)
+def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    dim2, _c = _correction(dim, unbiased, correction)
+    return (std(input, dim, unbiased, keepdim, correction=correction), mean(input, () if dim2 is None else dim2,
+                                                                              keepdim))
+
+
+# ---- logsumexp, norm -------------------------------------------------------------------------
+class LogSumExp(Node):
+    __slots__ = ("axes", "keepdim")
+    save_inputs = (0,)
+    save_output = True
+
+    def forward(self, a, axes, keepdim):
+        xp = xp_of(a)
+        m = a.max(axis=axes, keepdims=True) if a.size else xp.zeros((1,) * a.ndim, a.dtype)
+        m = xp.where(xp.isinf(m), 0, m)
+        with np.errstate(divide="ignore"):
+            rk = xp.log(xp.exp(a - m).sum(axis=axes, keepdims=True)) + m
+        self.axes, self.keepdim = axes, keepdim
+        self.saved = (a, rk)
+        if keepdim:
+            return rk
+        return rk.reshape(()) if axes is None else rk.squeeze(axes)
+
+    def backward(self, g):
+        a, rk = self.saved
+        xp = xp_of(g)
+        with np.errstate(invalid="ignore"):
+            w = xp.exp(a - rk)
+        return _keep(g, a.shape, self.axes, self.keepdim) * w
+
+
+@register("logsumexp")
+def logsumexp(input, dim=None, keepdim=False, *, out=None):
+    t = _floatify(input)
+    r = apply1(LogSumExp, t, _axes(dim, t._data.ndim, "logsumexp"), keepdim)
+    return r if out is None else _out(r, out)
+
+
+class VectorNorm(Node):
+    __slots__ = ("p", "axes", "keepdim")
+    save_inputs = (0,)
+    save_output = True
+
+    def forward(self, a, p, axes, keepdim):
+        xp = xp_of(a)
+        self.p, self.axes, self.keepdim = p, axes, keepdim
+        if p == 2:
+            r = xp.sqrt((a * a).sum(axis=axes, keepdims=keepdim))
+        elif p == 1:
+            r = xp.abs(a).sum(axis=axes, keepdims=keepdim)
+        elif p == math.inf:
+            r = xp.abs(a).max(axis=axes, keepdims=keepdim)
+        elif p == -math.inf:
+            r = xp.abs(a).min(axis=axes, keepdims=keepdim)
+        elif p == 0:
+            r = (a != 0).sum(axis=axes, keepdims=keepdim).astype(a.dtype)
+        else:
+            r = (xp.abs(a) ** p).sum(axis=axes, keepdims=keepdim) ** (1.0 / p)
+        r = xp.asarray(r).astype(a.dtype, copy=False)
+        self.saved = (a, r)
+        return r
+
+    def backward(self, g):
+        a, r = self.saved
+        xp = xp_of(g)
+        p = self.p
+        gk = _keep(g, a.shape, self.axes, self.keepdim)
+        rk = _keep(r, a.shape, self.axes, self.keepdim)
+        if p == 2:
+            return xp.where(rk == 0, 0, gk * a / xp.where(rk == 0, 1, rk))
+        if p == 1:
+            return gk * xp.sign(a)
+        if p == 0:
+            return xp.zeros_like(a)
+        if p in (math.inf, -math.inf):
+            aa = xp.abs(a)
+            mask = (aa == rk) | xp.isnan(aa)
+            return xp.sign(a) * xp.where(mask, gk / mask.sum(axis=self.axes, keepdims=True), 0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            gr = a * xp.abs(a) ** (p - 2) * gk / rk ** (p - 1)
+        return xp.where(rk == 0, 0, gr)
+
+
+@register("norm")
+def norm(input, p="fro", dim=None, keepdim=False, out=None, dtype=None):
+    d = input._data
+    if d.dtype.kind in "biu":
+        raise RuntimeError(f"linalg.vector_norm: Expected a floating point or complex tensor as input. "
+                           f"Got {input.dtype.name.capitalize()}")
+    if dtype is not None:
+        input = input.to(dtype)
+    if p is None or p == "fro":
+        p = 2
+    elif isinstance(p, str):
+        raise RuntimeError(f"norm: p='{p}' (matrix norms other than 'fro') are in disttensor.linalg.matrix_norm")
+    r = apply1(VectorNorm, input, float(p), _axes(dim, d.ndim, "norm"), keepdim)
+    return r if out is None else _out(r, out)
+
+
+# ---- all / any / count_nonzero (no gradient) ---------------------------------------------------
+def _logical_reduce(input, dim, keepdim, f, name):
+    d = input._data
+    xp = xp_of(d)
+    axes = _axes(dim, d.ndim, name)
+    r = xp.asarray(getattr(xp, f)(d, axis=axes, keepdims=keepdim))
+    if d.dtype == np.uint8:
+        r = r.astype(np.uint8)
+    return _new_tensor(r)
+
+
+@register("all")
+def all(input, dim=None, keepdim=False, *, out=None):
+    return _out(_logical_reduce(input, dim, keepdim, "all", "all"), out)
+
+
+@register("any")
+def any(input, dim=None, keepdim=False, *, out=None):
+    return _out(_logical_reduce(input, dim, keepdim, "any", "any"), out)
+
+
+@register("count_nonzero")
+def count_nonzero(input, dim=None):
+    d = input._data
+    xp = xp_of(d)
+    axes = _axes(dim, d.ndim, "count_nonzero")
+    return _new_tensor(xp.asarray((d != 0).sum(axis=axes), dtype=np.int64))
+
+
+# ---- scans -----------------------------------------------------------------------------------
+class CumSum(Node):
+    __slots__ = ("axis",)
+
+    def forward(self, a, axis, npd):
+        self.axis = axis
+        if a.ndim == 0:
+            return a.astype(npd or a.dtype)
+        return xp_of(a).cumsum(a, axis=axis, dtype=npd)
+
+    def backward(self, g):
+        if g.ndim == 0:
+            return g
+        xp = xp_of(g)
+        return xp.flip(xp.cumsum(xp.flip(g, self.axis), axis=self.axis), self.axis)
+
+
+class CumProd(Node):
+    __slots__ = ("axis",)
+    save_inputs = (0,)
+    save_output = True
+
+    def forward(self, a, axis, npd):
+        self.axis = axis
+        r = a.astype(npd or a.dtype) if a.ndim == 0 else xp_of(a).cumprod(a, axis=axis, dtype=npd)
+        self.saved = (a, r)
+        return r
+
+    def backward(self, g):
+        a, r = self.saved
+        if g.ndim == 0:
+            return g
+        xp = xp_of(g)
+        ax = self.axis
+
+        def rcumsum(x):
+            return xp.flip(xp.cumsum(xp.flip(x, ax), axis=ax), ax)
+        zero = a == 0
+        if not zero.any():
+            return rcumsum(g * r) / a
+        # before the first zero of a slice: sum_{k>=i} g_k r_k / a_i; at the first zero: the sum of
+        # g_k times the product without that element; after it: 0 (another factor of zero remains)
+        nz = xp.cumsum(zero, axis=ax)
+        before = nz == 0
+        first = zero & (nz == 1)
+        safe = xp.where(before, a, 1)
+        g_before = xp.where(before, rcumsum(g * r) / safe, 0)
+        r2 = xp.cumprod(xp.where(first, 1, a), axis=ax)
+        g_first = xp.where(first, rcumsum(xp.where(nz >= 1, g * r2, 0)), 0)
+        return g_before + g_first
+
+
+@register("cumsum")
+def cumsum(input, dim, *, dtype=None, out=None):
+    d = input._data
+    r = apply1(CumSum, input, _one_dim(dim, d.ndim, "cumsum"), _sum_dtype(d.dtype, dtype))
+    return r if out is None else _out(r, out)
+
+
+@register("cumprod")
+def cumprod(input, dim, *, dtype=None, out=None):
+    d = input._data
+    r = apply1(CumProd, input, _one_dim(dim, d.ndim, "cumprod"), _sum_dtype(d.dtype, dtype))
+    return r if out is None else _out(r, out)
+
+
+# ---- sorting and selection -------------------------------------------------------------------
+def _argsort(xp, a, axis, descending):
+    """Stable argsort; descending keeps equal elements in their original order and puts NaN first."""
+    if not descending:
+        return xp.argsort(a, axis=axis, kind="stable")
+    n = a.shape[axis]
+    rev = xp.flip(a, axis)
+    idx = xp.flip(xp.argsort(rev, axis=axis, kind="stable"), axis)
+    return (n - 1) - idx
+
+
+class Gather1(Node):
+    """values = take_along_axis(a, idx, axis) for sort/topk/kthvalue/median; backward scatters g back."""
+    __slots__ = ("axis", "shape", "keepdim")
+
+    def forward(self, a, idx, axis, keepdim):
+        xp = xp_of(a)
+        self.shape, self.axis, self.keepdim = a.shape, axis, keepdim
+        self.saved = idx
+        if a.ndim == 0:
+            return a.copy()
+        v = xp.take_along_axis(a, idx, axis)
+        return v if keepdim else v.squeeze(axis)
+
+    def backward(self, g):
+        idx = self.saved
+        xp = xp_of(g)
+        if len(self.shape) == 0:
+            return g
+        if not self.keepdim:
+            g = xp.expand_dims(g, self.axis)
+        out = xp.zeros(self.shape, g.dtype)
+        if hasattr(xp, "put_along_axis"):
+            xp.put_along_axis(out, idx, g, self.axis)
+            return out
+        o2 = xp.moveaxis(out, self.axis, -1)
+        i2 = xp.moveaxis(idx, self.axis, -1)
+        g2 = xp.moveaxis(g, self.axis, -1)
+        lead = xp.indices(i2.shape, sparse=True)[:-1]
+        o2[tuple(lead) + (i2,)] = g2
+        return out
+
+
+def _select(input, idx, axis, keepdim):
+    return apply(Gather1, input, idx, axis, keepdim)
+
+
+@register("sort")
+def sort(input, dim=-1, descending=False, stable=False):
+    d = input._data
+    xp = xp_of(d)
+    if isinstance(dim, bool):  # sort(input, stable=..., dim=...) positional oddities
+        dim = -1
+    axis = _one_dim(dim, d.ndim, "sort")
+    if d.ndim == 0:
+        return return_types.sort(_select(input, None, 0, True), _new_tensor(xp.zeros((), np.int64)))
+    idx = _argsort(xp, d, axis, descending)
+    return return_types.sort(_select(input, idx, axis, True), _new_tensor(idx.astype(np.int64, copy=False)))
+
+
+@register("argsort")
+def argsort(input, dim=-1, descending=False, stable=False):
+    d = input._data
+    xp = xp_of(d)
+    if d.ndim == 0:
+        return _new_tensor(xp.zeros((), np.int64))
+    return _new_tensor(_argsort(xp, d, _one_dim(dim, d.ndim, "argsort"), descending).astype(np.int64, copy=False))
+
+
+@register("msort")
+def msort(input):
+    return sort(input, 0)[0]
+
+
+@register("topk")
+def topk(input, k, dim=-1, largest=True, sorted=True):
+    d = input._data
+    xp = xp_of(d)
+    axis = _one_dim(dim, d.ndim, "topk")
+    n = d.shape[axis] if d.ndim else 1
+    if not 0 <= k <= n:
+        raise RuntimeError(f"topk(): selected index k out of range (k={k}, size of dim {dim} is {n})")
+    if d.ndim == 0:
+        return return_types.topk(_select(input, None, 0, True), _new_tensor(xp.zeros((), np.int64)))
+    idx = _argsort(xp, d, axis, largest)
+    idx = xp.take(idx, xp.arange(k), axis=axis)
+    return return_types.topk(_select(input, idx, axis, True), _new_tensor(idx.astype(np.int64, copy=False)))
+
+
+def _pick(input, pos, dim, keepdim, name, cls):
+    """The element at sorted position `pos` along dim, with its index."""
+    d = input._data
+    xp = xp_of(d)
+    axis = _one_dim(dim, d.ndim, name)
+    if d.ndim == 0:
+        return cls(_select(input, None, 0, True), _new_tensor(xp.zeros((), np.int64)))
+    idx = xp.take(xp.argsort(d, axis=axis, kind="stable"), [pos], axis=axis)
+    i = idx if keepdim else idx.squeeze(axis)
+    return cls(_select(input, idx, axis, keepdim), _new_tensor(i.astype(np.int64, copy=False)))
+
+
+@register("kthvalue")
+def kthvalue(input, k, dim=-1, keepdim=False):
+    n = input._data.shape[dim] if input._data.ndim else 1
+    if not 1 <= k <= n:
+        raise RuntimeError(f"kthvalue(): selected number k out of range for dimension {dim} (k={k}, size {n})")
+    return _pick(input, k - 1, dim, keepdim, "kthvalue", return_types.kthvalue)
+
+
+@register("median")
+def median(input, dim=None, keepdim=False):
+    d = input._data
+    if dim is None:
+        if d.size == 0:
+            return _new_tensor(xp_of(d).asarray(math.nan, dtype=d.dtype))
+        flat = input.reshape(-1)
+        v = _pick(flat, (d.size - 1) // 2, 0, False, "median", return_types.median)[0]
+        if d.dtype.kind == "f" and bool(xp_of(d).isnan(d).any()):
+            v = flat.max()    # NaN propagates, as PyTorch
+        # PyTorch spreads the gradient of median() over the elements equal to it
+        return _spread(input, v)
+    n = d.shape[dim] if d.ndim else 1
+    return _pick(input, (n - 1) // 2, dim, keepdim, "median", return_types.median)
+
+
+class _Spread(Node):
+    __slots__ = ()
+    save_inputs = (0,)
+
+    def forward(self, a, v):
+        self.saved = (a, v)
+        return v.copy()
+
+    def backward(self, g):
+        a, v = self.saved
+        xp = xp_of(g)
+        mask = (a == v) | (xp.isnan(a) & xp.isnan(v))
+        return xp.where(mask, g / mask.sum(), 0), None
+
+
+def _spread(input, v):
+    return apply(_Spread, input, v.detach())
