@@ -1,0 +1,1 @@
+"""Backends: mpi (mpi4py) and nccl (cupy.cuda.nccl), both imported lazily."""
