@@ -399,7 +399,8 @@ class ScatterReduce(Node):
     def forward(self, a, src, tup, mode, include):
         xp = xp_of(a)
         self.tup, self.mode, self.include, self.sshape = tup, mode, include, src.shape
-        src = src[tuple(slice(0, n) for n in tup[0].shape)] if tup else src
+        if tup:
+            src = src[tuple(slice(0, n) for n in np.broadcast_shapes(*[t.shape for t in tup]))]
         src = src.astype(a.dtype, copy=False)
         out = a.copy()
         mask = xp.zeros(a.shape, dtype=bool)   # positions some src element scatters into
@@ -557,7 +558,7 @@ class IndexWrite(Node):
         if self.scalar:
             return ga, None
         if self.mode == "fill":
-            gv = gv.sum()
+            gv = g.sum() - ga.sum()  # each filled position once, even for repeated indices
         return ga, gv
 
 
@@ -888,7 +889,7 @@ def searchsorted(sorted_sequence, input, *, out_int32=False, right=False, side=N
     return Tensor._wrap(r)
 
 
-@register("bucketize")
+@register("bucketize", method=False)
 def bucketize(input, boundaries, *, out_int32=False, right=False):
     b = boundaries._data
     if b.ndim != 1:

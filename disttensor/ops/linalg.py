@@ -4,7 +4,7 @@ import numpy as np
 from ..autograd.node import Node
 from ..tensor import Tensor
 from .._backends.device import xp_of
-from ._apply import apply
+from ._apply import apply, apply1
 from ._registry import register
 
 
@@ -167,6 +167,17 @@ def _scale(t, s):
     return t if s == 1 else mul(t, s)
 
 
+class _IgnoreFirst(Node):
+    __slots__ = ("shape",)
+
+    def forward(self, c, p):
+        self.shape = c.shape
+        return p
+
+    def backward(self, g):
+        return xp_of(g).zeros(self.shape, dtype=g.dtype), g
+
+
 def _addmm_like(input, prod, beta, alpha):
     from .elementwise import add
     from .movement import expand
@@ -178,7 +189,7 @@ def _addmm_like(input, prod, beta, alpha):
             except ValueError:
                 raise RuntimeError(f"the size of input {tuple(input.shape)} must be broadcastable to "
                                    f"{tuple(p.shape)}") from None
-        return p
+        return apply(_IgnoreFirst, input, p)  # beta=0: input is ignored (nan/inf too), its gradient is zero
     r = add(_scale(input, beta), p)
     if r._data.shape != p._data.shape:
         raise RuntimeError(f"the size of input {tuple(input.shape)} must be broadcastable to {tuple(p.shape)}")
