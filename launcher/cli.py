@@ -113,6 +113,10 @@ def add_job_arguments(p):
                    "wheel's next to this Python, else the one on PATH)")
     m.add_argument("--mpiexec-args", default="",
                    help="extra mpiexec arguments, one string (e.g. \"-launcher ssh\")")
+    m.add_argument("--launch-with", default=None, metavar="CMD",
+                   help="start all ranks with this command instead of mpiexec, e.g. "
+                        "\"srun --kill-on-bad-exit=1 --mpi=pmi2\" (ranks read their place "
+                        "from PMI_RANK/SLURM_PROCID/OMPI_COMM_WORLD_RANK)")
     m.add_argument("--no-mpiexec", action="store_true",
                    help="start the ranks as plain processes (no shared MPI world)")
 
@@ -157,6 +161,7 @@ def finish_options(opts, parser):
             parser.error("--env wants KEY=VALUE, got %r" % item)
         opts.extra_env[k] = v if sep else os.environ.get(k, "")
     opts.mpiexec_args = shlex.split(opts.mpiexec_args or "")
+    opts.launch_with = shlex.split(opts.launch_with) if opts.launch_with else None
     if opts.rdzv_endpoint:
         host, _, port = opts.rdzv_endpoint.rpartition(":")
         if not host:
@@ -165,6 +170,7 @@ def finish_options(opts, parser):
             opts.master_addr = host
         if port and opts.master_port is None:
             opts.master_port = int(port)
+    opts.master_port_explicit = opts.master_port is not None
     opts.hosts = None
     if opts.hostfile:
         if opts.ray:
@@ -191,7 +197,8 @@ def finish_options(opts, parser):
     if opts.master_addr is None:
         opts.master_addr = "127.0.0.1"
     if opts.master_port is None:
-        single = opts.nnodes == 1 and not opts.hostfile and not opts.ray
+        single = (opts.nnodes == 1 and not opts.hostfile and not opts.ray
+                  and not opts.launch_with)
         opts.master_port = free_port() if single else 29500
     opts.run_id = opts.rdzv_id or uuid.uuid4().hex[:12]
     if opts.max_restarts < 0:

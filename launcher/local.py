@@ -81,6 +81,11 @@ def plan(opts, run_dir, restart):
     if pkg_parent not in pp.split(os.pathsep):
         base["PYTHONPATH"] = pkg_parent + (os.pathsep + pp if pp else "")
 
+    if opts.launch_with:
+        env = dict(base, DTRUN_MPI_WORLD="shared")
+        return [Group(opts.launch_with[0], list(opts.launch_with) + launch, env,
+                      list(range(world)))]
+
     mpiexec = None if opts.no_mpiexec else (opts.mpiexec or find_mpiexec())
     if not opts.no_mpiexec and mpiexec is None:
         sys.stderr.write("dtrun: mpiexec not found (install the 'mpich' wheel); starting the "
