@@ -424,6 +424,8 @@ class Abs(Unary):
     save_inputs = (0,)
 
     def forward(self, a):
+        if a.dtype.kind == "b":
+            raise RuntimeError("\"abs_cpu\" not implemented for 'Bool'")
         self.saved = a
         return xp_of(a).abs(a)
 
@@ -567,7 +569,7 @@ class _UnaryMathZ(_UnaryMath):      # piecewise constant: zero gradient, as PyTo
 _KINDS = {"a": _UnaryMathA, "r": _UnaryMathR, "ar": _UnaryMathAR, "": _UnaryMath, "z": _UnaryMathZ}
 
 
-def _unary_math(name, f, df=None, uses="a", float_math=True, inplace=True, aliases=(), int_ok=True):
+def _unary_math(name, f, df=None, uses="a", float_math=True, inplace=True, aliases=(), int_ok=True, bool_ok=True):
     base = _KINDS[uses]
     cls = type(name.capitalize(), (base,), {"__slots__": (), "f": staticmethod(f),
                                             "df": staticmethod(df) if df is not None else None})
@@ -577,7 +579,7 @@ def _unary_math(name, f, df=None, uses="a", float_math=True, inplace=True, alias
             raise TypeError(f"{name}(): argument 'input' (position 1) must be Tensor, not {type(input).__name__}")
         if float_math and input._data.dtype.kind in "iub":
             input = _float_input(input)
-        elif not int_ok and input._data.dtype.kind in "iub":
+        elif (not int_ok and input._data.dtype.kind in "iub") or (not bool_ok and input._data.dtype.kind == "b"):
             raise RuntimeError(f"\"{name}\" not implemented for '{input.dtype.name.capitalize()}'")
         r = apply1(cls, input)
         return r if out is None else _out(r, out)
@@ -793,9 +795,10 @@ square = _unary_math("square", _square, lambda xp, a, r, g: 2 * g * a, float_mat
 reciprocal = _unary_math("reciprocal", lambda xp, a: 1 / a, lambda xp, a, r, g: -g * r * r, "r")
 sign = _unary_math("sign", _sign, uses="z", float_math=False)
 sgn = _unary_math("sgn", _sign, uses="z", float_math=False)
-floor = _unary_math("floor", _keep_int(lambda xp, a: xp.floor(a)), uses="z", float_math=False)
-ceil = _unary_math("ceil", _keep_int(lambda xp, a: xp.ceil(a)), uses="z", float_math=False)
-trunc = _unary_math("trunc", _keep_int(lambda xp, a: xp.trunc(a)), uses="z", float_math=False, aliases=("fix",))
+floor = _unary_math("floor", _keep_int(lambda xp, a: xp.floor(a)), uses="z", float_math=False, bool_ok=False)
+ceil = _unary_math("ceil", _keep_int(lambda xp, a: xp.ceil(a)), uses="z", float_math=False, bool_ok=False)
+trunc = _unary_math("trunc", _keep_int(lambda xp, a: xp.trunc(a)), uses="z", float_math=False, aliases=("fix",),
+                     bool_ok=False)
 frac = _unary_math("frac", lambda xp, a: a - xp.trunc(a), lambda xp, a, r, g: g, "", float_math=False,
                    int_ok=False)
 erf = _unary_math("erf", _erf, lambda xp, a, r, g: g * _2_SQPI * xp.exp(-a * a))
@@ -898,6 +901,17 @@ def _xp2(a, b):
     return xp_of(a if hasattr(a, "shape") else b)
 
 
+_HALF = (np.dtype(np.float16),)
+
+
+def _int_float(r, a, b):
+    """NumPy gives float16 for math on small integer types; PyTorch gives the default float dtype."""
+    if r.dtype in _HALF and getattr(a, "dtype", None) not in _HALF and getattr(b, "dtype", None) not in _HALF:
+        from .. import _dtype
+        return r.astype(_dtype.get_default_dtype().np)
+    return r
+
+
 class Atan2(Binary):
     __slots__ = ()
     op_name = "atan2"
@@ -906,7 +920,7 @@ class Atan2(Binary):
 
     def forward(self, a, b):
         self.saved = (a, b)
-        return _xp2(a, b).arctan2(a, b)
+        return _int_float(_xp2(a, b).arctan2(a, b), a, b)
 
     def backward(self, g):
         a, b = self.saved
@@ -922,7 +936,7 @@ class Hypot(Binary):
     save_output = True
 
     def forward(self, a, b):
-        r = _xp2(a, b).hypot(a, b)
+        r = _int_float(_xp2(a, b).hypot(a, b), a, b)
         self.saved = (a, b, r)
         return r
 
@@ -989,7 +1003,7 @@ class Copysign(Binary):
     save_output = True
 
     def forward(self, a, b):
-        r = _xp2(a, b).copysign(a, b)
+        r = _int_float(_xp2(a, b).copysign(a, b), a, b)
         self.saved = (a, r)
         return r
 
