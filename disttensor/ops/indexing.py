@@ -68,7 +68,53 @@ def convert_index(idx, xp=np):
             raise IndexError("only integers, slices (`:`), ellipsis (`...`), None and long or byte Variables are "
                              f"valid indices (got {type(i).__name__})")
         out.append(i)
-    return tuple(out), basic
+    out = tuple(out)
+    if not basic and any(i.__class__ is int for i in out):
+        return _mixed(out), False
+    return out, basic
+
+
+class Mixed:
+    """An index mixing integers with advanced (array) indices, split as PyTorch applies it: the basic part
+    (integers, slices, None, Ellipsis) first as a view, then the advanced part on that view. NumPy would
+    instead count the integers as advanced indices, which moves dimensions differently."""
+    __slots__ = ("first", "second")
+
+    def __init__(self, first, second):
+        self.first, self.second = first, second
+
+    def __repr__(self):
+        return f"Mixed({self.first!r}, {self.second!r})"
+
+
+def _mixed(idx):
+    first, second = [], []
+    for i in idx:
+        if hasattr(i, "shape") or isinstance(i, (bool, np.bool_)):
+            k = i.ndim if hasattr(i, "ndim") and i.dtype.kind == "b" else 1
+            if isinstance(i, (bool, np.bool_)):
+                first.append(None)
+                second.append(np.asarray(i))
+                continue
+            first.extend([slice(None)] * k)
+            second.append(i)
+        elif i.__class__ is int:
+            first.append(i)
+        else:
+            first.append(i)
+            second.append(slice(None) if i is not Ellipsis else i)
+    return Mixed(tuple(first), tuple(second))
+
+
+def iget(a, idx):
+    return a[idx.first][idx.second] if idx.__class__ is Mixed else a[idx]
+
+
+def iset(a, idx, v):
+    if idx.__class__ is Mixed:
+        a[idx.first][idx.second] = v
+    else:
+        a[idx] = v
 
 
 def _as_int(v):
@@ -88,11 +134,25 @@ def _torch_index_error(e, shape):
     return IndexError(f"{msg} (indexing a tensor of shape {tuple(shape)})")
 
 
+class GetMixed(Node):
+    __slots__ = ("shape", "idx")
+
+    def forward(self, a, idx):
+        self.shape, self.idx = a.shape, idx
+        return a[idx.first][idx.second]
+
+    def backward(self, g):
+        xp = xp_of(g)
+        full = xp.zeros(self.shape, dtype=g.dtype)
+        xp.add.at(full[self.idx.first], self.idx.second, g)
+        return full
+
+
 def getitem(self, idx):
     d = self._data
     idx, basic = convert_index(idx, xp_of(d))
     try:
-        out = apply1(GetItem, self, idx, basic)
+        out = apply1(GetMixed, self, idx) if idx.__class__ is Mixed else apply1(GetItem, self, idx, basic)
     except IndexError as e:
         raise _torch_index_error(e, d.shape) from None
     if basic:
@@ -110,13 +170,13 @@ class SetItem(Node):
 
     def forward(self, a, v, idx, target=None):
         self.idx = idx
-        (a if target is None else target)[idx] = v
+        iset(a if target is None else target, idx, v)
         return a
 
     def backward(self, g):
         ga = g.copy()
-        ga[self.idx] = 0
-        return ga, g[self.idx]
+        iset(ga, self.idx, 0)
+        return ga, iget(g, self.idx)
 
 
 class SetFlat(Node):
@@ -125,7 +185,7 @@ class SetFlat(Node):
 
     def forward(self, base, v, pos, view_arr, idx):
         self.pos = pos
-        view_arr[idx] = v
+        iset(view_arr, idx, v)
         return base
 
     def backward(self, g):
@@ -144,7 +204,7 @@ class ViewFromBase(Node):
 
     def backward(self, g):
         full = xp_of(g).zeros(self.shape, dtype=g.dtype)
-        full.reshape(-1)[self.pos] = g
+        full.reshape(-1)[self.pos] = g.reshape(-1)
         return full
 
 
@@ -164,8 +224,10 @@ def _byte_offsets(a, xp):
 def _positions_in_base(view_arr, base_arr):
     """Flat (C-order) positions in base_arr of every element of view_arr (which shares its memory)."""
     xp = xp_of(base_arr)
-    boff = _byte_offsets(base_arr, xp).reshape(-1)
     voff = _byte_offsets(view_arr, xp) + (_ptr(view_arr) - _ptr(base_arr))
+    if base_arr.flags.c_contiguous:
+        return voff // base_arr.itemsize
+    boff = _byte_offsets(base_arr, xp).reshape(-1)
     order = xp.argsort(boff, kind="stable")
     return order[xp.searchsorted(boff[order], voff.reshape(-1))].reshape(view_arr.shape)
 
@@ -182,7 +244,7 @@ def setitem(self, idx, value):
     need = GRAD.enabled and (self.requires_grad or (vt and value.requires_grad))
     if not need:
         try:
-            d[idx] = value._data if vt else value
+            iset(d, idx, value._data if vt else value)
         except IndexError as e:
             raise _torch_index_error(e, d.shape) from None
         except ValueError as e:
@@ -221,7 +283,7 @@ def check_inplace_leaf(t):
 
 def _setitem_view(view, base, idx, value):
     pos = _positions_in_base(view._data, base._data)
-    sel = pos[idx]
+    sel = iget(pos, idx)
     if sel.ndim == 0:
         sel = sel.reshape(1)
     old = _new_tensor(base._data)
@@ -625,7 +687,10 @@ class IndexPut(Node):
 
 @register("index_put", inplace=True)
 def index_put(input, indices, values, accumulate=False):
-    key, _ = convert_index(tuple(slice(None) if i is None else i for i in indices), xp_of(input._data))
+    for i in indices:
+        if i is not None and (not isinstance(i, Tensor) or i._data.dtype.kind not in "iub"):
+            raise IndexError("index_put(): tensors used as indices must be long, int, byte or bool tensors")
+    key = tuple(slice(None) if i is None else i._data for i in indices)
     try:
         return apply(IndexPut, input, values, key=key, acc=bool(accumulate))
     except IndexError as e:

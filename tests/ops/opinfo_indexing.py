@@ -62,6 +62,11 @@ OPS = [
                                                                      np.array([1, 4, 1])]]),
     OpInfo("clone", lambda L, a, i: a[:, i], make=lambda rng: [[_g((4, 3), rng), np.array([2, 0, 2, 1])]]),
     OpInfo("clone", lambda L, a: a[[1, 0], ..., [2, 2]], [((3, 2, 4),)]),
+    OpInfo("clone", lambda L, a: a[0, 1:, [1, 3]], [((2, 3, 4),)]),   # ints apply first, as in PyTorch
+    OpInfo("clone", lambda L, a: a[[1, 0], 2, None, [0, 3]], [((2, 3, 4),)]),
+    OpInfo("clone", lambda L, a, i: a[:, 1, i], make=lambda rng: [[_g((2, 3, 4), rng), np.array([[0, 1], [3, 3]])]]),
+    OpInfo("clone", _setitem((0, slice(1, None), [1, 3])), [((2, 3, 4), (2, 2))]),
+    OpInfo("clone", _setitem(([1, 0], 1, [0, 3])), [((2, 3, 4), (2,))]),
     # __setitem__
     OpInfo("clone", _setitem(1), [((3, 4), (4,))]),
     OpInfo("clone", _setitem((slice(None), slice(1, 3))), [((3, 4), (3, 1))]),

@@ -1,0 +1,262 @@
+"""Indexing semantics beyond the OpInfo table: __setitem__ (views, versions, leaves, gradients), error messages,
+unique/nonzero outputs, views returned by split/unbind/diagonal/unfold."""
+import numpy as np
+import pytest
+
+import disttensor as dt
+
+torch = pytest.importorskip("torch")
+
+
+def _pair(a, requires_grad=False):
+    a = np.asarray(a, dtype=np.float64)
+    return dt.tensor(a, requires_grad=requires_grad), torch.tensor(a, requires_grad=requires_grad)
+
+
+def _close(x, y):
+    np.testing.assert_allclose(x.detach().numpy(), y.detach().numpy(), rtol=1e-6, atol=1e-8)
+
+
+# ---- views see writes ------------------------------------------------------------------------------
+def test_setitem_writes_are_seen_by_views_and_base():
+    x = dt.zeros(3, 4)
+    row = x[1]
+    col = x[:, 2]
+    x[1, 2] = 5.0
+    assert row[2].item() == 5.0 and col[1].item() == 5.0
+    row[0] = 7.0
+    assert x[1, 0].item() == 7.0
+    d = x.diagonal()
+    d[...] = -1.0
+    assert x[0, 0].item() == -1.0 and x[2, 2].item() == -1.0
+    parts = x.split(2, dim=1)
+    parts[1][0, 0] = 9.0
+    assert x[0, 2].item() == 9.0
+    u = x.unbind(0)
+    u[2][3] = 4.0
+    assert x[2, 3].item() == 4.0
+    w = dt.arange(6.0).unfold(0, 2, 2)
+    assert w._base is not None
+
+
+def test_setitem_bumps_version_of_base_and_views():
+    x = dt.zeros(3, 4)
+    v = x[0]
+    v0 = x._version
+    x[1] = 1.0
+    assert x._version == v0 + 1 and v._version == x._version
+    v[:] = 2.0
+    assert x._version == v0 + 2
+
+
+def test_setitem_on_saved_tensor_raises_version_error():
+    w = dt.randn(3, 4, requires_grad=True)
+    a = w * 2.0
+    b = a.exp()          # saves its output
+    c = (a * a).sum()    # saves a
+    a[0] = 1.0
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        c.backward()
+    b2 = b * 1.0
+    b[0, 0] = 3.0
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        b2.sum().backward()
+        b.sum().backward()
+
+
+def test_setitem_on_leaf_requiring_grad_raises():
+    w = dt.randn(3, requires_grad=True)
+    with pytest.raises(RuntimeError, match="a leaf Variable that requires grad is being used in an in-place"):
+        w[0] = 1.0
+    with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
+        w[1:][0] = 1.0
+    with dt.no_grad():
+        w[0] = 1.0  # allowed without recording, as in PyTorch (initialisation)
+    assert w[0].item() == 1.0 and w.grad_fn is None
+
+
+def test_setitem_gradients_match_torch():
+    rng = np.random.default_rng(0)
+    xa, va = rng.standard_normal((3, 4)), rng.standard_normal(4)
+    res = []
+    for L, (x, v) in ((dt, _pair(xa, True) + _pair(va, True)[:0]), ):
+        pass
+    xd, xt = _pair(xa, True)
+    vd, vt = _pair(va, True)
+    for L, x, v in ((dt, xd, vd), (torch, xt, vt)):
+        y = x * 2.0
+        y[1] = v * 3.0
+        y[:, 0] = 0.5
+        y[y > 2] = v[0]
+        y[L.tensor([0, 2]), L.tensor([3, 3])] = v[1:3]
+        (y * L.arange(12.0, dtype=L.float64).reshape(3, 4)).sum().backward()
+        res.append((y, x.grad, v.grad))
+    for a, b in zip(*res):
+        _close(a, b)
+
+
+def test_setitem_value_requiring_grad_into_plain_buffer_loop():
+    rng = np.random.default_rng(1)
+    ha, wa = rng.standard_normal(3), rng.standard_normal((3, 3)) * 0.5
+    out = []
+    for L in (dt, torch):
+        h = L.tensor(ha, requires_grad=True)
+        w = L.tensor(wa, requires_grad=True)
+        buf = L.zeros(4, 3, dtype=L.float64)
+        cur = h
+        for t in range(4):
+            cur = L.tanh(w @ cur)
+            buf[t] = cur
+        (buf ** 2).sum().backward()
+        out.append((buf, h.grad, w.grad))
+    for a, b in zip(*out):
+        _close(a, b)
+
+
+def test_setitem_through_view_rebases_history():
+    rng = np.random.default_rng(2)
+    xa, va = rng.standard_normal((3, 4)), rng.standard_normal(2)
+    out = []
+    for L in (dt, torch):
+        x = L.tensor(xa, requires_grad=True)
+        v = L.tensor(va, requires_grad=True)
+        y = x * 1.5
+        view = y[1:, 1:3].t()          # non-contiguous view of a non-leaf
+        view[0] = v * 2.0                # write through the view
+        z = (y * L.arange(12.0, dtype=L.float64).reshape(3, 4)).sum() + (view ** 2).sum()
+        z.backward()
+        out.append((y, x.grad, v.grad))
+    for a, b in zip(*out):
+        _close(a, b)
+
+
+def test_setitem_casts_like_torch():
+    x = dt.zeros(3, dtype=dt.int64)
+    x[0] = 2.7
+    x[1:] = dt.tensor([1.9, -1.9])
+    assert x.tolist() == [2, 1, -1]
+    b = dt.zeros(2, dtype=dt.bool)
+    b[1] = True
+    assert b.tolist() == [False, True]
+
+
+def test_setitem_shape_mismatch_error():
+    x = dt.zeros(3, 4)
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        x[0] = dt.ones(3)
+
+
+# ---- getitem details and error messages --------------------------------------------------------------
+def test_getitem_semantics_match_torch():
+    a = np.arange(24.0).reshape(2, 3, 4)
+    d, t = dt.tensor(a), torch.tensor(a)
+    idxs = [(None, 1), (Ellipsis, 2), (slice(None), [0, 2]), (0, slice(1, None), [1, 3]), ([True, False],),
+            (-1, -1, -1), (dt.tensor([1, 0]), ), ([1, 0], slice(None), [0, 3]), (slice(None), None, 1, None),
+            (True,), (0, Ellipsis, None)]
+    for idx in idxs:
+        tidx = tuple(torch.tensor(i.numpy()) if isinstance(i, dt.Tensor) else i for i in idx)
+        r, e = d[idx], t[tidx]
+        assert tuple(r.shape) == tuple(e.shape), idx
+        np.testing.assert_array_equal(r.numpy(), e.numpy())
+    m = a > 10
+    np.testing.assert_array_equal(d[dt.tensor(m)].numpy(), t[torch.tensor(m)].numpy())
+    assert d[0]._base is d and d[[0]]._base is None  # basic -> view, advanced -> copy
+
+
+@pytest.mark.parametrize("fn, kind, msg", [
+    (lambda x: x[5], IndexError, "index 5 is out of bounds for dimension 0 with size 3"),
+    (lambda x: x[:, 7], IndexError, "index 7 is out of bounds for dimension 1 with size 4"),
+    (lambda x: x[[0, 5]], IndexError, "index 5 is out of bounds for dimension 0 with size 3"),
+    (lambda x: x[1, 2, 3], IndexError, "too many indices for tensor of dimension 2"),
+    (lambda x: x[::-1], ValueError, "step must be greater than zero"),
+    (lambda x: x[dt.tensor([True, False])], IndexError, "mask"),
+    (lambda x: x[1.5], IndexError, "only integers, slices"),
+    (lambda x: x.gather(1, dt.tensor([[5]])), RuntimeError, "index 5 is out of bounds for dimension 1 with size 4"),
+    (lambda x: x.gather(1, dt.tensor([[0.5]])), RuntimeError, "Expected dtype int64"),
+    (lambda x: x.index_select(0, dt.tensor([4])), IndexError, "index 4 is out of range for dimension 0 with size 3"),
+    (lambda x: dt.take(x, dt.tensor([20])), IndexError, "tried to access index 20 on a tensor of 12 elements"),
+    (lambda x: x.select(0, 5), IndexError, "select(): index 5 out of range for tensor of size [3, 4] at dimension 0"),
+    (lambda x: x.narrow(1, 3, 2), RuntimeError, "start (3) + length (2) exceeds dimension size (4)"),
+    (lambda x: x.unsqueeze(4), IndexError, "Dimension out of range"),
+    (lambda x: x.split([1, 1], 0), RuntimeError, "split_with_sizes expects split_sizes to sum exactly to 3"),
+    (lambda x: x.scatter(1, dt.tensor([[9]]), 1.0), RuntimeError, "index 9 is out of bounds for dimension 1"),
+    (lambda x: x.masked_fill(dt.ones(3, 4), 0.0), RuntimeError, "only supports boolean masks"),
+    (lambda x: dt.cat([x, dt.zeros(2, 3)]), RuntimeError, "Sizes of tensors must match except in dimension 0"),
+    (lambda x: dt.cat([x, dt.zeros(3)]), RuntimeError, "same number of dimensions"),
+    (lambda x: dt.stack([x, dt.zeros(3, 3)]), RuntimeError, "stack expects each tensor to be equal size"),
+    (lambda x: dt.bmm(dt.zeros(2, 3, 4), dt.zeros(3, 4, 5)), RuntimeError,
+     "bmm: expected batch1 and batch2 to have the same batch size"),
+    (lambda x: dt.bmm(dt.zeros(2, 3, 4), dt.zeros(2, 5, 5)), RuntimeError, "(3x4 and 5x5)"),
+    (lambda x: dt.mm(x, x), RuntimeError, "mat1 and mat2 shapes cannot be multiplied (3x4 and 3x4)"),
+    (lambda x: x @ x, RuntimeError, "shapes (3, 4) and (3, 4) cannot be multiplied"),
+    (lambda x: dt.einsum("ij,jk", x, x), RuntimeError, "einsum"),
+    (lambda x: dt.einsum("ijk", x), RuntimeError, "number of subscripts"),
+    (lambda x: dt.dot(dt.zeros(3), dt.zeros(4)), RuntimeError, "dot"),
+    (lambda x: dt.linalg.inv(dt.zeros(3, 3)), RuntimeError, "singular"),
+    (lambda x: dt.linalg.cholesky(-dt.eye(3)), RuntimeError, "positive-definite"),
+    (lambda x: dt.linalg.inv(x), RuntimeError, "square"),
+])
+def test_error_messages(fn, kind, msg):
+    x = dt.zeros(3, 4)
+    with pytest.raises(kind) as e:
+        fn(x)
+    assert msg in str(e.value)
+
+
+def test_linalg_errors_are_linalg_errors():
+    with pytest.raises(dt.linalg.LinAlgError):
+        dt.linalg.inv(dt.zeros(2, 2))
+
+
+def test_cat_device_mismatch_message():
+    from disttensor.ops.movement import _same_device
+
+    class Fake:
+        def __init__(self, data, dev):
+            self._data, self.device = data, dev
+    a = Fake(np.zeros(2), dt.device("cpu"))
+    b = Fake(np.zeros(2), dt.device("cuda:0"))
+    with pytest.raises(RuntimeError, match="Expected all tensors to be on the same device.*cpu and cuda:0"):
+        _same_device([a, b], "cat()")
+
+
+# ---- queries -----------------------------------------------------------------------------------------
+def test_unique_outputs_match_torch():
+    a = np.array([[3, 1, 2], [1, 3, 3]])
+    d, t = dt.tensor(a), torch.tensor(a)
+    for kw in ({}, {"return_inverse": True}, {"return_counts": True}, {"return_inverse": True, "return_counts": True},
+               {"dim": 1, "return_inverse": True, "return_counts": True}, {"sorted": False}):
+        r, e = d.unique(**kw), torch.unique(t, **kw)
+        r = r if isinstance(r, tuple) else (r,)
+        e = e if isinstance(e, tuple) else (e,)
+        assert len(r) == len(e)
+        for x, y in zip(r, e):
+            assert str(x.dtype).split(".")[-1] == str(y.dtype).split(".")[-1]
+            np.testing.assert_array_equal(x.numpy(), y.numpy())
+
+
+def test_nonzero_outputs_match_torch():
+    for a in (np.array([[0, 1, 0], [2, 0, 3]]), np.array(0.0), np.array(5), np.zeros((2, 0)), np.array([True])):
+        d, t = dt.tensor(a), torch.tensor(a)
+        r, e = dt.nonzero(d), torch.nonzero(t)
+        assert tuple(r.shape) == tuple(e.shape) and r.dtype == dt.int64
+        np.testing.assert_array_equal(r.numpy(), e.numpy())
+        for x, y in zip(d.nonzero(as_tuple=True), t.nonzero(as_tuple=True)):
+            np.testing.assert_array_equal(x.numpy(), y.numpy())
+        assert len(d.nonzero(as_tuple=True)) == len(t.nonzero(as_tuple=True))
+
+
+def test_iter_uses_unbind_and_backprops():
+    x = dt.randn(3, 2, requires_grad=True)
+    rows = list(x)
+    assert len(rows) == 3 and tuple(rows[0].shape) == (2,)
+    (rows[0] * 2 + rows[2]).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [[2, 2], [0, 0], [1, 1]])
+
+
+def test_split_chunk_return_views():
+    x = dt.arange(10.0)
+    a, b = x.chunk(2)
+    assert a._base is x and b._vc is x._vc
+    assert [p.shape[0] for p in x.tensor_split(3)] == [4, 3, 3]
+    assert [p.shape[0] for p in dt.arange(5).chunk(3)] == [2, 2, 1]
