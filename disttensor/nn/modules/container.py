@@ -297,11 +297,11 @@ class ModuleDict(Module):
                 self[m[0]] = m[1]
 
 
-def _param_line(p):
+def _param_line(p, typename=False):
     size_str = "x".join(str(s) for s in p.size())
     device_str = f" ({p.device})" if p.device.type == "cuda" else ""
     return "{} containing: [{} of size {}{}]".format("Parameter" if isinstance(p, Parameter) else "Tensor",
-                                                     p.type(), size_str, device_str)
+                                                     p.type() if typename else str(p.dtype), size_str, device_str)
 
 
 class ParameterList(Module):
@@ -475,7 +475,7 @@ class ParameterDict(Module):
         lines = []
         for k, p in self.items():
             if isinstance(p, Tensor):
-                lines.append("  (" + str(k) + "): " + _param_line(p))
+                lines.append("  (" + str(k) + "): " + _param_line(p, typename=True))
             else:
                 lines.append("  (" + str(k) + "): Object of type: " + type(p).__name__)
         return "\n".join(lines)

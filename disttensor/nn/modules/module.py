@@ -5,7 +5,6 @@ sharding wrappers rely on them). `__call__` goes straight to `forward` when no h
 """
 import itertools
 import warnings
-import weakref
 from collections import OrderedDict, namedtuple
 
 import numpy as np
@@ -34,22 +33,21 @@ class RemovableHandle:
     _next_id = 0
 
     def __init__(self, hooks_dict, *, extra_dict=None):
-        self.hooks_dict_ref = weakref.ref(hooks_dict)
+        self.hooks_dict_ref = hooks_dict
         self.id = RemovableHandle._next_id
         RemovableHandle._next_id += 1
         if extra_dict is None:
             extra_dict = ()
         elif isinstance(extra_dict, dict):
             extra_dict = (extra_dict,)
-        self.extra_dict_ref = tuple(weakref.ref(d) for d in extra_dict)
+        self.extra_dict_ref = tuple(extra_dict)
 
     def remove(self):
-        d = self.hooks_dict_ref()
-        if d is not None and self.id in d:
+        d = self.hooks_dict_ref
+        if self.id in d:
             del d[self.id]
-        for ref in self.extra_dict_ref:
-            d = ref()
-            if d is not None and self.id in d:
+        for d in self.extra_dict_ref:
+            if self.id in d:
                 del d[self.id]
 
     def __enter__(self):
