@@ -168,7 +168,7 @@ def stall_report(pg_name, gid, group_ranks, rec, waited, timeout):
         last = ", ".join(_fmt_rec(t) for t in (g["records"][-5:] if g else [])) or "none"
         lines.append(f"  rank {r} (host {s['host']}, pid {s['pid']}): reached #{seq} on this group; "
                      f"{now}; last collectives: {last}")
-    head = (f"Timeout: {rec.op} {rec.describe()} on process group {pg_name} (group ranks "
+    head = (f"Timeout: collective {rec.describe()} on process group {pg_name} (group ranks "
             f"{group_ranks}) did not complete on rank {state.rank} within {timeout:.1f}s "
             f"(waited {waited:.1f}s).")
     if late or missing:
@@ -254,11 +254,13 @@ def _excepthook(etype, value, tb):
         sys.stderr.flush()
     except Exception:
         pass
-    if state.stop or isinstance(value, (KeyboardInterrupt,)) and False:
+    if state.stop:
         return
     reason = f"rank {state.rank} raised {etype.__name__}: {value}"
     if state.abort_reason is None:
         publish_abort(reason.splitlines()[0][:2000])
+        if state.store is not None and state.world_size > 1:
+            time.sleep(2 * MONITOR_PERIOD + 0.2)  # let the other ranks report why they stop
     hook = state.abort_hook
     if hook is not None and state.world_size > 1:
         try:

@@ -587,7 +587,7 @@ def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op=False):
     if pg is None:
         return _warn_non_member("all_reduce")
     op = to_op(op)
-    rec = _start(pg, "all_reduce", tensor, op.name)
+    rec = _start(pg, "all_reduce", tensor, f"op={op.name}")
     return _finish(pg.impl(tensor).allreduce(tensor, op, rec), async_op)
 
 
@@ -596,7 +596,7 @@ def all_reduce_coalesced(tensors, op=ReduceOp.SUM, group=None, async_op=False):
     if pg is None:
         return None
     op = to_op(op)
-    rec = _start(pg, "all_reduce_coalesced", tensors[0], op.name, shape_must_match=False)
+    rec = _start(pg, "all_reduce_coalesced", tensors[0], f"op={op.name}", shape_must_match=False)
     return _finish(pg.impl(tensors[0]).allreduce_coalesced(list(tensors), op, rec), async_op)
 
 
@@ -660,7 +660,7 @@ def reduce_scatter(output, input_list, op=ReduceOp.SUM, group=None, async_op=Fal
         raise ValueError(f"reduce_scatter: input_list has {len(input_list)} tensors, expected the group "
                          f"size {pg.size()}")
     op = to_op(op)
-    rec = _start(pg, "reduce_scatter", output, op.name)
+    rec = _start(pg, "reduce_scatter", output, f"op={op.name}")
     return _finish(pg.impl(output).reduce_scatter(output, list(input_list), op, rec), async_op)
 
 
@@ -669,7 +669,7 @@ def reduce_scatter_tensor(output, input, op=ReduceOp.SUM, group=None, async_op=F
     if pg is None:
         return None
     op = to_op(op)
-    rec = _start(pg, "reduce_scatter_tensor", input, op.name)
+    rec = _start(pg, "reduce_scatter_tensor", input, f"op={op.name}")
     return _finish(pg.impl(output).reduce_scatter_base(output, input, op, rec), async_op)
 
 
