@@ -16,7 +16,7 @@ from .._backends.device import xp_of
 from ._apply import apply1, apply
 from ._registry import register
 from .inplace import check_inplace
-from .movement import GetItem, as_view, _dim
+from .movement import GetItem, as_view, _dim, add_rows
 
 
 # ---- index conversion ------------------------------------------------------------------------------
@@ -150,6 +150,14 @@ class GetMixed(Node):
 
 def getitem(self, idx):
     d = self._data
+    if idx.__class__ is int:   # fast path: x[i]
+        try:
+            out = apply1(GetItem, self, idx, True)
+        except IndexError as e:
+            raise _torch_index_error(e, d.shape) from None
+        out._vc = self._vc
+        out._base = self._base if self._base is not None else self
+        return out
     idx, basic = convert_index(idx, xp_of(d))
     try:
         out = apply1(GetMixed, self, idx) if idx.__class__ is Mixed else apply1(GetItem, self, idx, basic)
@@ -554,14 +562,17 @@ def scatter_reduce(input, dim, index, src, reduce, *, include_self=True):
 
 
 # ---- index_* along one dim -------------------------------------------------------------------------
-def _dim_index(index, op, n, dim):
+def _dim_index(index, op, n, dim, allow_negative=False):
     idx = _check_index(index, op)
     if idx.ndim > 1:
         raise IndexError(f"{op}(): Index is supposed to be a vector, got a tensor of shape {tuple(idx.shape)}")
     idx = idx.reshape(-1)
     if idx.size:
         lo, hi = int(idx.min()), int(idx.max())
-        if lo < -n or hi >= n:
+        if allow_negative and lo < 0 and lo >= -n:
+            idx = idx % n
+            lo = 0
+        if lo < 0 or hi >= n:
             bad = hi if hi >= n else lo
             raise IndexError(f"{op}(): index {bad} is out of range for dimension {dim} with size {n}")
     return idx
@@ -577,7 +588,8 @@ class IndexSelect(Node):
     def backward(self, g):
         xp = xp_of(g)
         full = xp.zeros(self.shape, dtype=g.dtype)
-        xp.add.at(full, self.pre + (self.idx,), g)
+        ax = len(self.pre)
+        add_rows(xp.moveaxis(full, ax, 0), self.idx, xp.moveaxis(g, ax, 0))
         return full
 
 
@@ -602,7 +614,13 @@ class IndexWrite(Node):
         self.vshape = () if self.scalar else v.shape
         out = a.copy()
         if mode == "add":
-            xp_of(a).add.at(out, key, v * alpha if alpha != 1 else v)
+            xp = xp_of(a)
+            ax = len(key) - 1
+            v = v * alpha if alpha != 1 else v
+            if hasattr(v, "shape") and v.ndim == a.ndim:
+                add_rows(xp.moveaxis(out, ax, 0), key[-1], xp.moveaxis(v.astype(a.dtype, copy=False), ax, 0))
+            else:
+                xp.add.at(out, key, v)
         else:
             out[key] = v
         return out
@@ -632,7 +650,7 @@ def _index_write(input, dim, index, v, mode, op, alpha=1):
                            mode != "fill" else v, mode, op, alpha)
         return out.reshape(())
     ax = _dim(dim, a.ndim, op)
-    idx = _dim_index(index, op, a.shape[ax], ax)
+    idx = _dim_index(index, op, a.shape[ax], ax, allow_negative=mode == "fill")
     key = (slice(None),) * ax + (idx,)
     if isinstance(v, Tensor) and mode != "fill":
         s = v._data

@@ -282,9 +282,56 @@ def parse_einsum(eq, shapes):
 
 
 def _einsum_arrays(xp, eq, *arrays):
-    if len(arrays) <= 2:
-        return xp.einsum(eq, *arrays)
-    return xp.einsum(eq, *arrays, optimize=True)
+    lhs, out = eq.split("->")
+    ins = lhs.split(",")
+    if len(arrays) == 1:
+        return xp.einsum(eq, arrays[0])
+    cur_s, cur = ins[0], arrays[0]
+    for k in range(1, len(arrays)):
+        last = k == len(arrays) - 1
+        rest = set(out).union(*ins[k + 1:])
+        target = out if last else "".join(c for c in dict.fromkeys(cur_s + ins[k]) if c in rest)
+        cur = _einsum_pair(xp, cur_s, cur, ins[k], arrays[k], target)
+        cur_s = target
+    return cur
+
+
+def _reduce_operand(xp, s, a, needed):
+    """Take diagonals of repeated letters and sum letters no one else needs, in one single-operand einsum."""
+    keep = "".join(c for c in dict.fromkeys(s) if c in needed)
+    if keep == s:
+        return s, a
+    return keep, xp.einsum(s + "->" + keep, a)
+
+
+def _einsum_pair(xp, sa, a, sb, b, so):
+    """Contract two operands through one batched GEMM (BLAS) instead of einsum's loops."""
+    sa, a = _reduce_operand(xp, sa, a, set(sb) | set(so))
+    sb, b = _reduce_operand(xp, sb, b, set(sa) | set(so))
+    size = {}
+    for s, x in ((sa, a), (sb, b)):
+        for c, n in zip(s, x.shape):
+            if c in size and size[c] != n:
+                return xp.einsum(f"{sa},{sb}->{so}", a, b)  # size-1 broadcasting: let einsum handle it
+            size[c] = n
+    batch = [c for c in sa if c in sb and c in so]
+    contract = [c for c in sa if c in sb and c not in so]
+    left = [c for c in sa if c not in sb]
+    right = [c for c in sb if c not in sa]
+    if len(set(so)) != len(so) or any(c not in size for c in so):
+        return xp.einsum(f"{sa},{sb}->{so}", a, b)
+
+    def prod(cs):
+        n = 1
+        for c in cs:
+            n *= size[c]
+        return n
+    at = a.transpose([sa.index(c) for c in batch + left + contract]).reshape(prod(batch), prod(left), prod(contract))
+    bt = b.transpose([sb.index(c) for c in batch + contract + right]).reshape(prod(batch), prod(contract),
+                                                                              prod(right))
+    r = xp.matmul(at, bt).reshape([size[c] for c in batch + left + right])
+    order = batch + left + right
+    return r.transpose([order.index(c) for c in so])
 
 
 class Einsum(Node):

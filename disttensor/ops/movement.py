@@ -182,11 +182,36 @@ class GetItem(Node):
     def backward(self, g):
         xp = xp_of(g)
         full = xp.zeros(self.shape, dtype=g.dtype)
+        idx = self.idx
         if self.basic:
-            full[self.idx] = g
+            full[idx] = g
+        elif len(idx) == 1 and idx[0].dtype.kind in "iu":   # x[int_tensor]: rows, repeated ones summed
+            i = idx[0]
+            n = self.shape[0]
+            add_rows(full, xp.where(i < 0, i + n, i) if i.dtype.kind == "i" else i, g)
         else:
-            xp.add.at(full, self.idx, g)
+            xp.add.at(full, idx, g)
         return full
+
+
+def add_rows(full, idx, g):
+    """full[idx] += g along the first axis with repeated indices summed: a fast np.add.at for rows.
+
+    idx: non-negative integers of any shape; g: idx.shape + full.shape[1:]."""
+    xp = xp_of(full)
+    flat = idx.reshape(-1)
+    if flat.size == 0:
+        return
+    g = g.reshape((flat.size,) + full.shape[1:])
+    if flat.size > 1 and int(xp.bincount(flat, minlength=full.shape[0]).max()) > 1:
+        order = xp.argsort(flat, kind="stable")
+        srt = flat[order]
+        first = xp.ones(srt.size, dtype=bool)
+        first[1:] = srt[1:] != srt[:-1]
+        starts = xp.flatnonzero(first)
+        full[srt[starts]] += xp.add.reduceat(g[order], starts, axis=0)
+        return
+    full[flat] += g
 
 
 def getitem(self, idx):
@@ -319,8 +344,11 @@ class Cat(Node):
         return xp_of(arrays[0]).concatenate(arrays, axis=axis)
 
     def backward(self, g):
-        idx = np.cumsum(self.sizes)[:-1]
-        parts = xp_of(g).split(g, idx, axis=self.axis)
+        pre = (slice(None),) * self.axis
+        parts, start = [], 0
+        for n in self.sizes:
+            parts.append(g[pre + (slice(start, start + n),)])
+            start += n
         if not self.skip:
             return tuple(parts)
         it = iter(parts)
@@ -384,7 +412,26 @@ def stack(tensors, dim=0, *, out=None):
         if t._data.shape != s0:
             raise RuntimeError(f"stack expects each tensor to be equal size, but got {list(s0)} at entry 0 and "
                                f"{list(t._data.shape)} at entry {i}")
-    return cat([unsqueeze(t, dim) for t in tensors], dim if dim >= 0 else dim + len(s0) + 1)
+    dts = {t._data.dtype for t in tensors}
+    if len(dts) > 1:
+        from .. import _dtype
+        want = tensors[0].dtype
+        for t in tensors[1:]:
+            want = _dtype.promote_types(want, t.dtype)
+        tensors = [t.to(want) for t in tensors]
+    return apply(Stack, *tensors, axis=dim % (len(s0) + 1))
+
+
+class Stack(Node):
+    __slots__ = ("axis", "n")
+
+    def forward(self, *arrays, axis):
+        self.axis, self.n = axis, len(arrays)
+        return xp_of(arrays[0]).stack(arrays, axis=axis)
+
+    def backward(self, g):
+        pre = (slice(None),) * self.axis
+        return tuple(g[pre + (i,)] for i in range(self.n))
 
 
 # ---- more shape ops ------------------------------------------------------------------------------
@@ -399,7 +446,7 @@ def _dim(d, nd, op):
 def _same_device(tensors, op):
     c0 = tensors[0]._data.__class__
     for t in tensors[1:]:
-        if t._data.__class__ is not c0 or t.device != tensors[0].device:
+        if t._data.__class__ is not c0 or (c0 is not np.ndarray and t.device != tensors[0].device):
             raise RuntimeError(f"{op}: Expected all tensors to be on the same device, but found at least two devices, "
                                f"{tensors[0].device} and {t.device}!")
 

@@ -215,7 +215,7 @@ def test_cat_device_mismatch_message():
         def __init__(self, data, dev):
             self._data, self.device = data, dev
     a = Fake(np.zeros(2), dt.device("cpu"))
-    b = Fake(np.zeros(2), dt.device("cuda:0"))
+    b = Fake(object(), dt.device("cuda:0"))  # a non-NumPy array, as a CuPy one would be
     with pytest.raises(RuntimeError, match="Expected all tensors to be on the same device.*cpu and cuda:0"):
         _same_device([a, b], "cat()")
 
