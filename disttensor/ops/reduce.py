@@ -1,14 +1,17 @@
-"""Reductions: sum, mean (more: max/min, var/std, logsumexp, norm, prod, cumsum, all/any...)."""
+"""Reductions: sum, mean, prod, max/min, var/std, logsumexp, norm, all/any, scans, sorting."""
+import builtins as _builtins
+import collections
+import math
+
 import numpy as np
 
 from ..autograd.node import Node
-from ..tensor import Tensor
+from ..tensor import Tensor, _new_tensor
 from .._backends.device import xp_of
-from ._apply import apply1
+from ._apply import apply, apply1
 from ._registry import register
 from .. import _dtype
 
-import builtins as _builtins
 _mx = _builtins.max
 
 
@@ -27,14 +30,27 @@ def norm_dims(dim, ndim, op="reduce"):
     return tuple(out) if ndim else ()
 
 
+def _keep_shape(shape, axes):
+    if axes is None:
+        return (1,) * len(shape)
+    return tuple([1 if i in axes else s for i, s in enumerate(shape)])
+
+
+_SMALL = 4096
+
+
 def expand_back(g, shape, axes, keepdim):
-    """Broadcast a reduced gradient back over the reduced axes (a view, no copy)."""
-    xp = xp_of(g)
-    if not keepdim and axes is not None:
-        g = xp.expand_dims(g, axes) if axes else g
-    elif axes is None and not keepdim:
-        g = g.reshape((1,) * len(shape))
-    return xp.broadcast_to(g, shape)
+    """Broadcast a reduced gradient back over the reduced axes: a broadcast view for big shapes;
+    small ones get a real array (np.broadcast_to costs several microseconds, more than a copy)."""
+    if not keepdim:
+        g = g.reshape(_keep_shape(shape, axes))
+    if g.shape == shape:
+        return g
+    if g.__class__ is np.ndarray and math.prod(shape) <= _SMALL:
+        o = np.empty(shape, g.dtype)
+        o[...] = g
+        return o
+    return xp_of(g).broadcast_to(g, shape)
 
 
 class Sum(Node):
@@ -73,12 +89,7 @@ def _sum_dtype(d, dtype):
 # More reductions. Multi-output ones return PyTorch's named tuples (values, indices); only the
 # first output is differentiable.
 # =============================================================================================
-import builtins as _b  # noqa: E402
-import collections  # noqa: E402
-import math  # noqa: E402
 
-from ..tensor import _new_tensor  # noqa: E402
-from ._apply import apply  # noqa: E402
 
 
 def _return_type(name, fields):
@@ -128,9 +139,7 @@ def _keep(g, shape, axes, keepdim):
     """A reduced gradient reshaped to keepdim form (broadcastable against the input)."""
     if keepdim:
         return g
-    if axes is None:
-        return g.reshape((1,) * len(shape))
-    return xp_of(g).expand_dims(g, axes) if axes else g
+    return g.reshape(_keep_shape(shape, axes))
 
 
 def _no_int(d, op):
@@ -307,15 +316,17 @@ class MaxDim(Node):
         if a.shape[axis] == 0:
             raise IndexError(f"{'max' if self.is_max else 'min'}(): Expected reduction dim {axis} to have "
                              f"non-zero size.")
-        idx = (xp.argmax if self.is_max else xp.argmin)(a, axis=axis, keepdims=True)
-        vals = xp.take_along_axis(a, idx, axis)
+        if self.is_max:
+            idx = a.argmax(axis=axis, keepdims=True)
+            vals = a.max(axis=axis, keepdims=keepdim)
+        else:
+            idx = a.argmin(axis=axis, keepdims=True)
+            vals = a.min(axis=axis, keepdims=keepdim)
         self.axis, self.keepdim = axis, keepdim
         self.saved = idx
         if len(self.shape) == 0:
             return vals.reshape(()), idx.reshape(())
-        if not keepdim:
-            vals, idx = vals.squeeze(axis), idx.squeeze(axis)
-        return vals, idx
+        return vals, (idx if keepdim else idx.squeeze(axis))
 
     def backward(self, g):
         return _select_back(g, self.saved, self.shape, self.axis, self.keepdim)
@@ -618,8 +629,8 @@ class CumSum(Node):
     def backward(self, g):
         if g.ndim == 0:
             return g
-        xp = xp_of(g)
-        return xp.flip(xp.cumsum(xp.flip(g, self.axis), axis=self.axis), self.axis)
+        rev = (slice(None),) * self.axis + (slice(None, None, -1),)
+        return g[rev].cumsum(axis=self.axis)[rev]
 
 
 class CumProd(Node):
@@ -640,8 +651,10 @@ class CumProd(Node):
         xp = xp_of(g)
         ax = self.axis
 
+        rev = (slice(None),) * ax + (slice(None, None, -1),)
+
         def rcumsum(x):
-            return xp.flip(xp.cumsum(xp.flip(x, ax), axis=ax), ax)
+            return x[rev].cumsum(axis=ax)[rev]
         zero = a == 0
         if not zero.any():
             return rcumsum(g * r) / a
@@ -755,8 +768,18 @@ def topk(input, k, dim=-1, largest=True, sorted=True):
         raise RuntimeError(f"topk(): selected index k out of range (k={k}, size of dim {dim} is {n})")
     if d.ndim == 0:
         return return_types.topk(_select(input, None, 0, True), _new_tensor(xp.zeros((), np.int64)))
-    idx = _argsort(xp, d, axis, largest)
-    idx = xp.take(idx, xp.arange(k), axis=axis)
+    if 0 < k < n and d.dtype.kind == "f" and n > 64 and not bool(xp.isnan(d).any()):
+        # partial selection, O(n): partition, then order only the k chosen ones
+        key = -d if largest else d
+        part = xp.argpartition(key, k - 1, axis=axis)
+        part = part[(slice(None),) * axis + (slice(0, k),)]
+        if sorted:
+            order = xp.argsort(xp.take_along_axis(key, part, axis), axis=axis, kind="stable")
+            part = xp.take_along_axis(part, order, axis)
+        idx = part
+    else:
+        idx = _argsort(xp, d, axis, largest)
+        idx = idx[(slice(None),) * axis + (slice(0, k),)]
     return return_types.topk(_select(input, idx, axis, True), _new_tensor(idx.astype(np.int64, copy=False)))
 
 

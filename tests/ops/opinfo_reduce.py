@@ -147,6 +147,9 @@ OPS = [
     OpInfo("topk", lambda L, a: L.topk(a, 2), make=_distinct((3, 4, 5))),
     OpInfo("topk", lambda L, a: a.topk(3, dim=0, largest=False).values, make=_distinct((4, 5))),
     OpInfo("topk", lambda L, a: a.topk(3, dim=1)[1], make=_distinct((4, 5))),
+    OpInfo("topk", lambda L, a: a.topk(5, dim=1).values, make=_distinct((3, 100))),   # partition path
+    OpInfo("topk", lambda L, a: a.topk(4, dim=0, largest=False)[1], make=_distinct((100, 3)), grad=False),
+    OpInfo("topk", lambda L, a: a.topk(4, dim=0, largest=False, sorted=False)[0].sort(0)[0], make=_distinct((100, 3))),
     OpInfo("kthvalue", lambda L, a: L.kthvalue(a, 2), make=_distinct((3, 4, 5))),
     OpInfo("kthvalue", lambda L, a: a.kthvalue(3, 0, keepdim=True).values, make=_distinct((4, 5))),
     OpInfo("kthvalue", lambda L, a: a.kthvalue(1, 1).indices, make=_distinct((4, 5))),
