@@ -35,6 +35,7 @@ class _Ctx:
     mpi_world = None      # the MPI communicator ranks are ordered in (None for pure nccl)
     monitor_addr = None   # (host, port) of the store for the monitor's own client
     nccl_hooks = None     # test injection: (nccl_module, cupy_module)
+    joined = False        # the MPI world was built by Connect/Accept (env:// without mpiexec -n N)
 
 
 _ctx = _Ctx()
@@ -254,6 +255,7 @@ def init_process_group(backend=None, init_method=None, timeout=None, world_size=
             comm = mpi().COMM_WORLD
         else:
             comm = _join_world(store, rank, world_size, timeout_s)
+            _ctx.joined = True
     _ctx.mpi_world = comm
 
     diag.state.rank = rank
@@ -373,8 +375,11 @@ def destroy_process_group(group=None):
     if world.mpi is not None and world.size() > 1:
         try:  # everyone leaves together, so rank 0's store outlives the others' last requests
             world.mpi._wait([world.mpi.comm.Ibarrier()], None, timeout=min(world.timeout, 60))
+            if _ctx.joined:  # sever the Connect/Accept links so MPI_Finalize stays local
+                world.mpi.comm.Disconnect()
         except Exception:
             pass
+    _ctx.joined = False
     if diag.state.store is not None:
         try:
             diag.state.store.close()

@@ -7,6 +7,7 @@ lets a stalled collective end in a report instead of a hang. float16 and bfloat1
 user-defined MPI ops over the raw 16-bit words (NumPy does the arithmetic in the element type);
 this measured faster than upcasting to float32 buffers.
 """
+import os
 import time
 
 import numpy as np
@@ -17,6 +18,7 @@ from .. import diagnostics as diag
 from ..types import RedOpType
 
 _MPI = None
+_sched_yield = getattr(os, "sched_yield", lambda: None)
 
 
 def mpi():
@@ -208,7 +210,9 @@ class ProcessGroupMPI:
         deadline = t0 + limit
         relax = t0 + 0.5
         n = 0
+        yield_ = _sched_yield  # lets the peer ranks run when cores are oversubscribed (measured)
         while not test():
+            yield_()
             n += 1
             if n & 127 == 0:
                 now = time.monotonic()
