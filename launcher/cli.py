@@ -139,9 +139,35 @@ def add_job_arguments(p):
     p.add_argument("training_script_args", nargs=argparse.REMAINDER)
 
 
+def split_argv(parser, argv):
+    """(launcher's own argv, [script, its args...]): everything from the first token that is
+    not a launcher option (or after ``--``) belongs to the script, whatever it looks like."""
+    actions = parser._option_string_actions
+    i = 0
+    while i < len(argv):
+        tok = argv[i]
+        if tok == "--":
+            return argv[:i], argv[i + 1:]
+        if not tok.startswith("-") or tok == "-":
+            return argv[:i], argv[i:]
+        name = tok.split("=", 1)[0]
+        act = actions.get(name)
+        i += 1
+        if act is not None and "=" not in tok and act.nargs != 0:
+            i += 1                    # the option's value
+    return argv, []
+
+
+def parse_job_args(parser, argv):
+    own, rest = split_argv(parser, argv)
+    opts = parser.parse_args(own + rest[:1])
+    opts.training_script_args = list(rest[1:])
+    return opts
+
+
 def build_parser():
     p = argparse.ArgumentParser(
-        prog="dtrun",
+        prog="dtrun", allow_abbrev=False,
         description="Launch a disttensor job: torchrun's flags and environment, ranks started "
                     "by mpiexec (local or --hostfile) or on a Ray cluster (--ray). "
                     "Subcommands: 'dtrun submit ...' (Ray job API), 'dtrun slurm ...' "
@@ -217,7 +243,7 @@ def main(argv=None):
         from .slurm import main as slurm_main
         return slurm_main(argv[1:])
     parser = build_parser()
-    opts = parser.parse_args(argv)
+    opts = parse_job_args(parser, argv)
     finish_options(opts, parser)
     if opts.ray:
         from .ray_launcher import run_ray_job

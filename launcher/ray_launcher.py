@@ -190,7 +190,8 @@ def run_ray_job(opts):
             ray.init(address=address, log_to_driver=False)
         else:
             cpus = max(usable_cores(), int(math.ceil(world * opts.cpus_per_rank)))
-            ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
+            ray.init(address="local", num_cpus=cpus, include_dashboard=False,
+                     log_to_driver=False)
             started_here = True
     bundle = {"CPU": opts.cpus_per_rank}
     if opts.gpus_per_rank:

@@ -18,7 +18,7 @@ import sys
 
 
 def build_parser():
-    p = argparse.ArgumentParser(prog="dtrun slurm",
+    p = argparse.ArgumentParser(prog="dtrun slurm", allow_abbrev=False,
                                 description="Write an sbatch script for a dtrun job to stdout.")
     p.add_argument("--nodes", "-N", type=int, required=True, help="number of nodes")
     p.add_argument("--ntasks-per-node", type=int, required=True, help="ranks per node")
@@ -121,7 +121,8 @@ def render(opts, argv=None):
 
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
-    opts = build_parser().parse_args(argv)
+    from .cli import parse_job_args
+    opts = parse_job_args(build_parser(), argv)
     if opts.nodes < 1 or opts.ntasks_per_node < 1:
         sys.stderr.write("dtrun slurm: --nodes and --ntasks-per-node must be at least 1\n")
         return 2

@@ -17,14 +17,14 @@ import shlex
 import sys
 import time
 
-from .cli import add_job_arguments, finish_options
+from .cli import add_job_arguments, finish_options, parse_job_args
 
 DEFAULT_EXCLUDES = [".git", ".venv", "venv", "__pycache__", "*.pyc", ".pytest_cache",
                     ".hypothesis", "*.egg-info"]
 
 
 def build_parser():
-    p = argparse.ArgumentParser(prog="dtrun submit",
+    p = argparse.ArgumentParser(prog="dtrun submit", allow_abbrev=False,
                                 description="Submit a dtrun job to a Ray cluster (job API).")
     s = p.add_argument_group("submission")
     s.add_argument("--address", default=None,
@@ -38,6 +38,8 @@ def build_parser():
     s.add_argument("--pip", action="append", default=[],
                    help="pip requirement installed for the job (repeatable)")
     s.add_argument("--job-id", "--submission-id", dest="submission_id", default=None)
+    s.add_argument("--python", default="python",
+                   help="Python of the job's entrypoint on the cluster (default: python)")
     s.add_argument("--no-wait", action="store_true",
                    help="print the submission id and return instead of following the logs")
     add_job_arguments(p)
@@ -81,7 +83,7 @@ def build_submission(opts):
                 raise SystemExit("dtrun submit: %s is outside the working directory %s "
                                  "(use --working-dir)" % (target, wd))
             target = rel
-    argv = ["python", "-m", "launcher"] + job_argv(opts) + [target] + \
+    argv = [getattr(opts, "python", None) or "python", "-m", "launcher"] + job_argv(opts) + [target] + \
         list(opts.training_script_args)
     entrypoint = " ".join(shlex.quote(x) for x in argv)
     launcher_dir = os.path.dirname(os.path.abspath(__file__))
@@ -105,7 +107,7 @@ async def _follow(client, sid):
 
 def main(argv=None):
     parser = build_parser()
-    opts = parser.parse_args(argv)
+    opts = parse_job_args(parser, list(sys.argv[1:] if argv is None else argv))
     if opts.hostfile:
         parser.error("--hostfile has no meaning for a Ray job")
     opts.ray = True
