@@ -224,3 +224,53 @@ def test_loss_legacy_reduction_args():
     assert nn.MSELoss(size_average=False).reduction == "sum"
     assert nn.MSELoss(reduce=False).reduction == "none"
     assert "weight" in dict(nn.CrossEntropyLoss(weight=dt.ones(3)).named_buffers())
+
+
+@pytest.mark.parametrize("mode", ["sum", "mean", "max"])
+def test_embedding_bag_matches_torch(mode):
+    torch.manual_seed(0)
+    ref = torch.nn.EmbeddingBag(7, 3, mode=mode).double()
+    ours = nn.EmbeddingBag(7, 3, mode=mode).double()
+    copy_weights(ours, ref)
+    idx = np.array([1, 2, 4, 5, 4, 3, 2, 6])
+    offs = np.array([0, 3, 5])
+    t = ref(torch.tensor(idx), torch.tensor(offs))
+    o = ours(dt.tensor(idx), dt.tensor(offs))
+    assert_close(o, t)
+    w = R.standard_normal(tuple(t.shape))
+    (t * torch.tensor(w)).sum().backward()
+    (o * dt.tensor(w)).sum().backward()
+    compare_grads(ours, ref)
+    idx2 = np.array([[1, 2], [3, 3], [0, 6]])
+    assert_close(ours(dt.tensor(idx2)), ref(torch.tensor(idx2)))
+
+
+def test_lazy_linear():
+    m = nn.LazyLinear(4)
+    assert isinstance(m.weight, nn.UninitializedParameter)
+    y = m(dt.randn(2, 7))
+    assert type(m) is nn.Linear and m.in_features == 7 and tuple(m.weight.shape) == (4, 7)
+    assert tuple(y.shape) == (2, 4) and type(m.weight) is nn.Parameter
+    assert np.abs(m.weight.detach().numpy()).max() <= 1 / np.sqrt(7)
+
+
+def test_global_forward_hooks():
+    seen = []
+    h = nn.modules.module.register_module_forward_hook(lambda mod, a, o: seen.append(type(mod).__name__))
+    try:
+        nn.Sequential(nn.Linear(2, 2), nn.ReLU())(dt.ones(1, 2))
+    finally:
+        h.remove()
+    assert seen == ["Linear", "ReLU", "Sequential"]
+    nn.Linear(2, 2)(dt.ones(1, 2))
+    assert len(seen) == 3
+
+
+def test_torch_module_paths():
+    from disttensor.nn.modules.utils import _pair  # noqa: F401
+    from disttensor.nn.modules.batchnorm import _BatchNorm  # noqa: F401
+    from disttensor.nn.modules.conv import _ConvNd  # noqa: F401
+    from disttensor.nn.modules.loss import _Loss, _WeightedLoss  # noqa: F401
+    from disttensor.nn.modules.normalization import LayerNorm  # noqa: F401
+    from disttensor.nn.modules.module import Module  # noqa: F401
+    assert issubclass(nn.BatchNorm2d, _BatchNorm)

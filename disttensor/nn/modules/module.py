@@ -381,16 +381,15 @@ class Module:
 
     # ---- attribute protocol -------------------------------------------------------------------
     def __getattr__(self, name):
+        # only reached when normal lookup fails: parameters, buffers and submodules live in their dicts
         d = self.__dict__
-        if "_parameters" in d:
-            p = d["_parameters"]
+        p = d.get("_parameters")
+        if p is not None:
             if name in p:
                 return p[name]
-        if "_buffers" in d:
             b = d["_buffers"]
             if name in b:
                 return b[name]
-        if "_modules" in d:
             m = d["_modules"]
             if name in m:
                 return m[name]
