@@ -13,7 +13,7 @@ from ..tensor import Tensor
 from .._backends.device import xp_of
 from ._apply import apply
 from ._registry import register
-from .nn_activation import numba_kernels, use_numba, _sig
+from .nn_activation import numba_kernels, use_numba, _sig, FASTMATH, _k as _act_kernels
 
 _ndarray = np.ndarray
 _INT_RED = {0: "none", 1: "mean", 2: "sum"}
@@ -61,35 +61,9 @@ def _arr(t):
 
 # ---- cross entropy / nll ----------------------------------------------------------------------
 def _build_ce(numba):
-    import math as m
     njit, prange = numba.njit, numba.prange
 
-    @njit(parallel=True, cache=True)
-    def ce_f(x, t, p, logpt, sumz, want_sumz):
-        # p: softmax rows (output); logpt: log p[target]; sumz: sum_c logp_c (for label smoothing)
-        n, c = x.shape
-        for i in prange(n):
-            mx = -np.inf
-            for j in range(c):
-                if x[i, j] > mx:
-                    mx = x[i, j]
-            s = 0.0
-            for j in range(c):
-                e = m.exp(x[i, j] - mx)
-                p[i, j] = e
-                s += e
-            ls = m.log(s)
-            r = 1.0 / s
-            for j in range(c):
-                p[i, j] *= r
-            logpt[i] = x[i, t[i]] - mx - ls
-            if want_sumz:
-                z = 0.0
-                for j in range(c):
-                    z += x[i, j]
-                sumz[i] = z - c * (mx + ls)
-
-    @njit(parallel=True, cache=True)
+    @njit(parallel=True, cache=True, fastmath=FASTMATH)
     def ce_b(p, t, a, b, out):
         # out[i, :] = p[i, :] * a[i];  out[i, t[i]] -= b[i]
         n, c = p.shape
@@ -102,7 +76,7 @@ def _build_ce(numba):
     class K:
         pass
     k = K()
-    k.ce_f, k.ce_b = ce_f, ce_b
+    k.ce_b = ce_b
     return k
 
 
@@ -144,13 +118,21 @@ class CrossEntropy(Node):
         tt = xp.where(valid, t1, 0)
         dt = x.dtype
         want_sumz = eps > 0
-        k = numba_kernels("ce", _build_ce) if use_numba(x2) and m_ > 1 and (w is None or not want_sumz) else None
-        if k is not None:
+        ka = _act_kernels() if use_numba(x2) and m_ > 1 and (w is None or not want_sumz) else None
+        if ka is not None:
+            # numba max/normalize passes around NumPy's SIMD exp
             p = np.empty_like(x2)
-            logpt = np.empty(m_, dtype=dt)
-            sumz = np.empty(m_ if want_sumz else 1, dtype=dt)
+            sumz = np.empty(m_ if want_sumz else 0, dtype=dt)
+            ka.row_sub_max(x2, x2.max(axis=1), p, sumz)
             tt = tt.astype(np.int64, copy=False)
-            k.ce_f(x2, tt, p, logpt, sumz, want_sumz)
+            ar = np.arange(m_)
+            zt = p[ar, tt]
+            np.exp(p, out=p)
+            ls = np.empty(m_, dtype=dt)
+            ka.row_normalize(p, ls)
+            logpt = zt - ls
+            if want_sumz:
+                sumz -= c * ls
         else:
             mx = x2.max(axis=1, keepdims=True)
             z = x2 - mx
@@ -178,7 +160,8 @@ class CrossEntropy(Node):
         denom = wt.sum()
         self.saved = (p, tt, wt, valid, w, wsum, denom)
         if reduction == "mean":
-            return (loss.sum() / denom).astype(dt, copy=False)
+            with np.errstate(invalid="ignore", divide="ignore"):  # every target ignored: nan, as PyTorch
+                return (loss.sum() / denom).astype(dt, copy=False)
         if reduction == "sum":
             return loss.sum()
         return loss.reshape(t.shape)
@@ -311,7 +294,8 @@ class NllLoss(Node):
         self.tshape = x.shape
         if reduction == "mean":
             self.denom = wt.sum()
-            return (loss.sum() / self.denom).astype(x.dtype, copy=False)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return (loss.sum() / self.denom).astype(x.dtype, copy=False)
         if reduction == "sum":
             return loss.sum()
         return loss.reshape(()) if len(self.shape) == 1 else loss

@@ -15,6 +15,7 @@ from .._backends.device import xp_of, device_of_array
 from ._apply import apply, apply1
 from ._registry import register
 from .. import random as _random
+from .nn_activation import numba_kernels, FASTMATH
 
 _ndarray = np.ndarray
 
@@ -185,6 +186,27 @@ def _t_alpha_dropout(input, p, train):
 
 
 # ---- embedding --------------------------------------------------------------------------------
+def _build_emb(numba):
+    @numba.njit(cache=True, fastmath=FASTMATH)
+    def scatter_rows(gw, idx, g):
+        # gw[idx[i], :] += g[i, :]  (serial over rows: repeated indices never race)
+        d = g.shape[1]
+        for i in range(idx.shape[0]):
+            r = idx[i]
+            for j in range(d):
+                gw[r, j] += g[i, j]
+
+    class K:
+        pass
+    k = K()
+    k.scatter_rows = scatter_rows
+    return k
+
+
+def _emb_kernels():
+    return numba_kernels("emb", _build_emb)
+
+
 class Embedding(Node):
     __slots__ = ("wshape", "pad", "freq")
 
@@ -210,12 +232,9 @@ class Embedding(Node):
                 g2 = g2[keep]
         gw = xp.zeros(self.wshape, dtype=g.dtype)
         if flat.size:
-            if flat.size * 4 >= n and g2.dtype.kind == "f" and xp is np:
-                # sort rows by index, sum each run with one reduceat: faster than np.add.at
-                order = np.argsort(flat, kind="stable")
-                fs = flat[order]
-                starts = np.flatnonzero(np.r_[True, fs[1:] != fs[:-1]])
-                gw[fs[starts]] = np.add.reduceat(g2[order], starts, axis=0)
+            k = _emb_kernels() if xp is np and g2.dtype.kind == "f" and g2.dtype.itemsize >= 4 else None
+            if k is not None:
+                k.scatter_rows(gw, flat.astype(np.int64, copy=False), np.ascontiguousarray(g2))
             else:
                 xp.add.at(gw, flat, g2)
         return gw, None

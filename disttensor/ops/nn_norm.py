@@ -16,7 +16,7 @@ from ..tensor import Tensor
 from .._backends.device import xp_of
 from ._apply import apply
 from ._registry import register
-from .nn_activation import numba_kernels, use_numba
+from .nn_activation import numba_kernels, use_numba, FASTMATH
 
 _ndarray = np.ndarray
 
@@ -25,7 +25,7 @@ def _build_ln(numba):
     import math as m
     njit, prange = numba.njit, numba.prange
 
-    @njit(parallel=True, cache=True)
+    @njit(parallel=True, cache=True, fastmath=FASTMATH)
     def ln_f(x, w, b, y, mean, rstd, eps):
         n, d = x.shape
         for i in prange(n):
@@ -43,7 +43,7 @@ def _build_ln(numba):
             for j in range(d):
                 y[i, j] = (x[i, j] - mu) * rs * w[j] + b[j]
 
-    @njit(parallel=True, cache=True)
+    @njit(parallel=True, cache=True, fastmath=FASTMATH)
     def ln_b(x, g, w, mean, rstd, gx, gwp, gbp, nchunk):
         n, d = x.shape
         for ch in prange(nchunk):

@@ -1,0 +1,144 @@
+"""Forward+backward of the nn ops that carry training, disttensor vs PyTorch CPU, side by side in one process.
+
+    .venv/bin/python benchmarks/bench_nn_ops.py [--repeat 30] [--threads N]
+
+Each case builds the same inputs for both libraries, runs forward + backward (`loss.backward()` on a sum or
+on the loss), and reports the best (min) wall time over `--repeat` runs after warm-up, and the median; the min
+is the robust figure on a shared machine (numba kernels compiled
+in the warm-up). The ratio is disttensor / PyTorch (<= 1.2 is the goal).
+"""
+import argparse
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+
+def _time(fn, repeat, warmup=3):
+    for _ in range(warmup):
+        fn()
+    ts = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return min(ts), statistics.median(ts)
+
+
+def cases(L, rng):
+    F = L.nn.functional
+
+    def t(a, grad=True):
+        x = L.from_numpy(a.copy())
+        if grad:
+            x.requires_grad_(True)
+        return x
+
+    out = []
+
+    def softmax_ce(n, c):
+        x = rng.standard_normal((n, c)).astype(np.float32)
+        y = rng.integers(0, c, n).astype(np.int64)
+        xt, yt = t(x), t(y, False)
+
+        def run():
+            xt.grad = None
+            F.cross_entropy(xt, yt).backward()
+        return run
+
+    def softmax_only(n, c):
+        x = rng.standard_normal((n, c)).astype(np.float32)
+        xt = t(x)
+        g = L.from_numpy(rng.standard_normal((n, c)).astype(np.float32))
+
+        def run():
+            xt.grad = None
+            F.softmax(xt, -1).backward(g)
+        return run
+
+    def layer_norm(n, d):
+        x = rng.standard_normal((n, d)).astype(np.float32)
+        xt, w, b = t(x), t(np.ones(d, np.float32)), t(np.zeros(d, np.float32))
+        g = L.from_numpy(rng.standard_normal((n, d)).astype(np.float32))
+
+        def run():
+            xt.grad = w.grad = b.grad = None
+            F.layer_norm(xt, (d,), w, b).backward(g)
+        return run
+
+    def gelu(n, approximate):
+        x = rng.standard_normal(n).astype(np.float32)
+        xt = t(x)
+        g = L.from_numpy(rng.standard_normal(n).astype(np.float32))
+
+        def run():
+            xt.grad = None
+            F.gelu(xt, approximate=approximate).backward(g)
+        return run
+
+    def embedding(n, d, m):
+        w = t(rng.standard_normal((n, d)).astype(np.float32))
+        idx = L.from_numpy(rng.integers(0, n, m).astype(np.int64))
+        g = L.from_numpy(rng.standard_normal((m, d)).astype(np.float32))
+
+        def run():
+            w.grad = None
+            F.embedding(idx, w).backward(g)
+        return run
+
+    def sdpa(b, h, s, e):
+        q, k, v = (t(rng.standard_normal((b, h, s, e)).astype(np.float32)) for _ in range(3))
+        g = L.from_numpy(rng.standard_normal((b, h, s, e)).astype(np.float32))
+
+        def run():
+            q.grad = k.grad = v.grad = None
+            F.scaled_dot_product_attention(q, k, v, is_causal=True).backward(g)
+        return run
+
+    out.append(("cross_entropy fwd+bwd 256x1000", softmax_ce(256, 1000)))
+    out.append(("cross_entropy fwd+bwd 1024x5000", softmax_ce(8 * 128, 5000)))
+    out.append(("softmax fwd+bwd 256x1000", softmax_only(256, 1000)))
+    out.append(("softmax fwd+bwd 1024x5000", softmax_only(8 * 128, 5000)))
+    out.append(("layer_norm fwd+bwd 1024x256", layer_norm(8 * 128, 256)))
+    out.append(("layer_norm fwd+bwd 4096x1024", layer_norm(4096, 1024)))
+    out.append(("gelu fwd+bwd 4M", gelu(4 * 1024 * 1024, "none")))
+    out.append(("gelu(tanh) fwd+bwd 4M", gelu(4 * 1024 * 1024, "tanh")))
+    out.append(("embedding fwd+bwd 5000x256, 1024 idx", embedding(5000, 256, 1024)))
+    out.append(("sdpa causal fwd+bwd 8x4x128x64", sdpa(8, 4, 128, 64)))
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeat", type=int, default=30)
+    ap.add_argument("--threads", type=int, default=0, help="torch/numba threads (0: library defaults)")
+    ap.add_argument("-k", default="", help="only cases whose name contains this")
+    args = ap.parse_args()
+    import torch
+    import disttensor
+    if args.threads:
+        torch.set_num_threads(args.threads)
+        try:
+            import numba
+            numba.set_num_threads(args.threads)
+        except ImportError:
+            pass
+    print(f"torch {torch.__version__} threads={torch.get_num_threads()}  numpy {np.__version__}")
+    d_cases = cases(disttensor, np.random.default_rng(0))
+    t_cases = cases(torch, np.random.default_rng(0))
+    print(f"{'case':40s} {'disttensor ms':>14s} {'torch ms':>10s} {'ratio':>7s}   (median: dt / torch ms)")
+    for (name, fd), (_, ft) in zip(d_cases, t_cases):
+        if args.k and args.k not in name:
+            continue
+        td, tdm = _time(fd, args.repeat)
+        tt, ttm = _time(ft, args.repeat)
+        print(f"{name:40s} {td * 1e3:14.3f} {tt * 1e3:10.3f} {td / tt:7.2f}   ({tdm * 1e3:.3f} / {ttm * 1e3:.3f})",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()

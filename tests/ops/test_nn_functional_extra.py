@@ -1,0 +1,365 @@
+"""nn.functional behaviour the OpInfo table cannot express: running statistics, dropout statistics and
+modes, cross_entropy options, embedding padding/max_norm, attention masks, the numba fast paths (and
+their NumPy fallbacks) on big inputs, and error messages."""
+import warnings
+
+import numpy as np
+import pytest
+
+import disttensor
+import disttensor.nn.functional as F
+from disttensor.ops import nn_activation
+
+torch = pytest.importorskip("torch")
+TF = torch.nn.functional
+torch.set_num_threads(1)
+
+
+def pair(a, grad=True):
+    d = disttensor.from_numpy(a.copy())
+    t = torch.from_numpy(a.copy())
+    if grad and a.dtype.kind == "f":
+        d.requires_grad_(True)
+        t.requires_grad_(True)
+    return d, t
+
+
+def close(a, b, atol=1e-5, rtol=1e-5):
+    a = a.detach().numpy() if hasattr(a, "detach") else np.asarray(a)
+    b = b.detach().numpy() if hasattr(b, "detach") else np.asarray(b)
+    np.testing.assert_allclose(a, b, atol=atol, rtol=rtol)
+
+
+# ---- batch / instance norm running statistics ---------------------------------------------------
+@pytest.mark.parametrize("shape", [(8, 3), (4, 3, 5), (2, 3, 4, 4)])
+def test_batch_norm_running_stats_match_torch(shape):
+    rng = np.random.default_rng(0)
+    c = shape[1]
+    rm_d, rm_t = pair(np.zeros(c, np.float32), grad=False)
+    rv_d, rv_t = pair(np.ones(c, np.float32), grad=False)
+    w_d, w_t = pair(rng.uniform(0.5, 1.5, c).astype(np.float32))
+    b_d, b_t = pair(rng.uniform(-1, 1, c).astype(np.float32))
+    for step in range(3):
+        x = (rng.standard_normal(shape) * (step + 1) + step).astype(np.float32)
+        x_d, x_t = pair(x)
+        y_d = F.batch_norm(x_d, rm_d, rv_d, w_d, b_d, training=True, momentum=0.3)
+        y_t = TF.batch_norm(x_t, rm_t, rv_t, w_t, b_t, training=True, momentum=0.3)
+        close(y_d, y_t, 1e-5)
+        y_d.sum().backward()
+        (y_t.sum()).backward()
+        close(x_d.grad, x_t.grad, 1e-4)
+        close(rm_d, rm_t, 1e-6)
+        close(rv_d, rv_t, 1e-5)  # unbiased running variance
+    close(w_d.grad, w_t.grad, 1e-4)
+    close(b_d.grad, b_t.grad, 1e-4)
+    x = rng.standard_normal(shape).astype(np.float32)
+    x_d, x_t = pair(x)
+    y_d = F.batch_norm(x_d, rm_d, rv_d, w_d, b_d, training=False)
+    y_t = TF.batch_norm(x_t, rm_t, rv_t, w_t, b_t, training=False)
+    close(y_d, y_t, 1e-5)
+    y_d.sum().backward()
+    y_t.sum().backward()
+    close(x_d.grad, x_t.grad, 1e-5)
+    close(rm_d, rm_t)  # eval leaves the stats alone
+
+
+def test_batch_norm_errors():
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
+        F.batch_norm(disttensor.randn(1, 3), None, None, training=True)
+    with pytest.raises(RuntimeError, match="running_mean should contain 3 elements"):
+        F.batch_norm(disttensor.randn(4, 3), disttensor.zeros(4), disttensor.ones(3), training=True)
+
+
+def test_instance_norm_running_stats_match_torch():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((3, 2, 5)).astype(np.float32) * 2 + 1
+    rm_d, rm_t = pair(np.zeros(2, np.float32), grad=False)
+    rv_d, rv_t = pair(np.ones(2, np.float32), grad=False)
+    x_d, x_t = pair(x)
+    close(F.instance_norm(x_d, rm_d, rv_d, momentum=0.2), TF.instance_norm(x_t, rm_t, rv_t, momentum=0.2), 1e-5)
+    close(rm_d, rm_t, 1e-6)
+    close(rv_d, rv_t, 1e-5)
+    close(F.instance_norm(x_d, rm_d, rv_d, use_input_stats=False),
+          TF.instance_norm(x_t, rm_t, rv_t, use_input_stats=False), 1e-5)
+
+
+# ---- dropout ------------------------------------------------------------------------------------
+def test_dropout_statistics_and_gradient():
+    disttensor.manual_seed(0)
+    x = disttensor.ones(200, 500, requires_grad=True)
+    p = 0.3
+    y = F.dropout(x, p)
+    a = y.detach().numpy()
+    zeros = (a == 0).mean()
+    assert abs(zeros - p) < 0.01
+    np.testing.assert_allclose(a[a != 0], 1 / (1 - p), rtol=1e-6)
+    assert abs(a.mean() - 1.0) < 0.02
+    y.backward(disttensor.ones(200, 500))
+    np.testing.assert_array_equal(x.grad.numpy(), a)  # gradient is the same scaled mask
+
+
+def test_dropout_eval_identity_seed_and_inplace():
+    x = disttensor.randn(4, 5)
+    assert np.array_equal(F.dropout(x, 0.5, training=False).numpy(), x.numpy())
+    assert np.array_equal(F.dropout2d(disttensor.randn(2, 3, 4, 4), 0.5, training=False).shape, (2, 3, 4, 4))
+    assert np.array_equal(disttensor.dropout(x, 0.5, False).numpy(), x.numpy())
+    disttensor.manual_seed(5)
+    a = F.dropout(x, 0.5).numpy()
+    disttensor.manual_seed(5)
+    b = F.dropout(x, 0.5).numpy()
+    assert np.array_equal(a, b)
+    z = x.clone()
+    r = F.dropout(z, 0.5, inplace=True)
+    assert r is z and ((z.numpy() == 0) | np.isclose(z.numpy(), 2 * x.numpy())).all()
+    assert (F.dropout(x, 1.0).numpy() == 0).all()
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        F.dropout(x, 1.5)
+
+
+def test_dropout2d_and_1d_drop_whole_channels():
+    disttensor.manual_seed(1)
+    y = F.dropout2d(disttensor.ones(8, 16, 3, 3), 0.5).numpy()
+    per_channel = y.reshape(8, 16, 9)
+    assert ((per_channel == 0).all(-1) | (per_channel == 2).all(-1)).all()
+    assert 0.2 < (per_channel[..., 0] == 0).mean() < 0.8
+    y = F.dropout1d(disttensor.ones(8, 16, 5), 0.5).numpy()
+    assert ((y == 0).all(-1) | (y == 2).all(-1)).all()
+
+
+def test_alpha_dropout_keeps_mean_and_variance():
+    disttensor.manual_seed(2)
+    x = disttensor.randn(400, 400)
+    y = F.alpha_dropout(x, 0.2, training=True).numpy()
+    assert abs(y.mean()) < 0.02 and abs(y.std() - 1) < 0.03
+    assert np.array_equal(F.alpha_dropout(x, 0.2).numpy(), x.numpy())  # training=False by default
+
+
+# ---- cross entropy options ----------------------------------------------------------------------
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("smoothing", [0.0, 0.15])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_cross_entropy_options_match_torch(reduction, smoothing, weighted):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((6, 5, 3)).astype(np.float64)
+    t = rng.integers(0, 5, (6, 3))
+    t[0, 0] = t[3, 2] = 4  # ignore_index=4 below
+    w = rng.uniform(0.2, 2.0, 5) if weighted else None
+    x_d, x_t = pair(x)
+    kw = dict(ignore_index=4, reduction=reduction, label_smoothing=smoothing)
+    y_d = F.cross_entropy(x_d, disttensor.from_numpy(t), weight=None if w is None else disttensor.from_numpy(w),
+                          **kw)
+    y_t = TF.cross_entropy(x_t, torch.from_numpy(t), weight=None if w is None else torch.from_numpy(w), **kw)
+    close(y_d, y_t, 1e-10, 1e-10)
+    g = rng.standard_normal(tuple(y_t.shape))
+    y_d.backward(disttensor.from_numpy(g.copy()))
+    y_t.backward(torch.from_numpy(g.copy()))
+    close(x_d.grad, x_t.grad, 1e-10, 1e-10)
+
+
+def test_cross_entropy_errors_name_values():
+    x = disttensor.randn(3, 4)
+    with pytest.raises(IndexError, match=r"Target 7 is out of bounds.*< 4"):
+        F.cross_entropy(x, disttensor.tensor([0, 7, 1]))
+    with pytest.raises(IndexError, match="Target -2"):
+        F.nll_loss(x, disttensor.tensor([0, -2, 1]))
+    with pytest.raises(ValueError, match=r"batch_size \(3\) to match target batch_size \(2\)"):
+        F.cross_entropy(x, disttensor.tensor([0, 1]))
+    with pytest.raises(RuntimeError, match=r"\(2, 5\)"):
+        F.mse_loss(disttensor.randn(2, 5), disttensor.randn(3, 5))
+    with pytest.raises(ValueError, match="different to the input size"):
+        F.binary_cross_entropy(disttensor.rand(2, 3), disttensor.rand(3))
+    # all targets ignored: nan like PyTorch
+    assert np.isnan(F.cross_entropy(x, disttensor.tensor([-100, -100, -100])).item())
+
+
+def test_mse_broadcast_warns_like_torch():
+    with pytest.warns(UserWarning, match="different to the input size"):
+        F.mse_loss(disttensor.randn(3, 4), disttensor.randn(4))
+
+
+# ---- embedding ----------------------------------------------------------------------------------
+def test_embedding_padding_idx_gets_no_gradient():
+    rng = np.random.default_rng(4)
+    w = rng.standard_normal((6, 3)).astype(np.float32)
+    idx = np.array([[0, 2, 2, 5], [1, 2, 0, 0]])
+    for pad in (2, -1):
+        w_d, w_t = pair(w)
+        y_d = F.embedding(disttensor.from_numpy(idx), w_d, padding_idx=pad)
+        y_t = TF.embedding(torch.from_numpy(idx), w_t, padding_idx=pad)
+        close(y_d, y_t)
+        y_d.sum().backward()
+        y_t.sum().backward()
+        close(w_d.grad, w_t.grad)
+        assert (w_d.grad.numpy()[pad] == 0).all()
+
+
+def test_embedding_max_norm_renormalises_like_torch():
+    rng = np.random.default_rng(5)
+    w = rng.standard_normal((5, 4)).astype(np.float32) * 3
+    w_d, w_t = pair(w, grad=False)
+    idx = np.array([0, 3, 3])
+    close(F.embedding(disttensor.from_numpy(idx), w_d, max_norm=1.0),
+          TF.embedding(torch.from_numpy(idx), w_t, max_norm=1.0), 1e-5)
+    close(w_d, w_t, 1e-5)  # rows 0 and 3 renormalised in place, others untouched
+
+
+def test_embedding_large_scatter_matches_torch():
+    rng = np.random.default_rng(6)
+    w_d, w_t = pair(rng.standard_normal((50, 8)).astype(np.float32))
+    idx = rng.integers(0, 50, (40, 30))
+    g = rng.standard_normal((40, 30, 8)).astype(np.float32)
+    F.embedding(disttensor.from_numpy(idx), w_d).backward(disttensor.from_numpy(g))
+    TF.embedding(torch.from_numpy(idx), w_t).backward(torch.from_numpy(g))
+    close(w_d.grad, w_t.grad, 1e-4)
+
+
+def test_one_hot():
+    t = disttensor.tensor([[0, 3], [2, 1]])
+    assert np.array_equal(F.one_hot(t).numpy(), TF.one_hot(torch.tensor([[0, 3], [2, 1]])).numpy())
+    assert F.one_hot(t).dtype == disttensor.int64
+    with pytest.raises(RuntimeError, match="smaller than num_classes"):
+        F.one_hot(t, 3)
+
+
+# ---- attention ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("case", ["plain", "causal", "bool", "float", "causal_rect", "3d"])
+def test_sdpa_matches_torch(case):
+    rng = np.random.default_rng(7)
+    L, S = (3, 5) if case == "causal_rect" else (4, 4)
+    shp = (2, L, 8) if case == "3d" else (2, 3, L, 8)
+    kshp = shp[:-2] + (S, 8)
+    q, k, v = rng.standard_normal(shp), rng.standard_normal(kshp), rng.standard_normal(kshp)
+    (qd, qt), (kd, kt), (vd, vt) = pair(q), pair(k), pair(v)
+    kw_d, kw_t = {}, {}
+    if case in ("causal", "causal_rect"):
+        kw_d = kw_t = {"is_causal": True}
+    elif case == "bool":
+        m = rng.uniform(size=(L, S)) > 0.4
+        m[:, 0] = True
+        kw_d, kw_t = {"attn_mask": disttensor.from_numpy(m)}, {"attn_mask": torch.from_numpy(m)}
+    elif case == "float":
+        m = rng.standard_normal((2, 1, L, S))
+        md, mt = pair(m)
+        kw_d, kw_t = {"attn_mask": md}, {"attn_mask": mt}
+    y_d = F.scaled_dot_product_attention(qd, kd, vd, **kw_d)
+    y_t = TF.scaled_dot_product_attention(qt, kt, vt, **kw_t)
+    close(y_d, y_t, 1e-10, 1e-10)
+    g = rng.standard_normal(shp)
+    y_d.backward(disttensor.from_numpy(g.copy()))
+    y_t.backward(torch.from_numpy(g.copy()))
+    for a, b in ((qd, qt), (kd, kt), (vd, vt)):
+        close(a.grad, b.grad, 1e-10, 1e-8)
+    if case == "float":
+        close(kw_d["attn_mask"].grad, kw_t["attn_mask"].grad, 1e-10, 1e-8)
+
+
+def test_sdpa_dropout_is_seeded_and_unbiased():
+    q = disttensor.randn(2, 2, 6, 4)
+    disttensor.manual_seed(3)
+    a = F.scaled_dot_product_attention(q, q, q, dropout_p=0.5).numpy()
+    disttensor.manual_seed(3)
+    b = F.scaled_dot_product_attention(q, q, q, dropout_p=0.5).numpy()
+    assert np.array_equal(a, b)
+    assert not np.allclose(a, F.scaled_dot_product_attention(q, q, q).numpy())
+    with pytest.raises(RuntimeError, match="attn_mask should not be set"):
+        F.scaled_dot_product_attention(q, q, q, attn_mask=disttensor.ones(6, 6), is_causal=True)
+
+
+# ---- numba fast paths on big inputs, and their NumPy fallbacks ----------------------------------
+BIG = [
+    ("softmax", lambda L, x: L.nn.functional.softmax(x, -1), (64, 600)),
+    ("log_softmax", lambda L, x: L.nn.functional.log_softmax(x, -1), (64, 600)),
+    ("gelu", lambda L, x: L.nn.functional.gelu(x * 3), (70000,)),
+    ("layer_norm", lambda L, x: L.nn.functional.layer_norm(x, (600,)), (64, 600)),
+]
+
+
+def _big_case(fn, shape, dtype):
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal(shape).astype(dtype)
+    x_d, x_t = pair(x)
+    y_d, y_t = fn(disttensor, x_d), fn(torch, x_t)
+    tol = 2e-5 if dtype == np.float32 else 1e-10
+    close(y_d, y_t, tol, tol)
+    g = rng.standard_normal(shape).astype(dtype)
+    y_d.backward(disttensor.from_numpy(g.copy()))
+    y_t.backward(torch.from_numpy(g.copy()))
+    close(x_d.grad, x_t.grad, tol * 5, tol)
+
+
+@pytest.mark.parametrize("name,fn,shape", BIG, ids=[b[0] for b in BIG])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_big_inputs_match_torch(name, fn, shape, dtype):
+    _big_case(fn, shape, dtype)
+
+
+@pytest.mark.parametrize("name,fn,shape", BIG, ids=[b[0] for b in BIG])
+def test_numpy_fallback_without_numba(name, fn, shape, monkeypatch):
+    monkeypatch.setattr(nn_activation, "_KERNELS", {"act": None, "ce": None, "ln": None, "emb": None})
+    _big_case(fn, shape, np.float32)
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_big_cross_entropy_matches_torch(smoothing):
+    rng = np.random.default_rng(9)
+    x = (rng.standard_normal((64, 700)) * 4).astype(np.float32)
+    t = rng.integers(0, 700, 64)
+    t[5] = -100
+    x_d, x_t = pair(x)
+    y_d = F.cross_entropy(x_d, disttensor.from_numpy(t), label_smoothing=smoothing)
+    y_t = TF.cross_entropy(x_t, torch.from_numpy(t), label_smoothing=smoothing)
+    close(y_d, y_t, 1e-5, 1e-5)
+    y_d.backward()
+    y_t.backward()
+    close(x_d.grad, x_t.grad, 1e-7, 1e-4)
+
+
+def test_softmax_of_fully_masked_row_is_nan_like_torch():
+    x = np.full((2, 40000), -np.inf, np.float32)
+    x[1, :3] = 0
+    y = F.softmax(disttensor.from_numpy(x), -1).numpy()
+    assert np.isnan(y[0]).all()
+    np.testing.assert_allclose(y[1, :3], 1 / 3, rtol=1e-6)
+
+
+# ---- misc semantics -----------------------------------------------------------------------------
+def test_inplace_activations_write_into_input():
+    x = disttensor.tensor([-1.0, 0.5, 2.0])
+    r = F.relu(x, inplace=True)
+    assert r is x and np.array_equal(x.numpy(), [0, 0.5, 2.0])
+    x = disttensor.tensor([-1.0, 0.5, 8.0])
+    F.hardtanh_(x)
+    assert np.array_equal(x.numpy(), [-1.0, 0.5, 1.0])
+    x = disttensor.tensor([-1.0, 0.5])
+    F.leaky_relu(x, 0.5, inplace=True)
+    assert np.array_equal(x.numpy(), [-0.5, 0.5])
+    leaf = disttensor.tensor([1.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="leaf Variable"):
+        F.relu(leaf, inplace=True)
+
+
+def test_softmax_implicit_dim_warns_and_matches_torch():
+    x = np.random.default_rng(10).standard_normal((3, 4, 5)).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        close(F.softmax(disttensor.from_numpy(x)), TF.softmax(torch.from_numpy(x)), 1e-6)
+    with pytest.warns(UserWarning, match="Implicit dimension"):
+        F.log_softmax(disttensor.from_numpy(x))
+
+
+def test_pad_errors():
+    x = disttensor.randn(1, 3)
+    with pytest.raises(RuntimeError, match=r"padding \(3, 3\) at dimension 1"):
+        F.pad(x, (3, 3), mode="reflect")
+    with pytest.raises(RuntimeError, match="divisible by 2"):
+        F.pad(x, (1,))
+
+
+def test_gelu_float32_kernel_accuracy_over_wide_range():
+    x = np.linspace(-12, 12, 100001).astype(np.float32)
+    x_d, x_t = pair(x)
+    y_d, y_t = F.gelu(x_d), TF.gelu(x_t)
+    close(y_d, y_t, 2e-6, 1e-6)
+    y_d.sum().backward()
+    y_t.sum().backward()
+    close(x_d.grad, x_t.grad, 5e-7, 1e-6)
