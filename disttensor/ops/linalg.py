@@ -931,6 +931,14 @@ class VectorNorm(Node):
     def forward(self, a, ord, axes, keepdim):
         xp = xp_of(a)
         self.ord, self.axes, self.keepdim, self.shape = ord, axes, keepdim, a.shape
+        if ord == 2 and axes is None and a.dtype.kind == "f":
+            f = a.reshape(-1)
+            r = xp.sqrt(xp.dot(f, f))  # one BLAS pass
+            if keepdim:
+                r = r.reshape((1,) * a.ndim)
+            r = xp.asarray(r).astype(a.dtype, copy=False)
+            self.saved = (a, r)
+            return r
         x = xp.abs(a)
         if ord == 2:
             r = xp.sqrt((x * x).sum(axis=axes, keepdims=keepdim))

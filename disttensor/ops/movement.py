@@ -82,8 +82,9 @@ def view(self, *shape):
 def reshape(input, *shape):
     shape = _infer(_shape_arg(shape), input._data.size, "reshape")
     out = apply1(Reshape, input, shape)
-    if np.shares_memory(out._data, input._data) if input._data.__class__ is np.ndarray else False:
-        as_view(out, input)
+    r, d = out._data, input._data
+    if (np.may_share_memory(r, d) if d.__class__ is np.ndarray else r.data.mem is d.data.mem) and d.size:
+        as_view(out, input)  # reshape returned a view (no copy was needed)
     return out
 
 
@@ -311,8 +312,7 @@ def squeeze(input, dim=None):
         new = tuple(s for s in shape if s != 1)
     else:
         dims = (dim,) if isinstance(dim, int) else tuple(dim)
-        nd = max(len(shape), 1)
-        dims = {d % nd for d in dims}
+        dims = {_dim(d, len(shape), "squeeze") for d in dims}
         new = tuple(s for i, s in enumerate(shape) if not (i in dims and s == 1))
     return as_view(apply1(Reshape, input, new), input)
 
