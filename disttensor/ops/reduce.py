@@ -77,6 +77,21 @@ class Mean(Node):
         return expand_back(g / self.n, self.shape, self.axes, self.keepdim)
 
 
+def _is_half(d):
+    """float16/bfloat16: NumPy accumulates these in their own precision (a bfloat16 sum of 5000 ones
+    is 256), so reductions run in float32 and cast back, as PyTorch accumulates."""
+    return d.itemsize == 2 and d.kind in "fV"
+
+
+def _via_f32(fn, input, *args, **kwargs):
+    from .elementwise import _cast
+    half = input.dtype
+    r = fn(_cast(input, _dtype.float32), *args, **kwargs)
+    if isinstance(r, tuple):
+        return type(r)(_cast(r[0], half), *r[1:]) if hasattr(r, "_fields") else (_cast(r[0], half),) + r[1:]
+    return _cast(r, half)
+
+
 def _sum_dtype(d, dtype):
     if dtype is not None:
         return _dtype.np_dtype(dtype)
@@ -159,6 +174,8 @@ def _floatify(t):
 @register("sum")
 def sum(input, dim=None, keepdim=False, *, dtype=None, out=None):
     d = input._data
+    if dtype is None and _is_half(d.dtype):
+        return _out(_via_f32(sum, input, dim, keepdim), out)
     r = apply1(Sum, input, _axes(dim, d.ndim, "sum"), keepdim, _sum_dtype(d.dtype, dtype))
     return r if out is None else _out(r, out)
 
@@ -166,6 +183,8 @@ def sum(input, dim=None, keepdim=False, *, dtype=None, out=None):
 @register("mean")
 def mean(input, dim=None, keepdim=False, *, dtype=None, out=None):
     d = input._data
+    if dtype is None and _is_half(d.dtype):
+        return _out(_via_f32(mean, input, dim, keepdim), out)
     if dtype is None and d.dtype.kind not in "fc" and d.dtype.name != "bfloat16":
         raise RuntimeError(f"mean(): could not infer output dtype. Input dtype must be either a floating point or "
                            f"complex dtype. Got: {input.dtype.name.capitalize()}")
@@ -209,6 +228,8 @@ class Prod(Node):
 @register("prod")
 def prod(input, dim=None, keepdim=False, *, dtype=None, out=None):
     d = input._data
+    if dtype is None and _is_half(d.dtype):
+        return _out(_via_f32(prod, input, dim, keepdim), out)
     axis = None if dim is None else _one_dim(dim, d.ndim, "prod")
     if d.ndim == 0:
         axis = None
@@ -255,6 +276,8 @@ class NanMean(NanSum):
 @register("nansum")
 def nansum(input, dim=None, keepdim=False, *, dtype=None, out=None):
     d = input._data
+    if dtype is None and _is_half(d.dtype):
+        return _out(_via_f32(nansum, input, dim, keepdim), out)
     r = apply1(NanSum, input, _axes(dim, d.ndim, "nansum"), keepdim, _sum_dtype(d.dtype, dtype))
     return r if out is None else _out(r, out)
 
@@ -262,6 +285,8 @@ def nansum(input, dim=None, keepdim=False, *, dtype=None, out=None):
 @register("nanmean")
 def nanmean(input, dim=None, keepdim=False, *, dtype=None, out=None):
     d = input._data
+    if dtype is None and _is_half(d.dtype):
+        return _out(_via_f32(nanmean, input, dim, keepdim), out)
     if dtype is None and d.dtype.kind not in "fc" and d.dtype.name != "bfloat16":
         raise RuntimeError(f"nanmean(): expected input to have floating point or complex dtype but got "
                            f"{input.dtype.name.capitalize()}")
@@ -462,6 +487,8 @@ def _correction(dim, unbiased, correction):
 def _var_std(input, dim, unbiased, keepdim, correction, is_std, name):
     dim, c = _correction(dim, unbiased, correction)
     d = input._data
+    if _is_half(d.dtype):
+        return _via_f32(_var_std, input, dim, None, keepdim, c, is_std, name)
     if d.dtype.kind in "biu":
         raise RuntimeError("std and var only support floating point and complex dtypes")
     return apply1(Var, input, _axes(dim, d.ndim, name), keepdim, c, is_std)
@@ -521,6 +548,8 @@ class LogSumExp(Node):
 
 @register("logsumexp")
 def logsumexp(input, dim=None, keepdim=False, *, out=None):
+    if _is_half(input._data.dtype):
+        return _out(_via_f32(logsumexp, input, dim, keepdim), out)
     t = _floatify(input)
     r = apply1(LogSumExp, t, _axes(dim, t._data.ndim, "logsumexp"), keepdim)
     return r if out is None else _out(r, out)
@@ -579,6 +608,8 @@ def norm(input, p="fro", dim=None, keepdim=False, out=None, dtype=None):
                            f"Got {input.dtype.name.capitalize()}")
     if dtype is not None:
         input = input.to(dtype)
+    elif _is_half(d.dtype):
+        return _out(_via_f32(norm, input, p, dim, keepdim), out)
     if p is None or p == "fro":
         p = 2
     elif isinstance(p, str):
@@ -673,6 +704,8 @@ class CumProd(Node):
 @register("cumsum")
 def cumsum(input, dim, *, dtype=None, out=None):
     d = input._data
+    if dtype is None and _is_half(d.dtype):
+        return _out(_via_f32(cumsum, input, dim), out)
     r = apply1(CumSum, input, _one_dim(dim, d.ndim, "cumsum"), _sum_dtype(d.dtype, dtype))
     return r if out is None else _out(r, out)
 
@@ -680,6 +713,8 @@ def cumsum(input, dim, *, dtype=None, out=None):
 @register("cumprod")
 def cumprod(input, dim, *, dtype=None, out=None):
     d = input._data
+    if dtype is None and _is_half(d.dtype):
+        return _out(_via_f32(cumprod, input, dim), out)
     r = apply1(CumProd, input, _one_dim(dim, d.ndim, "cumprod"), _sum_dtype(d.dtype, dtype))
     return r if out is None else _out(r, out)
 

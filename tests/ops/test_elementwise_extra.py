@@ -376,3 +376,31 @@ def test_var_std_signatures():
     vt, mt = torch.var_mean(torch.from_numpy(x), 1)
     np.testing.assert_allclose(vd.numpy(), vt.numpy())
     np.testing.assert_allclose(md.numpy(), mt.numpy())
+
+
+@pytest.mark.parametrize("half", ["float16", "bfloat16"])
+@pytest.mark.parametrize("name,fn", [
+    ("sum", lambda L, x: x.sum()), ("sum_dim", lambda L, x: x.sum(0)), ("mean", lambda L, x: x.mean()),
+    ("var", lambda L, x: x.var(0)), ("std", lambda L, x: x.std()), ("logsumexp", lambda L, x: L.logsumexp(x, 0)),
+    ("norm", lambda L, x: x.norm()), ("cumsum", lambda L, x: x.cumsum(0)), ("nansum", lambda L, x: L.nansum(x)),
+])
+def test_half_precision_reductions_accumulate_in_float32(half, name, fn):
+    x = np.random.default_rng(0).uniform(0.5, 1.5, size=(3000, 2)).astype(np.float32)
+    d = dt.from_numpy(x).to(getattr(dt, half)).requires_grad_()
+    t = torch.from_numpy(x).to(getattr(torch, half)).requires_grad_()
+    rd, rt = fn(dt, d), fn(torch, t)
+    assert rd.dtype == getattr(dt, half)
+    np.testing.assert_allclose(rd.float().detach().numpy(), rt.float().detach().numpy(), rtol=2e-2)
+    rd.float().sum().backward()
+    rt.float().sum().backward()
+    assert d.grad.dtype == getattr(dt, half)
+    np.testing.assert_allclose(d.grad.float().numpy(), t.grad.float().numpy(), rtol=2e-2, atol=1e-3)
+
+
+def test_half_prod_accumulates_in_float32():
+    # PyTorch's CPU half prod accumulates in half (327.5 here); the float64 value is 431.4
+    x = np.random.default_rng(0).uniform(0.5, 1.5, size=(3000, 2)).astype(np.float32)
+    h = (dt.from_numpy(x).half() * 0.001 + 1)
+    ref = np.prod(h.numpy().astype(np.float64))
+    assert h.prod().dtype == dt.float16
+    assert abs(h.prod().item() - ref) / ref < 2e-3
