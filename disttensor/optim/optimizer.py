@@ -71,6 +71,7 @@ class Optimizer:
     # per subclass: names of per-parameter scalar state (after 'step') with their initial values
     _extra_scalars = ()
     _step_in_state = True  # SGD keeps no 'step' in its state
+    _flatten_params = True  # False: leave each parameter's storage alone (updates then run per parameter)
 
     def __init__(self, params, defaults):
         self.defaults = defaults
@@ -320,23 +321,33 @@ class Optimizer:
             b = _Bucket()
             b.params, b.offsets, b.keys, b.xp = params, offsets, keys, xp
             b.use_kernel = xp is np and dt in (np.float32, np.float64)
-            if xp is np:
+            # Parameters move into one flat buffer (their _data become views of it), unless the bucket is
+            # one contiguous parameter (used in place) or `_flatten_params` was set False by a wrapper that
+            # owns the parameters' storage (e.g. a sharded flat parameter): then updates run per parameter.
+            single = len(params) == 1 and d0.flags.c_contiguous
+            flatten = self._flatten_params and not single
+            if single:
+                flat_p = d0.reshape(-1)
+            elif xp is np:
                 flat_p = np.empty(total, dtype=dt)
             else:
                 with xp.cuda.Device(d0.device.id):
                     flat_p = xp.empty(total, dtype=dt)
-            b.flat_p = flat_p
+            b.flat_p = flat_p if (flatten or single) else None
             b.flat_g = xp.empty_like(flat_p)
             b.bufs = {name: xp.empty_like(flat_p) for name in keys}
+            if not (flatten or single):
+                flat_p = None
             b.scalars = np.zeros((n_sc, len(params)), dtype=np.float32)
             views = []
             for i, p in enumerate(params):
                 s, e = offsets[i], offsets[i + 1]
-                v = flat_p[s:e]
-                v[...] = p._data.reshape(-1)
-                v = v.reshape(p._data.shape)
-                p._data = v
-                views.append(v)
+                if flatten:
+                    v = flat_p[s:e]
+                    v[...] = p._data.reshape(-1)
+                    v = v.reshape(p._data.shape)
+                    p._data = v
+                views.append(p._data)
                 st = self.state.get(p)
                 initialised = bool(st)
                 for name in keys:
@@ -409,8 +420,18 @@ class Optimizer:
             old_step = float(b.scalars[0, i0])
             step = old_step + 1.0
             extra = {name: float(b.scalars[j, i0]) for j, (name, _) in enumerate(self._extra_scalars, 1)}
-            new_extra = self._update(group, b.flat_p[s:e], b.flat_g[s:e],
-                                     {k: v[s:e] for k, v in b.bufs.items()}, step, extra, kern)
+            if b.flat_p is not None:
+                new_extra = self._update(group, b.flat_p[s:e], b.flat_g[s:e],
+                                         {k: v[s:e] for k, v in b.bufs.items()}, step, extra, kern)
+            else:
+                for i in range(i0, i1):
+                    s1, e1 = off[i], off[i + 1]
+                    arr = params[i]._data
+                    pv = arr.reshape(-1) if arr.flags.c_contiguous else arr.flatten()
+                    new_extra = self._update(group, pv, b.flat_g[s1:e1],
+                                             {k: v[s1:e1] for k, v in b.bufs.items()}, step, extra, kern)
+                    if not arr.flags.c_contiguous:
+                        arr[...] = pv.reshape(arr.shape)
             b.scalars[0, i0:i1] = step
             if new_extra:
                 for j, (name, _) in enumerate(self._extra_scalars, 1):

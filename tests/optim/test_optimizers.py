@@ -227,3 +227,29 @@ def test_bfloat16_params():
         topt.step()
     np.testing.assert_allclose(p.detach().numpy().astype(np.float32), tp.detach().float().numpy(), atol=2e-2)
     assert p.dtype == dt.bfloat16
+
+
+@pytest.mark.parametrize("flatten", [True, False])
+def test_storage_kept_when_not_flattening(flatten, backend):
+    rng = np.random.default_rng(4)
+    base = rng.standard_normal((4, 6)).astype(np.float32)
+    arrs = [base.copy(), rng.standard_normal(5).astype(np.float32)]
+    dps = [dt.tensor(a.copy(), requires_grad=True) for a in arrs]
+    dps[0]._data = np.ascontiguousarray(dps[0]._data.T).T  # a non-contiguous parameter
+    tps = [torch.tensor(a.copy(), requires_grad=True) for a in arrs]
+    do = optim.Adam(dps, lr=0.01, weight_decay=0.1)
+    do._flatten_params = flatten
+    to = torch.optim.Adam(tps, lr=0.01, weight_decay=0.1)
+    before = [p._data for p in dps]
+    for _ in range(4):
+        _set_grads(dps, tps, rng)
+        do.step()
+        to.step()
+    _compare(dps, tps, 1e-5)
+    assert all((p._data is b) != flatten for p, b in zip(dps, before))
+    single = dt.tensor(arrs[1].copy(), requires_grad=True)
+    keep = single._data
+    o = optim.SGD([single], lr=0.1, momentum=0.9)
+    single.grad = dt.ones(5)
+    o.step()
+    assert single._data is keep  # a one-tensor contiguous bucket is updated in place

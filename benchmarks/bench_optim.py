@@ -1,0 +1,84 @@
+"""Optimizer step time over ~3.2M float32 parameters (8 tensors, an MLP's shapes): disttensor vs PyTorch CPU.
+
+Run: .venv/bin/python benchmarks/bench_optim.py [--repeat 50]
+
+Every step includes what a training step pays: disttensor gathers the gradients into its flat buffer,
+runs one fused numba kernel per bucket (or the NumPy multi-pass fallback, DISTTENSOR_NO_NUMBA=1), and
+bumps version counters; PyTorch runs its default CPU implementation (single-tensor for-loop), and also
+foreach=True and fused=True where available.
+"""
+import argparse
+import os
+import time
+
+import numpy as np
+
+SHAPES = [(1024, 1024), (1024,), (1024, 1024), (1024,), (1024, 1024), (1024,), (64, 1024), (64,)]
+
+
+def median_time(fn, repeat):
+    fn()
+    fn()
+    ts = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return float(np.median(ts)) * 1e3
+
+
+def make(lib, rng_arrays, grads):
+    ps = [lib.tensor(a.copy(), requires_grad=True) for a in rng_arrays]
+    for p, g in zip(ps, grads):
+        p.grad = lib.tensor(g.copy())
+    return ps
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeat", type=int, default=50)
+    args = ap.parse_args()
+    import disttensor
+    import torch
+    rng = np.random.default_rng(0)
+    init = [rng.standard_normal(s).astype(np.float32) for s in SHAPES]
+    grads = [rng.standard_normal(s).astype(np.float32) * 1e-3 for s in SHAPES]
+    n = sum(a.size for a in init)
+    print(f"{n / 1e6:.2f}M float32 params in {len(SHAPES)} tensors; torch threads {torch.get_num_threads()}, "
+          f"cores {os.cpu_count()}")
+    cases = [("SGD momentum=0.9", "SGD", dict(lr=0.01, momentum=0.9)),
+             ("AdamW", "AdamW", dict(lr=1e-3, weight_decay=0.01))]
+    rows = []
+    for label, name, kw in cases:
+        res = {}
+        for backend in ("numba", "numpy"):
+            if backend == "numpy":
+                os.environ["DISTTENSOR_NO_NUMBA"] = "1"
+            else:
+                os.environ.pop("DISTTENSOR_NO_NUMBA", None)
+            ps = make(disttensor, init, grads)
+            opt = getattr(disttensor.optim, name)(ps, **kw)
+            res[f"disttensor ({backend})"] = median_time(opt.step, args.repeat)
+        os.environ.pop("DISTTENSOR_NO_NUMBA", None)
+        for variant, extra in (("default", {}), ("foreach", dict(foreach=True)), ("fused", dict(fused=True))):
+            try:
+                ps = make(torch, init, grads)
+                opt = getattr(torch.optim, name)(ps, **kw, **extra)
+                with torch.no_grad():
+                    res[f"PyTorch ({variant})"] = median_time(opt.step, args.repeat)
+            except (RuntimeError, ValueError, TypeError) as e:
+                res[f"PyTorch ({variant})"] = None
+                print(f"  PyTorch {variant} {name}: not available ({str(e).splitlines()[0][:80]})")
+        rows.append((label, res))
+    for label, res in rows:
+        best_pt = min(v for k, v in res.items() if k.startswith("PyTorch") and v is not None)
+        print(f"\n{label}:")
+        for k, v in res.items():
+            if v is None:
+                continue
+            extra = f"  (x{v / best_pt:.2f} of fastest PyTorch)" if k.startswith("disttensor") else ""
+            print(f"  {k:24s} {v:7.2f} ms{extra}")
+
+
+if __name__ == "__main__":
+    main()
