@@ -1033,3 +1033,58 @@ def unfold(self, dimension, size, step):
     if step <= 0:
         raise RuntimeError(f"step is {step} but must be > 0")
     return as_view(apply1(Unfold, self, ax, int(size), int(step)), self)
+
+
+@register("ravel")
+def ravel(input):
+    return reshape(input, -1)
+
+
+def _split_dir(input, ios, dim, op, min_nd):
+    nd = input._data.ndim
+    if nd < min_nd:
+        raise RuntimeError(f"torch.{op} requires a tensor with at least {min_nd} dimension, but got a tensor with "
+                           f"{nd} dimensions!")
+    if isinstance(ios, int) and input._data.shape[dim] % ios:
+        raise RuntimeError(f"torch.{op} attempted to split along dimension {dim}, but the size of the dimension "
+                           f"{input._data.shape[dim]} is not divisible by the split_size {ios}!")
+    return tensor_split(input, ios, dim)
+
+
+@register("hsplit")
+def hsplit(input, indices_or_sections):
+    return _split_dir(input, indices_or_sections, 0 if input._data.ndim == 1 else 1, "hsplit", 1)
+
+
+@register("vsplit")
+def vsplit(input, indices_or_sections):
+    return _split_dir(input, indices_or_sections, 0, "vsplit", 2)
+
+
+@register("dsplit")
+def dsplit(input, indices_or_sections):
+    return _split_dir(input, indices_or_sections, 2, "dsplit", 3)
+
+
+@register("diagflat")
+def diagflat(input, offset=0):
+    return diag(reshape(input, -1), offset)
+
+
+@register("block_diag", method=False)
+def block_diag(*tensors):
+    from .creation import zeros
+    mats = [reshape(t, 1, -1) if t._data.ndim < 2 else t for t in tensors]
+    for t in mats:
+        if t._data.ndim != 2:
+            raise RuntimeError(f"torch.block_diag: Input tensors must have 2 or fewer dimensions. Input has "
+                               f"{t._data.ndim} dimensions")
+    cols = sum(t._data.shape[1] for t in mats)
+    rows, start = [], 0
+    for t in mats:
+        r, c = t._data.shape
+        left = zeros(r, start, dtype=t.dtype, device=t.device)
+        right = zeros(r, cols - start - c, dtype=t.dtype, device=t.device)
+        rows.append(cat([left, t, right], 1))
+        start += c
+    return cat(rows, 0)

@@ -93,3 +93,15 @@ OPS = [
     OpInfo("contiguous", lambda L, a: a.unfold(0, 3, 2), [((7, 2),)]),
     OpInfo("contiguous", lambda L, a: a.unfold(-1, 2, 3), [((2, 3, 8),)]),
 ]
+
+OPS += [
+    OpInfo("ravel", lambda L, a: L.ravel(a), [((2, 3, 4),), ((),)]),
+    OpInfo("ravel", lambda L, a: a.t().ravel(), [((3, 4),)]),
+    OpInfo("hsplit", lambda L, a: L.hsplit(a, 2)[1], [((3, 4),), ((6,),)]),
+    OpInfo("hsplit", lambda L, a: a.hsplit([1, 2])[2], [((3, 4),)]),
+    OpInfo("vsplit", lambda L, a: L.vsplit(a, [1])[1], [((3, 4),)]),
+    OpInfo("dsplit", lambda L, a: L.dsplit(a, 2)[0], [((2, 3, 4),)]),
+    OpInfo("diagflat", lambda L, a: L.diagflat(a), [((2, 2),), ((3,),)]),
+    OpInfo("diagflat", lambda L, a: a.diagflat(-1), [((3,),)]),
+    OpInfo("block_diag", lambda L, a, b, c: L.block_diag(a, b, c), [((2, 3), (1, 2), (3,))]),
+]
