@@ -16,3 +16,12 @@ from ..ops.nn_misc import (dropout, dropout1d, dropout2d, dropout3d, alpha_dropo
                            feature_alpha_dropout, embedding, one_hot, pad, linear, bilinear,
                            scaled_dot_product_attention)
 # end of activations/losses/norms/misc block
+# convolution and pooling (disttensor/ops/nn_conv.py, nn_pool.py)
+from ..ops.nn_conv import (conv1d, conv2d, conv3d, conv_transpose1d, conv_transpose2d,  # noqa: F401,E402
+                           conv_transpose3d, unfold, fold)
+from ..ops.nn_pool import (max_pool1d, max_pool2d, max_pool3d, max_pool1d_with_indices,  # noqa: F401,E402
+                           max_pool2d_with_indices, avg_pool1d, avg_pool2d, avg_pool3d, adaptive_avg_pool1d,
+                           adaptive_avg_pool2d, adaptive_avg_pool3d, adaptive_max_pool1d, adaptive_max_pool2d,
+                           max_unpool1d, max_unpool2d, pixel_shuffle, pixel_unshuffle, interpolate, upsample,
+                           upsample_nearest, upsample_bilinear)
+# end of convolution and pooling block

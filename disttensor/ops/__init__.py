@@ -1,5 +1,6 @@
 """Op modules register themselves on import; this binds Python operators to the same functions."""
 from . import elementwise, reduce, movement, linalg, creation  # noqa: F401
+from . import nn_conv, nn_pool  # noqa: F401
 from . import indexing  # noqa: F401
 from . import nn_activation, nn_loss, nn_norm, nn_misc  # noqa: F401
 from ._registry import FUNCTIONS, METHODS  # noqa: F401

@@ -1,0 +1,528 @@
+"""Convolutions (conv1d/2d/3d, conv_transpose1d/2d/3d) and unfold/fold (im2col/col2im).
+
+Layout (see benchmarks/bench_conv.py for the measurements that chose it): the input is turned
+into a channel-major buffer (C, N, *padded_spatial), so that every kernel offset is one strided
+window of it. im2col copies each window once into `cols` (G, K*Cg, N*L) (K kernel offsets, Cg
+channels per group, L output positions); then
+
+    forward       y   (G, Og, N*L)   = Wm (G, Og, K*Cg) @ cols
+    weight grad   gWm (G, Og, K*Cg)  = g  (G, Og, N*L)  @ cols^T
+    input grad    gcols              = Wm^T @ g,  then col2im: one strided add per kernel offset
+
+so all three GEMMs are single large BLAS calls (batched only over groups). 1x1 convolutions
+skip im2col: they are one batched GEMM on the NCHW input itself. A transposed convolution is
+the input-gradient of a convolution (col2im), and its gradients are a convolution and a
+weight-gradient with the roles of input and output swapped.
+
+Every function works on numpy and cupy arrays alike (`xp = xp_of(x)`).
+"""
+import itertools
+
+import numpy as np
+
+from ..autograd.node import Node
+from ..tensor import Tensor
+from .._backends.device import xp_of
+from ._apply import apply
+from ._registry import register
+
+_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
+
+
+# ---- small helpers on shapes --------------------------------------------------------------------------
+def _ntuple(v, n, what, op):
+    if isinstance(v, (tuple, list)):
+        if len(v) == 1:
+            v = tuple(v) * n
+        if len(v) != n:
+            raise RuntimeError(f"{op}: expected {what} to be a single integer or a list of {n} integers, got {list(v)}")
+        return tuple(int(a) for a in v)
+    return (int(v),) * n
+
+
+def _prod(t):
+    p = 1
+    for a in t:
+        p *= a
+    return p
+
+
+def _offsets(ksize, dil):
+    return [tuple(k * d for k, d in zip(kpos, dil)) for kpos in itertools.product(*[range(k) for k in ksize])]
+
+
+def _win(offs, stride, out_sp, lead=2):
+    return (slice(None),) * lead + tuple(slice(o, o + s * (m - 1) + 1, s) for o, s, m in zip(offs, stride, out_sp))
+
+
+def _compute_dtype(a):
+    """BLAS works in float32/float64; half types are computed in float32 and cast back."""
+    dt = a.dtype
+    return dt if dt == _F32 or dt == _F64 else _F32
+
+
+# ---- array-level kernels ------------------------------------------------------------------------------
+# im2col chunks of about this many bytes stay in the per-core L2 cache while their GEMM reads them
+_CHUNK_BYTES = 1 << 21
+
+
+def _chunk(N, per_sample_bytes):
+    return max(1, min(N, _CHUNK_BYTES // max(per_sample_bytes, 1)))
+
+
+def _out_size(sp, ksize, stride, dil, pads):
+    return tuple((s + lo + hi - d * (k - 1) - 1) // st + 1
+                 for s, k, st, d, (lo, hi) in zip(sp, ksize, stride, dil, pads))
+
+
+def _pad(x, pads):
+    """Zero-pad the spatial dims of (N, C, *S); `hi` < 0 pads nothing there (the windows stop short)."""
+    if not any(lo or hi > 0 for lo, hi in pads):
+        return x
+    xp = xp_of(x)
+    sp = tuple(s + lo + max(hi, 0) for s, (lo, hi) in zip(x.shape[2:], pads))
+    buf = xp.zeros(x.shape[:2] + sp, dtype=x.dtype)
+    buf[(slice(None), slice(None)) + tuple(slice(lo, lo + s) for s, (lo, _) in zip(x.shape[2:], pads))] = x
+    return buf
+
+
+def _wmat(w, G):
+    """(O, Cg, *k) -> (G, Og, K*Cg), kernel-offset major, matching the rows of cols."""
+    O, Cg = w.shape[0], w.shape[1]
+    K = _prod(w.shape[2:])
+    xp = xp_of(w)
+    wm = w.reshape(G, O // G, Cg, K).transpose(0, 1, 3, 2)
+    return xp.ascontiguousarray(wm).reshape(G, O // G, K * Cg)
+
+
+def _cols(xpad, n0, n1, G, offs, stride, out_sp):
+    """im2col of samples n0:n1 of the padded input: (n, G, K*Cg, L), one strided copy per kernel offset."""
+    xp = xp_of(xpad)
+    C = xpad.shape[1]
+    Cg = C // G
+    n = n1 - n0
+    cl = xp.empty((n, G, len(offs), Cg) + out_sp, dtype=xpad.dtype)
+    src = xpad[n0:n1].reshape((n, G, Cg) + xpad.shape[2:])
+    for i, o in enumerate(offs):
+        cl[:, :, i] = src[_win(o, stride, out_sp, lead=3)]
+    return cl.reshape(n, G, len(offs) * Cg, _prod(out_sp))
+
+
+def _is_pointwise(ksize, stride, pads, dil):
+    return all(k == 1 for k in ksize) and all(s == 1 for s in stride) and not any(lo or hi for lo, hi in pads)
+
+
+def conv_forward(x, w, b, stride, pads, dil, G):
+    """y (N, O, *So) = conv(x, w) + b, computed per chunk of samples: im2col (in cache) then one GEMM."""
+    xp = xp_of(x)
+    N, C = x.shape[0], x.shape[1]
+    O = w.shape[0]
+    ksize = tuple(w.shape[2:])
+    if G == 1 and _is_pointwise(ksize, stride, pads, dil):
+        # 1x1: y[n] = W (O, C) @ x[n] (C, L), batched over n, straight into NCHW.
+        y = xp.matmul(w.reshape(O, C), x.reshape(N, C, -1))
+        if b is not None:
+            y += b.reshape(1, O, 1)
+        return y.reshape((N, O) + x.shape[2:])
+    out_sp = _out_size(x.shape[2:], ksize, stride, dil, pads)
+    L = _prod(out_sp)
+    xpad = _pad(x, pads)
+    wm = _wmat(w, G)
+    offs = _offsets(ksize, dil)
+    out = xp.empty((N, G, O // G, L), dtype=x.dtype)
+    cs = _chunk(N, C * len(offs) * L * x.itemsize)
+    bb = None if b is None else b.reshape(G, O // G, 1)
+    for n0 in range(0, N, cs):
+        n1 = min(N, n0 + cs)
+        o = out[n0:n1]
+        xp.matmul(wm, _cols(xpad, n0, n1, G, offs, stride, out_sp), out=o)
+        if bb is not None:
+            o += bb
+    return out.reshape((N, O) + out_sp)
+
+
+def conv_grad_input(g, w, xshape, stride, pads, dil, G):
+    """Gradient of conv_forward with respect to x (also conv_transpose's forward): GEMM + col2im per chunk."""
+    xp = xp_of(g)
+    N, C = xshape[0], xshape[1]
+    O = w.shape[0]
+    ksize = tuple(w.shape[2:])
+    if G == 1 and _is_pointwise(ksize, stride, pads, dil):
+        gx = xp.matmul(w.reshape(O, C).T, g.reshape(N, O, -1))
+        return gx.reshape(xshape)
+    out_sp = tuple(g.shape[2:])
+    L = _prod(out_sp)
+    Cg, Og = C // G, O // G
+    offs = _offsets(ksize, dil)
+    K = len(offs)
+    wmt = xp.ascontiguousarray(_wmat(w, G).swapaxes(1, 2))       # (G, K*Cg, Og)
+    sp = tuple(s + lo + max(hi, 0) for s, (lo, hi) in zip(xshape[2:], pads))
+    buf = xp.zeros((N, G, Cg) + sp, dtype=g.dtype)
+    g4 = g.reshape(N, G, Og, L)
+    cs = _chunk(N, C * K * L * g.itemsize)
+    for n0 in range(0, N, cs):
+        n1 = min(N, n0 + cs)
+        gc = xp.matmul(wmt, g4[n0:n1]).reshape((n1 - n0, G, K, Cg) + out_sp)
+        bch = buf[n0:n1]
+        for i, o in enumerate(offs):
+            win = bch[_win(o, stride, out_sp, lead=3)]
+            win += gc[:, :, i]
+    buf = buf.reshape((N, C) + sp)
+    if any(lo or hi for lo, hi in pads):
+        crop = (slice(None), slice(None)) + tuple(slice(lo, lo + s) for s, (lo, _) in zip(xshape[2:], pads))
+        buf = xp.ascontiguousarray(buf[crop])
+    return buf
+
+
+def conv_grad_weight(g, x, wshape, stride, pads, dil, G):
+    """Gradient of conv_forward with respect to w: sum over samples of cols(x) @ g^T, im2col recomputed per
+    chunk (cheaper than keeping a K-times-the-input buffer alive between forward and backward)."""
+    xp = xp_of(g)
+    N, C = x.shape[0], x.shape[1]
+    O, Cg = wshape[0], wshape[1]
+    Og = O // G
+    ksize = tuple(wshape[2:])
+    if G == 1 and _is_pointwise(ksize, stride, pads, dil):
+        gw = xp.matmul(g.reshape(N, O, -1), x.reshape(N, C, -1).swapaxes(1, 2)).sum(0)
+        return gw.reshape(wshape)
+    out_sp = tuple(g.shape[2:])
+    L = _prod(out_sp)
+    offs = _offsets(ksize, dil)
+    K = len(offs)
+    xpad = _pad(x, pads)
+    g4 = g.reshape(N, G, Og, L)
+    cs = _chunk(N, C * K * L * x.itemsize)
+    acc = None
+    for n0 in range(0, N, cs):
+        n1 = min(N, n0 + cs)
+        t = xp.matmul(_cols(xpad, n0, n1, G, offs, stride, out_sp), g4[n0:n1].swapaxes(-1, -2))  # (n, G, KCg, Og)
+        t = t.sum(0) if t.shape[0] > 1 else t[0]
+        if acc is None:
+            acc = t
+        else:
+            acc += t
+    # (G, K, Cg, Og) -> (G, Og, Cg, K) -> (O, Cg, *k)
+    return acc.reshape(G, K, Cg, Og).transpose(0, 3, 2, 1).reshape(wshape)
+
+
+# ---- autograd nodes -----------------------------------------------------------------------------------
+class ConvNd(Node):
+    __slots__ = ()
+    save_inputs = (0, 1)
+
+    def forward(self, x, w, b, stride, pads, dil, G):
+        dt = x.dtype
+        cd = _compute_dtype(x)
+        if cd != dt:
+            x, w = x.astype(cd), w.astype(cd)
+            b = None if b is None else b.astype(cd)
+        y = conv_forward(x, w, b, stride, pads, dil, G)
+        self.saved = (x, w, stride, pads, dil, G, b is not None)
+        return y if cd == dt else y.astype(dt)
+
+    def backward(self, g):
+        x, w, stride, pads, dil, G, has_b = self.saved
+        if g.dtype != w.dtype:
+            g = g.astype(w.dtype)
+        nx = self._next
+        gx = gw = gb = None
+        if nx[0] is not None:
+            gx = conv_grad_input(g, w, x.shape, stride, pads, dil, G)
+        if nx[1] is not None:
+            gw = conv_grad_weight(g, x, w.shape, stride, pads, dil, G)
+        if has_b and nx[2] is not None:
+            gb = g.sum(axis=(0,) + tuple(range(2, g.ndim)))
+        return gx, gw, gb
+
+
+class ConvTransposeNd(Node):
+    """y = conv_grad_input(x); dy/dx is a convolution and dy/dw a weight-gradient with x and y's roles swapped."""
+    __slots__ = ()
+    save_inputs = (0, 1)
+
+    def forward(self, x, w, b, stride, pads, dil, G, out_sp):
+        dt = x.dtype
+        cd = _compute_dtype(x)
+        if cd != dt:
+            x, w = x.astype(cd), w.astype(cd)
+            b = None if b is None else b.astype(cd)
+        Cout = w.shape[1] * G
+        y = conv_grad_input(x, w, (x.shape[0], Cout) + out_sp, stride, pads, dil, G)
+        if b is not None:
+            y += b.reshape((1, Cout) + (1,) * len(out_sp))
+        self.saved = (x, w, stride, pads, dil, G, b is not None)
+        return y if cd == dt else y.astype(dt)
+
+    def backward(self, g):
+        x, w, stride, pads, dil, G, has_b = self.saved
+        if g.dtype != w.dtype:
+            g = g.astype(w.dtype)
+        nx = self._next
+        gx = gw = gb = None
+        if nx[0] is not None:
+            gx = conv_forward(g, w, None, stride, pads, dil, G)
+        if nx[1] is not None:
+            gw = conv_grad_weight(x, g, w.shape, stride, pads, dil, G)
+        if has_b and nx[2] is not None:
+            gb = g.sum(axis=(0,) + tuple(range(2, g.ndim)))
+        return gx, gw, gb
+
+
+# ---- user-facing functions ----------------------------------------------------------------------------
+def _check_common(op, input, weight, bias, d, transposed=False):
+    if not isinstance(input, Tensor) or not isinstance(weight, Tensor):
+        raise TypeError(f"{op}(): argument 'input' and 'weight' must be Tensor, not "
+                        f"{type(input).__name__} and {type(weight).__name__}")
+    if input.dim() not in (d + 1, d + 2):
+        raise RuntimeError(f"Expected {d + 1}D (unbatched) or {d + 2}D (batched) input to {op}, but got input of "
+                           f"size: {list(input.shape)}")
+    if weight.dim() != d + 2:
+        raise RuntimeError(f"{op}: expected weight to be {d + 2}-dimensional, but got weight of size "
+                           f"{list(weight.shape)}")
+    if input.dtype != weight.dtype or (bias is not None and bias.dtype != input.dtype):
+        raise RuntimeError(f"{op}: Input type ({input.dtype}) and weight type ({weight.dtype})"
+                           + (f" and bias type ({bias.dtype})" if bias is not None else "") + " should be the same")
+    if input.device != weight.device or (bias is not None and bias.device != input.device):
+        raise RuntimeError(f"{op}: expected input, weight and bias on the same device, but got input on "
+                           f"{input.device}, weight on {weight.device}"
+                           + (f", bias on {bias.device}" if bias is not None else ""))
+
+
+def _conv(op, d, input, weight, bias, stride, padding, dilation, groups):
+    _check_common(op, input, weight, bias, d)
+    unbatched = input.dim() == d + 1
+    if unbatched:
+        input = input.unsqueeze(0)
+    stride = _ntuple(stride, d, "stride", op)
+    dilation = _ntuple(dilation, d, "dilation", op)
+    groups = int(groups)
+    ksize = tuple(weight.shape[2:])
+    xs = tuple(input.shape)
+    O, Cg = weight.shape[0], weight.shape[1]
+    if groups < 1:
+        raise RuntimeError(f"{op}: non-positive groups is not supported")
+    if xs[1] != Cg * groups:
+        raise RuntimeError(f"{op}: Given groups={groups}, weight of size {list(weight.shape)}, expected "
+                           f"input{list(xs)} to have {Cg * groups} channels, but got {xs[1]} channels instead")
+    if O % groups:
+        raise RuntimeError(f"{op}: Given groups={groups}, expected weight to be divisible by {groups} at dimension 0, "
+                           f"but got weight of size {list(weight.shape)} instead")
+    if bias is not None and tuple(bias.shape) != (O,):
+        raise RuntimeError(f"{op}: Given weight of size {list(weight.shape)}, expected bias to be 1-dimensional "
+                           f"with {O} elements, but got bias of size {list(bias.shape)} instead")
+    if any(s < 1 for s in stride):
+        raise RuntimeError(f"{op}: non-positive stride is not supported")
+    if any(s < 1 for s in dilation):
+        raise RuntimeError(f"{op}: dilation should be greater than zero")
+    if isinstance(padding, str):
+        if padding == "valid":
+            pads = ((0, 0),) * d
+        elif padding == "same":
+            if any(s != 1 for s in stride):
+                raise RuntimeError(f"{op}: padding='same' is not supported for strided convolutions")
+            pads = []
+            for k, dl in zip(ksize, dilation):
+                tot = dl * (k - 1)
+                pads.append((tot // 2, tot - tot // 2))
+            pads = tuple(pads)
+        else:
+            raise RuntimeError(f"{op}: Invalid padding string '{padding}', should be one of ['valid', 'same']")
+    else:
+        p = _ntuple(padding, d, "padding", op)
+        if any(a < 0 for a in p):
+            raise RuntimeError(f"{op}: negative padding is not supported")
+        pads = tuple((a, a) for a in p)
+    for i, (s, k, dl, (lo, hi)) in enumerate(zip(xs[2:], ksize, dilation, pads)):
+        if s + lo + hi < dl * (k - 1) + 1:
+            raise RuntimeError(f"{op}: Calculated padded input size per channel: "
+                               f"({' x '.join(str(a + b + c) for a, (b, c) in zip(xs[2:], pads))}). Kernel size: "
+                               f"({' x '.join(str(dd * (kk - 1) + 1) for kk, dd in zip(ksize, dilation))}). "
+                               "Kernel size can't be greater than actual input size")
+    out = apply(ConvNd, input, weight, bias, stride, pads, dilation, groups)
+    return out.squeeze(0) if unbatched else out
+
+
+@register("conv1d", method=False)
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    return _conv("conv1d", 1, input, weight, bias, stride, padding, dilation, groups)
+
+
+@register("conv2d", method=False)
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    return _conv("conv2d", 2, input, weight, bias, stride, padding, dilation, groups)
+
+
+@register("conv3d", method=False)
+def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    return _conv("conv3d", 3, input, weight, bias, stride, padding, dilation, groups)
+
+
+def _conv_transpose(op, d, input, weight, bias, stride, padding, output_padding, groups, dilation):
+    _check_common(op, input, weight, bias, d, transposed=True)
+    unbatched = input.dim() == d + 1
+    if unbatched:
+        input = input.unsqueeze(0)
+    stride = _ntuple(stride, d, "stride", op)
+    dilation = _ntuple(dilation, d, "dilation", op)
+    if isinstance(padding, str):
+        raise RuntimeError(f"{op}: padding must be an int or a tuple of ints, not a string")
+    padding = _ntuple(padding, d, "padding", op)
+    output_padding = _ntuple(output_padding, d, "output_padding", op)
+    groups = int(groups)
+    xs = tuple(input.shape)
+    Cin, Cog = weight.shape[0], weight.shape[1]
+    if groups < 1:
+        raise RuntimeError(f"{op}: non-positive groups is not supported")
+    if xs[1] != Cin or Cin % groups:
+        raise RuntimeError(f"{op}: Given transposed=1, weight of size {list(weight.shape)}, expected input{list(xs)} "
+                           f"to have {Cin} channels, but got {xs[1]} channels instead")
+    if bias is not None and tuple(bias.shape) != (Cog * groups,):
+        raise RuntimeError(f"{op}: Given transposed=1, weight of size {list(weight.shape)}, expected bias to be "
+                           f"1-dimensional with {Cog * groups} elements, but got bias of size {list(bias.shape)} "
+                           "instead")
+    for op_, s, dl in zip(output_padding, stride, dilation):
+        if op_ >= s and op_ >= dl:
+            raise RuntimeError(f"{op}: output padding must be smaller than either stride or dilation, but got "
+                               f"output_padding={list(output_padding)}, stride={list(stride)}, "
+                               f"dilation={list(dilation)}")
+    if any(s < 1 for s in stride) or any(p < 0 for p in padding) or any(p < 0 for p in output_padding):
+        raise RuntimeError(f"{op}: stride must be positive and padding/output_padding non-negative")
+    ksize = tuple(weight.shape[2:])
+    out_sp = tuple((i - 1) * s - 2 * p + dl * (k - 1) + op_ + 1
+                   for i, s, p, dl, k, op_ in zip(xs[2:], stride, padding, dilation, ksize, output_padding))
+    if any(o <= 0 for o in out_sp):
+        raise RuntimeError(f"{op}: Given input size per channel: {list(xs[2:])}. Calculated output size per channel: "
+                           f"{list(out_sp)}. Output size is too small")
+    # The padded output buffer holds `out + lo + hi` with hi = padding - output_padding (may be negative:
+    # then positions beyond the windows stay zero, which is what output_padding adds).
+    pads = tuple((p, p - op_) for p, op_ in zip(padding, output_padding))
+    out = apply(ConvTransposeNd, input, weight, bias, stride, pads, dilation, groups, out_sp)
+    return out.squeeze(0) if unbatched else out
+
+
+@register("conv_transpose1d", method=False)
+def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    return _conv_transpose("conv_transpose1d", 1, input, weight, bias, stride, padding, output_padding, groups,
+                           dilation)
+
+
+@register("conv_transpose2d", method=False)
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    return _conv_transpose("conv_transpose2d", 2, input, weight, bias, stride, padding, output_padding, groups,
+                           dilation)
+
+
+@register("conv_transpose3d", method=False)
+def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    return _conv_transpose("conv_transpose3d", 3, input, weight, bias, stride, padding, output_padding, groups,
+                           dilation)
+
+
+# ---- unfold / fold (F.unfold, F.fold): im2col in PyTorch's (N, C*K, L) layout ------------------------------
+def _unfold_arr(x, ksize, dil, pads, stride, out_sp):
+    xp = xp_of(x)
+    N, C = x.shape[0], x.shape[1]
+    if any(p for p in pads):
+        sp = tuple(s + 2 * p for s, p in zip(x.shape[2:], pads))
+        buf = xp.zeros((N, C) + sp, dtype=x.dtype)
+        buf[(slice(None), slice(None)) + tuple(slice(p, p + s) for s, p in zip(x.shape[2:], pads))] = x
+        x = buf
+    offs = _offsets(ksize, dil)
+    out = xp.empty((N, C, len(offs)) + out_sp, dtype=x.dtype)
+    for i, o in enumerate(offs):
+        out[:, :, i] = x[_win(o, stride, out_sp)]
+    return out.reshape(N, C * len(offs), _prod(out_sp))
+
+
+def _fold_arr(cols, C, sp, ksize, dil, pads, stride, out_sp):
+    xp = xp_of(cols)
+    N = cols.shape[0]
+    offs = _offsets(ksize, dil)
+    c = cols.reshape((N, C, len(offs)) + out_sp)
+    psp = tuple(s + 2 * p for s, p in zip(sp, pads))
+    buf = xp.zeros((N, C) + psp, dtype=cols.dtype)
+    for i, o in enumerate(offs):
+        buf[_win(o, stride, out_sp)] += c[:, :, i]
+    if any(p for p in pads):
+        buf = buf[(slice(None), slice(None)) + tuple(slice(p, p + s) for s, p in zip(sp, pads))]
+    return buf
+
+
+class Unfold(Node):
+    __slots__ = ()
+
+    def forward(self, x, ksize, dil, pads, stride, out_sp):
+        self.saved = (x.shape, ksize, dil, pads, stride, out_sp)
+        return _unfold_arr(x, ksize, dil, pads, stride, out_sp)
+
+    def backward(self, g):
+        xs, ksize, dil, pads, stride, out_sp = self.saved
+        return _fold_arr(g, xs[1], xs[2:], ksize, dil, pads, stride, out_sp)
+
+
+class Fold(Node):
+    __slots__ = ()
+
+    def forward(self, cols, C, sp, ksize, dil, pads, stride, out_sp):
+        self.saved = (ksize, dil, pads, stride, out_sp)
+        return _fold_arr(cols, C, sp, ksize, dil, pads, stride, out_sp)
+
+    def backward(self, g):
+        ksize, dil, pads, stride, out_sp = self.saved
+        return _unfold_arr(xp_of(g).ascontiguousarray(g), ksize, dil, pads, stride, out_sp)
+
+
+def _unfold_geometry(op, sp, kernel_size, dilation, padding, stride):
+    n = len(sp)
+    ksize = _ntuple(kernel_size, n, "kernel_size", op)
+    dil = _ntuple(dilation, n, "dilation", op)
+    pads = _ntuple(padding, n, "padding", op)
+    stride = _ntuple(stride, n, "stride", op)
+    if any(k <= 0 for k in ksize) or any(s <= 0 for s in stride) or any(d <= 0 for d in dil) or \
+            any(p < 0 for p in pads):
+        raise RuntimeError(f"{op}: kernel_size, stride and dilation must be positive and padding non-negative, got "
+                           f"kernel_size={list(ksize)}, stride={list(stride)}, dilation={list(dil)}, "
+                           f"padding={list(pads)}")
+    out_sp = tuple((s + 2 * p - d * (k - 1) - 1) // st + 1 for s, p, d, k, st in zip(sp, pads, dil, ksize, stride))
+    if any(o <= 0 for o in out_sp):
+        raise RuntimeError(f"{op}: Given input with spatial size {list(sp)}, kernel_size={list(ksize)}, "
+                           f"dilation={list(dil)}, padding={list(pads)}, calculated shape of the array of sliding "
+                           f"blocks as {list(out_sp)}, but its components must be at least one.")
+    return ksize, dil, pads, stride, out_sp
+
+
+def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
+    """torch.nn.functional.unfold: (N, C, *S) -> (N, C*prod(kernel_size), L) sliding blocks."""
+    if input.dim() not in (3, 4):
+        raise RuntimeError(f"unfold: Input Error: Only 3D or 4D input Tensors are supported (got {input.dim()}D)")
+    unbatched = input.dim() == 3
+    if unbatched:
+        input = input.unsqueeze(0)
+    ksize, dil, pads, stride, out_sp = _unfold_geometry("unfold", tuple(input.shape[2:]), kernel_size, dilation,
+                                                        padding, stride)
+    out = apply(Unfold, input, ksize, dil, pads, stride, out_sp)
+    return out.squeeze(0) if unbatched else out
+
+
+def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
+    """torch.nn.functional.fold (col2im): (N, C*prod(kernel_size), L) -> (N, C, *output_size), summing overlaps."""
+    if input.dim() not in (2, 3):
+        raise RuntimeError(f"fold: Input Error: Only unbatched (2D) or batched (3D) input Tensors are supported "
+                           f"(got {input.dim()}D)")
+    unbatched = input.dim() == 2
+    if unbatched:
+        input = input.unsqueeze(0)
+    sp = _ntuple(output_size, 2, "output_size", "fold")
+    ksize, dil, pads, stride, out_sp = _unfold_geometry("fold", sp, kernel_size, dilation, padding, stride)
+    K = _prod(ksize)
+    ck, L = input.shape[1], input.shape[2]
+    if ck % K:
+        raise RuntimeError(f"fold: Expected size of input's dimension 1 to be divisible by the product of "
+                           f"kernel_size, but got input.size(1)={ck} and kernel_size={list(ksize)}")
+    if L != _prod(out_sp):
+        raise RuntimeError(f"fold: Given output_size={list(sp)}, kernel_size={list(ksize)}, dilation={list(dil)}, "
+                           f"padding={list(pads)}, stride={list(stride)}, expected size of input's dimension 2 to "
+                           f"match the calculated number of sliding blocks {' * '.join(map(str, out_sp))} = "
+                           f"{_prod(out_sp)}, but got input.size(2)={L}.")
+    out = apply(Fold, input, ck // K, sp, ksize, dil, pads, stride, out_sp)
+    return out.squeeze(0) if unbatched else out
