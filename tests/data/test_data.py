@@ -353,3 +353,45 @@ def test_dataloader_argument_errors():
         dd.DataLoader(ShardedIterable(3), shuffle=True)
     dl = dd.DataLoader(ds, batch_sampler=dd.BatchSampler(range(4), 3, False), pin_memory=True)
     assert len(dl) == 2 and _labels(dl) == [[0, 1, 2], [3]]
+
+
+_DIST_SCRIPT = r"""
+import json, sys
+import disttensor.distributed as dist
+from disttensor.utils.data import DistributedSampler
+dist.init_process_group("mpi")
+s = DistributedSampler(list(range(11)), seed=3)
+s.set_epoch(2)
+print("RESULT" + json.dumps([dist.get_rank(), dist.get_world_size(), list(s)]))
+dist.destroy_process_group()
+"""
+
+
+@pytest.mark.mpi
+@pytest.mark.timeout(90)
+def test_distributed_sampler_from_process_group():
+    import subprocess
+    import sys
+    mpiexec = os.path.join(os.path.dirname(sys.executable), "mpiexec")
+    if not os.path.exists(mpiexec):
+        pytest.skip("mpiexec not installed")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=root)
+    for k in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "LOCAL_RANK"):
+        env.pop(k, None)
+    p = subprocess.Popen([mpiexec, "-n", "2", sys.executable, "-c", _DIST_SCRIPT], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, env=env, cwd=root, start_new_session=True)
+    try:
+        out, err = p.communicate(timeout=80)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.communicate()
+    assert p.returncode == 0, err
+    import json
+    res = sorted(json.loads(line[6:]) for line in out.splitlines() if line.startswith("RESULT"))
+    assert [r[:2] for r in res] == [[0, 2], [1, 2]]
+    for rank, world, got in res:
+        t = tud.DistributedSampler(list(range(11)), num_replicas=2, rank=rank, seed=3)
+        t.set_epoch(2)
+        assert got == list(t)
