@@ -801,17 +801,32 @@ def rot90(input, k=1, dims=(0, 1)):
     return apply1(Rot90, input, int(k) % 4, axes)
 
 
+_TRI_MASKS = {}
+
+
+def _tri_mask(xp, n, m, k, upper):
+    """Boolean mask of the kept triangle, cached (causal masks are rebuilt every step otherwise)."""
+    key = (xp.__name__, n, m, k, upper)
+    mask = _TRI_MASKS.get(key)
+    if mask is None:
+        if len(_TRI_MASKS) > 64:
+            _TRI_MASKS.clear()
+        mask = ~xp.tri(n, m, k - 1, dtype=bool) if upper else xp.tri(n, m, k, dtype=bool)
+        _TRI_MASKS[key] = mask
+    return mask
+
+
 class Tri(Node):
-    __slots__ = ("k", "upper")
+    __slots__ = ("mask",)
 
     def forward(self, a, k, upper):
-        self.k, self.upper = k, upper
         xp = xp_of(a)
-        return xp.triu(a, k) if upper else xp.tril(a, k)
+        self.mask = mask = _tri_mask(xp, a.shape[-2], a.shape[-1], k, upper)
+        return xp.where(mask, a, xp.zeros((), dtype=a.dtype))
 
     def backward(self, g):
         xp = xp_of(g)
-        return xp.triu(g, self.k) if self.upper else xp.tril(g, self.k)
+        return xp.where(self.mask, g, xp.zeros((), dtype=g.dtype))
 
 
 @register("tril", inplace=True)
