@@ -1362,6 +1362,8 @@ class Lerp(Node):
             r = xp.where(xp.abs(w) < 0.5, s + w * d, e - d * (1 - w))
         else:
             r = s + w * d if builtins_abs(w) < 0.5 else e - d * (1 - w)
+            if r.dtype != s.dtype and s.dtype == e.dtype:
+                r = r.astype(s.dtype)   # bfloat16 * Python float gives float32 in ml_dtypes
         self.saved = (d, w)
         return r
 

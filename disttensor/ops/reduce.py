@@ -172,7 +172,9 @@ def _floatify(t):
 
 # ---- sum-like --------------------------------------------------------------------------------
 @register("sum")
-def sum(input, dim=None, keepdim=False, *, dtype=None, out=None):
+def sum(input, dim=None, keepdim=False, *, axis=None, dtype=None, out=None):
+    if axis is not None:  # NumPy-style alias PyTorch accepts
+        dim = axis
     d = input._data
     if dtype is None and _is_half(d.dtype):
         return _out(_via_f32(sum, input, dim, keepdim), out)
@@ -181,7 +183,9 @@ def sum(input, dim=None, keepdim=False, *, dtype=None, out=None):
 
 
 @register("mean")
-def mean(input, dim=None, keepdim=False, *, dtype=None, out=None):
+def mean(input, dim=None, keepdim=False, *, axis=None, dtype=None, out=None):
+    if axis is not None:  # NumPy-style alias PyTorch accepts
+        dim = axis
     d = input._data
     if dtype is None and _is_half(d.dtype):
         return _out(_via_f32(mean, input, dim, keepdim), out)
@@ -226,7 +230,9 @@ class Prod(Node):
 
 
 @register("prod")
-def prod(input, dim=None, keepdim=False, *, dtype=None, out=None):
+def prod(input, dim=None, keepdim=False, *, axis=None, dtype=None, out=None):
+    if axis is not None:  # NumPy-style alias PyTorch accepts
+        dim = axis
     d = input._data
     if dtype is None and _is_half(d.dtype):
         return _out(_via_f32(prod, input, dim, keepdim), out)
@@ -394,23 +400,31 @@ def _max_min(input, dim, keepdim, out, is_max, name):
 
 
 @register("max")
-def max(input, dim=None, keepdim=False, *, out=None):
+def max(input, dim=None, keepdim=False, *, axis=None, out=None):
+    if axis is not None:  # NumPy-style alias PyTorch accepts
+        dim = axis
     return _max_min(input, dim, keepdim, out, True, "max")
 
 
 @register("min")
-def min(input, dim=None, keepdim=False, *, out=None):
+def min(input, dim=None, keepdim=False, *, axis=None, out=None):
+    if axis is not None:  # NumPy-style alias PyTorch accepts
+        dim = axis
     return _max_min(input, dim, keepdim, out, False, "min")
 
 
 @register("amax")
-def amax(input, dim=(), keepdim=False, *, out=None):
+def amax(input, dim=(), keepdim=False, *, axis=None, out=None):
+    if axis is not None:  # NumPy-style alias PyTorch accepts
+        dim = axis
     r = apply1(AMax, input, _axes(dim, input._data.ndim, "amax"), keepdim)
     return r if out is None else _out(r, out)
 
 
 @register("amin")
-def amin(input, dim=(), keepdim=False, *, out=None):
+def amin(input, dim=(), keepdim=False, *, axis=None, out=None):
+    if axis is not None:  # NumPy-style alias PyTorch accepts
+        dim = axis
     r = apply1(AMin, input, _axes(dim, input._data.ndim, "amin"), keepdim)
     return r if out is None else _out(r, out)
 
@@ -437,12 +451,16 @@ def _arg(input, dim, keepdim, is_max):
 
 
 @register("argmax")
-def argmax(input, dim=None, keepdim=False):
+def argmax(input, dim=None, keepdim=False, *, axis=None):
+    if axis is not None:  # NumPy-style alias PyTorch accepts
+        dim = axis
     return _arg(input, dim, keepdim, True)
 
 
 @register("argmin")
-def argmin(input, dim=None, keepdim=False):
+def argmin(input, dim=None, keepdim=False, *, axis=None):
+    if axis is not None:  # NumPy-style alias PyTorch accepts
+        dim = axis
     return _arg(input, dim, keepdim, False)
 
 
@@ -495,13 +513,17 @@ def _var_std(input, dim, unbiased, keepdim, correction, is_std, name):
 
 
 @register("var")
-def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None, out=None):
+def var(input, dim=None, unbiased=None, keepdim=False, *, axis=None, correction=None, out=None):
+    if axis is not None:  # NumPy-style alias PyTorch accepts
+        dim = axis
     r = _var_std(input, dim, unbiased, keepdim, correction, False, "var")
     return r if out is None else _out(r, out)
 
 
 @register("std")
-def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None, out=None):
+def std(input, dim=None, unbiased=None, keepdim=False, *, axis=None, correction=None, out=None):
+    if axis is not None:  # NumPy-style alias PyTorch accepts
+        dim = axis
     r = _var_std(input, dim, unbiased, keepdim, correction, True, "std")
     return r if out is None else _out(r, out)
 
@@ -630,12 +652,16 @@ def _logical_reduce(input, dim, keepdim, f, name):
 
 
 @register("all")
-def all(input, dim=None, keepdim=False, *, out=None):
+def all(input, dim=None, keepdim=False, *, axis=None, out=None):
+    if axis is not None:  # NumPy-style alias PyTorch accepts
+        dim = axis
     return _out(_logical_reduce(input, dim, keepdim, "all", "all"), out)
 
 
 @register("any")
-def any(input, dim=None, keepdim=False, *, out=None):
+def any(input, dim=None, keepdim=False, *, axis=None, out=None):
+    if axis is not None:  # NumPy-style alias PyTorch accepts
+        dim = axis
     return _out(_logical_reduce(input, dim, keepdim, "any", "any"), out)
 
 
@@ -701,8 +727,10 @@ class CumProd(Node):
         return g_before + g_first
 
 
-@register("cumsum")
-def cumsum(input, dim, *, dtype=None, out=None):
+@register("cumsum", inplace=True)
+def cumsum(input, dim=None, *, dtype=None, out=None, axis=None):
+    if axis is not None:
+        dim = axis
     d = input._data
     if dtype is None and _is_half(d.dtype):
         return _out(_via_f32(cumsum, input, dim), out)
@@ -710,7 +738,7 @@ def cumsum(input, dim, *, dtype=None, out=None):
     return r if out is None else _out(r, out)
 
 
-@register("cumprod")
+@register("cumprod", inplace=True)
 def cumprod(input, dim, *, dtype=None, out=None):
     d = input._data
     if dtype is None and _is_half(d.dtype):

@@ -404,3 +404,19 @@ def test_half_prod_accumulates_in_float32():
     ref = np.prod(h.numpy().astype(np.float64))
     assert h.prod().dtype == dt.float16
     assert abs(h.prod().item() - ref) / ref < 2e-3
+
+
+def test_axis_alias_and_scan_inplace():
+    x = np.arange(12, dtype=np.float32).reshape(3, 4)
+    for name in ("sum", "mean", "prod", "amax", "argmax", "std", "var", "all", "any", "cumsum"):
+        d = getattr(dt.from_numpy(x), name)(axis=1)
+        t = getattr(torch.from_numpy(x), name)(axis=1)
+        np.testing.assert_allclose(d.numpy(), t.numpy(), rtol=1e-6, err_msg=name)
+    np.testing.assert_allclose(dt.max(dt.from_numpy(x), axis=0).values.numpy(), x.max(0))
+    a, b = dt.from_numpy(x.copy()), torch.from_numpy(x.copy())
+    a.cumsum_(0)
+    b.cumsum_(0)
+    np.testing.assert_allclose(a.numpy(), b.numpy())
+    a.cumprod_(1)
+    b.cumprod_(1)
+    np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6)
