@@ -21,16 +21,28 @@ def kernels():
     return _K
 
 
+PARALLEL_MIN = 1 << 16  # below this many elements a serial loop beats waking the thread pool
+
+
 class _Kernels:
-    pass
+    def pick(self, name, n):
+        return getattr(self, name) if n >= PARALLEL_MIN else getattr(self, name + "_serial")
 
 
 def _compile():
     import numba
-    from numba import njit, prange
+    from numba import prange
 
-    opts = dict(parallel=True, cache=True, nogil=True, error_model="numpy")
+    opts = dict(cache=True, nogil=True, error_model="numpy")
     k = _Kernels()
+
+    def njit(**kw):  # collect the plain functions; both variants are made below (compiled on first call)
+        def deco(fn):
+            fns[fn.__name__] = fn
+            return fn
+        return deco
+
+    fns = {}
 
     @njit(**opts)
     def sgd(p, g, buf, lr, wd, momentum, damp1, nesterov, maximize, first, has_mom):
@@ -187,7 +199,8 @@ def _compile():
             else:
                 p[i] = pi - bm * lr
 
-    k.sgd, k.adam, k.adagrad, k.rmsprop, k.adadelta = sgd, adam, adagrad, rmsprop, adadelta
-    k.adamax, k.nadam, k.radam = adamax, nadam, radam
+    for name, fn in fns.items():
+        setattr(k, name, numba.njit(parallel=True, **opts)(fn))
+        setattr(k, name + "_serial", numba.njit(parallel=False, **opts)(fn))
     k.numba = numba
     return k

@@ -54,7 +54,7 @@ class Adagrad(Optimizer):
         clr = lr / (1 + (step - 1) * group["lr_decay"])
         s = bufs["sum"]
         if kern is not None:
-            kern.adagrad(p, g, s, dt(clr), dt(group["weight_decay"]), dt(group["eps"]), bool(group["maximize"]))
+            kern.pick("adagrad", p.size)(p, g, s, dt(clr), dt(group["weight_decay"]), dt(group["eps"]), bool(group["maximize"]))
             return None
         xp = _xp(p)
         g = _grad(group, p, g, dt)
@@ -96,7 +96,7 @@ class RMSprop(Optimizer):
         gavg = bufs.get("grad_avg")
         buf = bufs.get("momentum_buffer")
         if kern is not None:
-            kern.rmsprop(p, g, sq, gavg if centered else sq[:0], buf if mom > 0 else sq[:0], dt(lr), dt(alpha),
+            kern.pick("rmsprop", p.size)(p, g, sq, gavg if centered else sq[:0], buf if mom > 0 else sq[:0], dt(lr), dt(alpha),
                          dt(1 - alpha), dt(eps), dt(group["weight_decay"]), dt(mom), bool(centered), bool(mom > 0),
                          bool(group["maximize"]))
             return None
@@ -147,7 +147,7 @@ class Adadelta(Optimizer):
         rho, eps = group["rho"], group["eps"]
         sq, acc = bufs["square_avg"], bufs["acc_delta"]
         if kern is not None:
-            kern.adadelta(p, g, sq, acc, dt(lr), dt(rho), dt(1 - rho), dt(eps), dt(group["weight_decay"]),
+            kern.pick("adadelta", p.size)(p, g, sq, acc, dt(lr), dt(rho), dt(1 - rho), dt(eps), dt(group["weight_decay"]),
                           bool(group["maximize"]))
             return None
         xp = _xp(p)

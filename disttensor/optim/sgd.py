@@ -41,7 +41,7 @@ class SGD(Optimizer):
         has_mom = mom != 0
         buf = bufs.get("momentum_buffer")
         if kern is not None:
-            kern.sgd(p, g, buf if has_mom else g[:0], dt(lr), dt(wd), dt(mom), dt(1 - damp), bool(nesterov),
+            kern.pick("sgd", p.size)(p, g, buf if has_mom else g[:0], dt(lr), dt(wd), dt(mom), dt(1 - damp), bool(nesterov),
                      bool(maximize), bool(first), bool(has_mom))
             return None
         if maximize:

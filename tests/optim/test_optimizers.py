@@ -253,3 +253,24 @@ def test_storage_kept_when_not_flattening(flatten, backend):
     single.grad = dt.ones(5)
     o.step()
     assert single._data is keep  # a one-tensor contiguous bucket is updated in place
+
+
+@pytest.mark.parametrize("name,kw", [("SGD", dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01)),
+                                     ("AdamW", dict(lr=0.01, amsgrad=True)), ("Adam", dict(lr=0.01)),
+                                     ("RMSprop", dict(lr=0.01, momentum=0.5, centered=True)),
+                                     ("Adagrad", dict(lr=0.1)), ("Adadelta", dict()), ("Adamax", dict()),
+                                     ("NAdam", dict()), ("RAdam", dict())])
+def test_parallel_kernels_on_large_buckets(name, kw):
+    """Buckets above PARALLEL_MIN elements run the prange (multi-threaded) kernels."""
+    from disttensor.optim import _kernels
+    rng = np.random.default_rng(5)
+    arrs = [rng.standard_normal((300, 300)).astype(np.float32), rng.standard_normal(300).astype(np.float32)]
+    assert arrs[0].size >= _kernels.PARALLEL_MIN
+    dps = [dt.tensor(a.copy(), requires_grad=True) for a in arrs]
+    tps = [torch.tensor(a.copy(), requires_grad=True) for a in arrs]
+    do, to = getattr(optim, name)(dps, **kw), getattr(torch.optim, name)(tps, **kw)
+    for _ in range(3):
+        _set_grads(dps, tps, rng)
+        do.step()
+        to.step()
+    _compare(dps, tps, 1e-5)
