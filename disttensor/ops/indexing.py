@@ -16,7 +16,7 @@ from .._backends.device import xp_of
 from ._apply import apply1, apply
 from ._registry import register
 from .inplace import check_inplace
-from .movement import GetItem, as_view, _dim, add_rows
+from .movement import GetItem, as_view, _dim, add_rows, ufunc_at
 
 
 # ---- index conversion ------------------------------------------------------------------------------
@@ -144,7 +144,7 @@ class GetMixed(Node):
     def backward(self, g):
         xp = xp_of(g)
         full = xp.zeros(self.shape, dtype=g.dtype)
-        xp.add.at(full[self.idx.first], self.idx.second, g)
+        ufunc_at("add", full[self.idx.first], self.idx.second, g)
         return full
 
 
@@ -369,7 +369,7 @@ class Gather(Node):
 
     def backward(self, g):
         full = xp_of(g).zeros(self.shape, dtype=g.dtype)
-        xp_of(g).add.at(full, self.tup, g)
+        ufunc_at("add", full, self.tup, g)
         return full
 
 
@@ -403,10 +403,10 @@ class Scatter(Node):
         if mode == "set":
             out[tup] = src
         elif mode == "add":
-            xp.add.at(out, tup, src if not scalar else xp.asarray(src, dtype=a.dtype))
+            ufunc_at("add", out, tup, src if not scalar else xp.asarray(src, dtype=a.dtype))
         elif mode == "multiply":
             self.saved = (a, src)
-            xp.multiply.at(out, tup, src if not scalar else xp.asarray(src, dtype=a.dtype))
+            ufunc_at("multiply", out, tup, src if not scalar else xp.asarray(src, dtype=a.dtype))
         return out
 
     def backward(self, g):
@@ -479,10 +479,10 @@ class ScatterReduce(Node):
         if mode in ("sum", "mean"):
             if not include:
                 out[mask] = 0
-            xp.add.at(out, tup, src)
+            ufunc_at("add", out, tup, src)
             if mode == "mean":
                 cnt = xp.zeros(a.shape, dtype=np.int64)
-                xp.add.at(cnt, tup, 1)
+                ufunc_at("add", cnt, tup, 1)
                 if include:
                     cnt += 1
                 cnt = xp.maximum(cnt, 1)
@@ -494,7 +494,7 @@ class ScatterReduce(Node):
         elif mode == "prod":
             if not include:
                 out[mask] = 1
-            xp.multiply.at(out, tup, src)
+            ufunc_at("multiply", out, tup, src)
         elif mode in ("amax", "amin"):
             if not include:
                 if a.dtype.kind == "f":
@@ -503,7 +503,7 @@ class ScatterReduce(Node):
                     info = np.iinfo(a.dtype) if a.dtype.kind in "iu" else None
                     fill = info.min if mode == "amax" else info.max
                 out[mask] = fill
-            (xp.maximum if mode == "amax" else xp.minimum).at(out, tup, src)
+            ufunc_at("maximum" if mode == "amax" else "minimum", out, tup, src)
         else:
             raise RuntimeError(f"scatter_reduce(): reduce argument must be either sum, prod, mean, amax or amin, got "
                                f"{mode}")
@@ -526,8 +526,8 @@ class ScatterReduce(Node):
             # products of the nonzero factors and the count of zero factors per position
             nzp = xp.where(a == 0, 1, a) if include else xp.where(mask, 1, a)
             zc = (a == 0).astype(np.int64) if include else xp.where(mask, 0, (a == 0).astype(np.int64))
-            xp.multiply.at(nzp, tup, xp.where(src == 0, 1, src))
-            xp.add.at(zc, tup, (src == 0).astype(np.int64))
+            ufunc_at("multiply", nzp, tup, xp.where(src == 0, 1, src))
+            ufunc_at("add", zc, tup, (src == 0).astype(np.int64))
             with np.errstate(divide="ignore", invalid="ignore"):
                 ga = xp.where(a != 0, g * out / xp.where(a == 0, 1, a), g * xp.where(zc == 1, nzp, 0))
                 if not include:
@@ -540,7 +540,7 @@ class ScatterReduce(Node):
             self_hit = (a == out) if include else ((a == out) & ~mask)
             cnt += self_hit
             src_hit = src == out[tup]
-            xp.add.at(cnt, tup, src_hit.astype(g.dtype))
+            ufunc_at("add", cnt, tup, src_hit.astype(g.dtype))
             cnt = xp.maximum(cnt, 1)
             gc = g / cnt
             ga = gc * self_hit
@@ -620,7 +620,7 @@ class IndexWrite(Node):
             if hasattr(v, "shape") and v.ndim == a.ndim:
                 add_rows(xp.moveaxis(out, ax, 0), key[-1], xp.moveaxis(v.astype(a.dtype, copy=False), ax, 0))
             else:
-                xp.add.at(out, key, v)
+                ufunc_at("add", out, key, v)
         else:
             out[key] = v
         return out
@@ -689,7 +689,7 @@ class IndexPut(Node):
         self.scalar = not hasattr(v, "shape")
         out = a.copy()
         if acc:
-            xp_of(a).add.at(out, key, v)
+            ufunc_at("add", out, key, v)
         else:
             out[key] = v
         return out
@@ -839,7 +839,7 @@ class Take(Node):
     def backward(self, g):
         xp = xp_of(g)
         full = xp.zeros(int(np.prod(self.shape)), dtype=g.dtype)
-        xp.add.at(full, self.idx, g)
+        ufunc_at("add", full, self.idx, g)
         return full.reshape(self.shape)
 
 
@@ -869,7 +869,7 @@ class TakeAlong(Node):
     def backward(self, g):
         xp = xp_of(g)
         full = xp.zeros(self.shape, dtype=g.dtype)
-        xp.add.at(full, self.tup, g)
+        ufunc_at("add", full, self.tup, g)
         return full
 
 
@@ -913,7 +913,7 @@ class Put(Node):
         out = a.copy()
         flat = out.reshape(-1)
         if acc:
-            xp_of(a).add.at(flat, idx, src.reshape(-1))
+            ufunc_at("add", flat, idx, src.reshape(-1))
         else:
             flat[idx] = src.reshape(-1)
         return out

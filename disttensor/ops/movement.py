@@ -191,8 +191,22 @@ class GetItem(Node):
             n = self.shape[0]
             add_rows(full, xp.where(i < 0, i + n, i) if i.dtype.kind == "i" else i, g)
         else:
-            xp.add.at(full, idx, g)
+            ufunc_at("add", full, idx, g)
         return full
+
+
+def ufunc_at(name, a, idx, v):
+    """Unbuffered in-place `a[idx] (op)= v` with repeated indices applied each time (numpy's ufunc.at);
+    on CuPy through cupyx's scatter kernels."""
+    if a.__class__ is np.ndarray:
+        getattr(np, name).at(a, idx, v)
+        return
+    import cupyx
+    f = {"add": cupyx.scatter_add, "maximum": cupyx.scatter_max, "minimum": cupyx.scatter_min}.get(name)
+    if f is not None:
+        f(a, idx, v)
+    else:
+        getattr(xp_of(a), name).at(a, idx, v)
 
 
 def add_rows(full, idx, g):
@@ -204,6 +218,9 @@ def add_rows(full, idx, g):
     if flat.size == 0:
         return
     g = g.reshape((flat.size,) + full.shape[1:])
+    if xp is not np:
+        ufunc_at("add", full, flat, g)
+        return
     if flat.size > 1 and int(xp.bincount(flat, minlength=full.shape[0]).max()) > 1:
         order = xp.argsort(flat, kind="stable")
         srt = flat[order]
@@ -551,7 +568,7 @@ class RepeatInterleave(Node):
         full_shape = (n,) if self.flat else self.shape
         full = xp.zeros(full_shape, dtype=g.dtype)
         idx = xp.repeat(xp.arange(n), self.reps)
-        xp.add.at(full, (slice(None),) * ax + (idx,), g)
+        ufunc_at("add", full, (slice(None),) * ax + (idx,), g)
         return full.reshape(self.shape) if shape == (-1,) else full
 
 
