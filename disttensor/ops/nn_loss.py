@@ -274,6 +274,16 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     return apply(CrossEntropy, input, target, weight, ignore_index, reduction, float(label_smoothing))
 
 
+def _put_axis1(xp, a, idx, vals):
+    """a[..., idx, ...] = vals along axis 1 (idx has size 1 there), also where xp lacks put_along_axis."""
+    if hasattr(xp, "put_along_axis"):
+        xp.put_along_axis(a, idx, vals, axis=1)
+        return
+    ix = list(xp.ix_(*[xp.arange(s) for s in idx.shape]))
+    ix[1] = idx
+    a[tuple(ix)] = vals
+
+
 class NllLoss(Node):
     __slots__ = ("shape", "red", "denom", "tshape")
 
@@ -310,7 +320,7 @@ class NllLoss(Node):
         else:
             v = -wt * g.reshape(wt.shape)
         gx = xp.zeros(self.tshape, dtype=wt.dtype)
-        xp.put_along_axis(gx, tt, xp.expand_dims(v.astype(wt.dtype, copy=False), 1), axis=1)
+        _put_axis1(xp, gx, tt, xp.expand_dims(v.astype(wt.dtype, copy=False), 1))
         return gx.reshape(self.shape), None, None
 
 
@@ -684,3 +694,58 @@ def _t_triplet(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, swap=False
 @register("hinge_embedding_loss", method=False)
 def _t_hinge(input, target, margin=1.0, reduction=1):
     return hinge_embedding_loss(input, target, margin, reduction=_red(reduction, ""))
+
+
+def poisson_nll_loss(input, target, log_input=True, full=False, size_average=None, eps=1e-8, reduce=None,
+                     reduction="mean"):
+    from .elementwise import exp, log
+    reduction = _red(legacy_reduction(size_average, reduce, reduction), "poisson_nll_loss")
+    if log_input:
+        l = exp(input) - target * input
+    else:
+        l = input - target * log(input + eps)
+    if full:
+        # Stirling term where target > 1 (differentiable in target, as in PyTorch)
+        m = Tensor._wrap((target._data > 1).astype(target._data.dtype))
+        ts = target * m + (1 - m)
+        l = l + (ts * log(ts) - ts + 0.5 * log(ts * (2 * np.pi))) * m
+    return _creduce(l, reduction)
+
+
+@register("poisson_nll_loss", method=False)
+def _t_poisson_nll(input, target, log_input, full, eps, reduction):
+    return poisson_nll_loss(input, target, log_input, full, eps=eps, reduction=_red(reduction, ""))
+
+
+def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"):
+    from .elementwise import log
+    reduction = _red(reduction, "gaussian_nll_loss")
+    if var.ndim != input.ndim and tuple(var.shape) == tuple(input.shape[:-1]):
+        var = var.unsqueeze(-1)
+    elif var.ndim == input.ndim and var.shape[-1] == 1 and tuple(var.shape[:-1]) == tuple(input.shape[:-1]):
+        pass
+    elif tuple(var.shape) != tuple(input.shape):
+        raise ValueError(f"gaussian_nll_loss: var of shape {tuple(var.shape)} is incorrectly sized for input of shape "
+                         f"{tuple(input.shape)}")
+    v = var._data
+    if bool((v < 0).any()):
+        raise ValueError("var has negative entry/entries")
+    # clamp like PyTorch: the value is clamped, the gradient passes as if it were not
+    xp = xp_of(v)
+    var = var + Tensor._wrap(xp.maximum(v, eps) - v)
+    d = input - target
+    l = (log(var) + d * d / var) * 0.5
+    if full:
+        l = l + 0.5 * float(np.log(2 * np.pi))
+    return _creduce(l, reduction)
+
+
+def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
+    from .nn_activation import logsigmoid
+    reduction = _red(legacy_reduction(size_average, reduce, reduction), "multilabel_soft_margin_loss")
+    l = -(target * logsigmoid(input) + (1 - target) * logsigmoid(-input))
+    if weight is not None:
+        l = l * weight
+    c = input.shape[-1] if input.ndim else 1
+    l = l.sum(dim=input.ndim - 1) / c if input.ndim else l
+    return _creduce(l, reduction)
