@@ -302,6 +302,9 @@ def main(argv=None):
         rec["time"] = min(t_exit, float(err.get("time", t_exit)))
     except (OSError, ValueError, AttributeError):
         pass
+    # stopped by us only if the stop came before the failure (an exception recorded before the
+    # SIGTERM is this rank's own failure, even when the rank was still cleaning up)
+    rec["terminated"] = state["terminated_at"] is not None and state["terminated_at"] <= rec["time"]
     if not rec["traceback"]:
         rec["stderr_tail"] = err_pump.tail_text()
     _write_all(2, encode_record(rec))

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 
 from ._common import Demux, find_mpiexec, free_port, set_pdeathsig
-from .report import format_report, pick_root_cause
+from .report import format_report, pick_root_cause, read_error_files
 
 
 @dataclass
@@ -288,6 +288,8 @@ def run_job(opts):
                 return 128 + e.args[0]
             if ok:
                 return 0
+            # ranks killed before they could report (mpiexec after an MPI_Abort) left files
+            read_error_files(run_dir, records, world, opts.nproc_per_node)
             if opts.nnodes > 1 and not opts.hostfile:
                 note = ("(this node ran ranks %d-%d; ranks elsewhere are stopped by their "
                         "own launcher)" % (groups[0].ranks[0], groups[-1].ranks[-1]))
@@ -310,6 +312,8 @@ def run_job(opts):
 def exit_code_for(records, codes):
     root = pick_root_cause(records)
     if root is not None:
+        if root.get("error") or root.get("traceback"):
+            return int(root.get("exitcode") or 1) & 0xFF or 1
         if root.get("signal"):
             return 128 + int(root["signal"])
         if root.get("exitcode"):

@@ -10,14 +10,16 @@ prints them, and stops every rank when one fails.
 import collections
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
-from ._common import Demux, find_mpiexec, free_port, hostname, usable_cores
-from .report import format_report
+from ._common import Demux, find_mpiexec, free_port, hostname, set_pdeathsig, usable_cores
+from .report import format_report, record_from_error_file
 from .local import exit_code_for
 
 
@@ -30,6 +32,9 @@ class RankActor:
         self.records = []
         self.lock = threading.Lock()
         self.threads = []
+        self.rank = None
+        self.run_dir = None
+        self.reported = False
 
     def node_info(self):
         import ray
@@ -52,6 +57,9 @@ class RankActor:
             if k not in env_update:
                 env.pop(k, None)
         env.update(env_update)
+        self.rank = int(env_update.get("DTRUN_RANK", 0))
+        self.run_dir = tempfile.mkdtemp(prefix="dtrun-ray-")
+        env["DTRUN_RUN_DIR"] = self.run_dir
         pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         pp = env.get("PYTHONPATH", "")
         if pkg_parent not in pp.split(os.pathsep):
@@ -64,7 +72,8 @@ class RankActor:
             cwd = None
         self.proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     start_new_session=True)
+                                     start_new_session=True,
+                                     preexec_fn=lambda: set_pdeathsig(signal.SIGTERM))
         demux = Demux(self._record)
         self.threads = [threading.Thread(target=self._pump, args=(self.proc.stdout, 1, None),
                                          daemon=True),
@@ -77,6 +86,7 @@ class RankActor:
     def _record(self, rec):
         with self.lock:
             self.records.append(rec)
+            self.reported = True
 
     def _pump(self, pipe, stream, demux):
         fd = pipe.fileno()
@@ -105,6 +115,12 @@ class RankActor:
             for t in self.threads:
                 t.join(2.0)
             code = self.proc.returncode
+            if code != 0 and not self.reported:
+                rec = record_from_error_file(
+                    os.path.join(self.run_dir, "rank_%d" % self.rank, "error.json"), self.rank)
+                if rec is not None:
+                    self._record(rec)
+            shutil.rmtree(self.run_dir, ignore_errors=True)
         with self.lock:
             chunks = list(self.chunks)
             self.chunks.clear()
@@ -223,8 +239,8 @@ def run_ray_job(opts):
                         pass
             if code == 0:
                 return 0
-            if code is None:          # interrupted
-                return 130
+            if code is not None and code >= 128:   # interrupted
+                return code
             sys.stderr.write(format_report(records, world, attempt + 1, attempts))
             if attempt + 1 < attempts:
                 sys.stderr.write("dtrun: restarting the job (restart %d of %d)\n"
@@ -335,7 +351,7 @@ def _attempt(ray, opts, actors, attempt):
                 pass
     if interrupted:
         sys.stderr.write("dtrun: interrupted; all ranks stopped\n")
-        return None, records
+        return 128 + int(interrupted[0]), records
     if not records and all(c == 0 for c in codes.values()):
         return 0, records
     return 1, records

@@ -1,6 +1,44 @@
 """The failure report: which rank failed first, where, how, and its traceback."""
 
+import json
+import os
+
 from ._common import describe_exit, signal_name
+
+
+def record_from_error_file(path, rank, **fields):
+    """A status record for a rank whose bootstrap was killed before it could report (e.g. by
+    mpiexec after an MPI_Abort), from the error file its script left; None when there is none."""
+    try:
+        with open(path) as f:
+            err = json.load(f)
+    except (OSError, ValueError):
+        return None
+    rec = {"rank": rank, "host": err.get("host"), "pid": err.get("pid"), "exitcode": None,
+           "signal": None, "time": err.get("time", 0.0),
+           "error": err.get("error") or err.get("message", {}).get("message", ""),
+           "traceback": err.get("traceback") or
+           err.get("message", {}).get("extraInfo", {}).get("py_callstack", ""),
+           "how": "uncaught exception; the process was then ended by its starter "
+                  "(mpiexec after an MPI_Abort, or the job being stopped)",
+           "from_error_file": True}
+    rec.update(fields)
+    return rec
+
+
+def read_error_files(run_dir, records, world_size, nproc_per_node):
+    """Fill in ``records`` for ranks that left an error file under run_dir but no record."""
+    if not run_dir or not os.path.isdir(run_dir):
+        return records
+    for r in range(world_size):
+        if r in records:
+            continue
+        rec = record_from_error_file(os.path.join(run_dir, "rank_%d" % r, "error.json"), r,
+                                     local_rank=r % nproc_per_node,
+                                     group_rank=r // nproc_per_node)
+        if rec is not None:
+            records[r] = rec
+    return records
 
 
 def pick_root_cause(records):
@@ -40,7 +78,10 @@ def format_report(records, world_size, attempt, attempts, exit_codes=None, note=
                  % (root.get("rank"), root.get("local_rank"), root.get("group_rank")))
     lines.append("  host:        %s" % root.get("host"))
     lines.append("  pid:         %s" % root.get("pid"))
-    lines.append("  exit:        %s" % describe_exit(root))
+    how = root.get("how") or describe_exit(root)
+    if root.get("error") and root.get("signal"):
+        how = "uncaught exception; the process was then %s" % how
+    lines.append("  exit:        %s" % how)
     if root.get("error"):
         lines.append("  error:       %s" % root["error"].strip().split("\n")[-1])
     if root.get("traceback"):
@@ -56,9 +97,11 @@ def format_report(records, world_size, attempt, attempts, exit_codes=None, note=
     if others or world_size:
         lines.append("Other ranks:")
         for r in others:
-            how = describe_exit(r)
-            if r.get("terminated") or r.get("collateral"):
+            how = r.get("how") or describe_exit(r)
+            if r.get("terminated"):
                 how += " (stopped after the root cause)"
+            elif r.get("collateral") or (r.get("time") or 0) > (root.get("time") or 0):
+                how += " (after the root cause)"
             lines.append("  rank %s (%s): %s" % (r.get("rank"), r.get("host"), how))
         missing = [i for i in range(world_size or 0) if i not in reported]
         if missing:

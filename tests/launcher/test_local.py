@@ -263,3 +263,57 @@ def test_ctrl_c_stops_every_rank(tmp_path):
         if p.poll() is None:
             os.killpg(p.pid, signal.SIGKILL)
             p.wait()
+
+
+def _collectives_available():
+    try:
+        import disttensor.distributed  # noqa: F401
+        import collectives.distributed_c10d  # noqa: F401
+        return True
+    except Exception:
+        return False
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.skipif(not _collectives_available(), reason="needs collectives")
+@pytest.mark.parametrize("nnodes", [1, 2])
+def test_failure_inside_collectives_names_the_rank_that_raised(tmp_path, nnodes):
+    """Rank 1 raises between two all_reduces: the others fail in the collective (aborted by
+    collectives, which may also kill rank 1's bootstrap); the report must still name rank 1.
+    nnodes=2: two dtruns (one per 'node'), each rank under its own `mpiexec -n 1`."""
+    import subprocess
+    script = write_script(tmp_path, "ar.py", """
+        import os
+        import disttensor as torch
+        import disttensor.distributed as dist
+        dist.init_process_group("mpi")
+        t = torch.ones(4)
+        dist.all_reduce(t)
+        if dist.get_rank() == 1:
+            raise RuntimeError("rank 1 fails after step 1")
+        dist.all_reduce(t)
+    """)
+    if nnodes == 1:
+        rc, out, err = dtrun(["--nproc-per-node", "2", script], timeout=75)
+    else:
+        port = str(__import__("launcher._common", fromlist=["x"]).free_port())
+        args = ["--nnodes", "2", "--nproc-per-node", "1", "--master-port", port]
+        other = subprocess.Popen([PY, "-m", "launcher"] + args + ["--node-rank", "1", script],
+                                 env=base_env(), stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, start_new_session=True, text=True)
+        try:
+            rc, out, err = dtrun(args + ["--node-rank", "0", script], timeout=75)
+            out1, err1 = other.communicate(timeout=60)
+        finally:
+            if other.poll() is None:
+                os.killpg(other.pid, signal.SIGKILL)
+                other.wait()
+        assert other.returncode == 1, err1
+        # node 1 ran rank 1 itself: its report names it as the root cause
+        report1 = err1[err1.index("dtrun: job FAILED"):]
+        assert "rank:        1" in report1 and "RuntimeError: rank 1 fails" in report1
+    assert rc == 1, err
+    report = err[err.index("dtrun: job FAILED"):]
+    assert "rank 1" in report and "RuntimeError: rank 1 fails after step 1" in report
+    if nnodes == 1:
+        assert "rank:        1 (local_rank 1, node_rank 0)" in report
