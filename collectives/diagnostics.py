@@ -15,6 +15,7 @@ import time
 import traceback
 from collections import deque
 
+_PKG_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 DEBUG_ENV = "DISTTENSOR_DEBUG"          # OFF | INFO | DETAIL (also honours TORCH_DISTRIBUTED_DEBUG)
 TIMEOUT_ENV = "DISTTENSOR_TIMEOUT"       # seconds; overrides the default 10 minutes
 HISTORY_LEN = 16
@@ -42,6 +43,10 @@ class CollectiveMismatchError(DistError):
     pass
 
 
+def _dtname(d):
+    return getattr(d, "name", d)
+
+
 class Record:
     """One collective as seen by this rank."""
     __slots__ = ("gid", "seq", "op", "shape", "dtype", "extra", "t0", "state")
@@ -54,7 +59,7 @@ class Record:
     def describe(self):
         s = f"#{self.seq} {self.op}"
         if self.shape is not None:
-            s += f"(shape={tuple(self.shape)}, dtype={self.dtype}"
+            s += f"(shape={tuple(self.shape)}, dtype={_dtname(self.dtype)}"
             s += f", {self.extra})" if self.extra else ")"
         elif self.extra:
             s += f"({self.extra})"
@@ -62,7 +67,7 @@ class Record:
 
     def as_tuple(self):
         return (self.gid, self.seq, self.op, None if self.shape is None else tuple(self.shape),
-                self.dtype, self.extra, self.state)
+                _dtname(self.dtype), self.extra, self.state)
 
 
 class History:
@@ -118,7 +123,7 @@ def _main_thread_where():
         st = traceback.extract_stack(frame)
         # innermost frame outside this package
         for fs in reversed(st):
-            if "/collectives/" not in fs.filename:
+            if not fs.filename.startswith(_PKG_DIR):
                 return f"{fs.filename}:{fs.lineno} in {fs.name}"
         return f"{st[-1].filename}:{st[-1].lineno}"
     except Exception:

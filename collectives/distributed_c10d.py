@@ -533,7 +533,7 @@ def _start(pg, op, t, extra="", check=True, shape_must_match=True):
     h = pg.history
     if t is not None:
         a = t._data
-        rec = h.start(op, a.shape, a.dtype.name, extra)
+        rec = h.start(op, a.shape, a.dtype, extra)  # the dtype object: its name is formatted lazily
     else:
         rec = h.start(op, None, None, extra)
     h.inflight = rec
@@ -544,7 +544,7 @@ def _start(pg, op, t, extra="", check=True, shape_must_match=True):
 
 
 def _check_agreement(pg, rec, shape_must_match):
-    mine = (rec.op, rec.shape if shape_must_match else None, rec.dtype, rec.extra)
+    mine = (rec.op, rec.shape if shape_must_match else None, diag._dtname(rec.dtype), rec.extra)
     data = pickle.dumps(mine)
     impl = pg.cpu_impl()
     if hasattr(impl, "allgather_small") and len(data) <= 480:

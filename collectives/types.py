@@ -40,7 +40,12 @@ class reduce_op:  # deprecated alias kept by PyTorch
     MAX = RedOpType.MAX
 
 
+_OK = frozenset(RedOpType) - {RedOpType.PREMUL_SUM, RedOpType.UNUSED}
+
+
 def to_op(op):
+    if op in _OK and op.__class__ is RedOpType:
+        return op
     if isinstance(op, ReduceOp):
         op = op.op
     try:

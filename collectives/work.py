@@ -30,7 +30,7 @@ class Work:
 
 
 class _Future:
-    """Minimal torch.futures.Future over a work handle."""
+    """Minimal torch.futures.Future over a work handle: wait()/value() give the output tensors."""
 
     def __init__(self, work):
         self._work = work
@@ -46,20 +46,28 @@ class _Future:
         return self._work.is_completed()
 
     def then(self, callback):
-        fut = _DoneFuture(None)
-        fut._value = callback(self)
-        return fut
+        """A future whose value is callback(self), run when it is waited on (keeps overlap)."""
+        return _ChainedFuture(self, callback)
 
 
-class _DoneFuture(_Future):
-    def __init__(self, value):
-        self._value = value
+class _ChainedFuture(_Future):
+    def __init__(self, parent, callback):
+        self._parent, self._callback = parent, callback
+        self._has_value = False
+        self._value = None
 
     def wait(self):
+        if not self._has_value:
+            self._parent.wait()
+            self._value = self._callback(self._parent)
+            self._has_value = True
         return self._value
 
     def done(self):
-        return True
+        return self._has_value or self._parent.done()
+
+    def set_result(self, value):
+        self._value, self._has_value = value, True
 
 
 class CompletedWork(Work):

@@ -73,8 +73,19 @@ def _half_op(npdt, op):
     return o
 
 
+_op_cache = {}
+
+
 def mpi_op(npdt, op):
-    """The MPI.Op for a ReduceOp and element dtype."""
+    """The MPI.Op for a ReduceOp and element dtype (cached)."""
+    key = (npdt, op)
+    o = _op_cache.get(key)
+    if o is None:
+        o = _op_cache[key] = _mpi_op(npdt, op)
+    return o
+
+
+def _mpi_op(npdt, op):
     MPI = mpi()
     if npdt in _HALVES:
         if op not in _UFUNC:
@@ -212,8 +223,9 @@ class ProcessGroupMPI:
         n = 0
         yield_ = _sched_yield  # lets the peer ranks run when cores are oversubscribed (measured)
         while not test():
-            yield_()
             n += 1
+            if n > 32:  # spin briefly first: small messages finish within a few polls
+                yield_()
             if n & 127 == 0:
                 now = time.monotonic()
                 if now > relax:

@@ -114,6 +114,17 @@ xb = [val(r, (N * 2,), torch.bfloat16) for r in range(N)]
 o = torch.zeros(2, dtype=torch.bfloat16); dist.reduce_scatter_tensor(o, T(xb[R]))
 close(o, np.sum([x.astype(np.float32) for x in xb], 0)[R * 2:(R + 1) * 2], "reduce_scatter_tensor bf16")
 
+# uneven reduce_scatter (list of different sizes): rank r receives the sum of everybody's input r
+ins = [torch.full((r + 1,), float(R + 1)) for r in range(N)]
+o = torch.zeros(R + 1); dist.reduce_scatter(o, ins); close(o, np.full(R + 1, N * (N + 1) / 2), "uneven reduce_scatter")
+# integer AVG floors, like integer division
+t = T(np.array([R * 3 + 1], np.int64)); dist.all_reduce(t, op=dist.ReduceOp.AVG)
+close(t, [sum(r * 3 + 1 for r in range(N)) // N], "int AVG")
+# futures: then() runs when waited on
+t = torch.ones(4)
+fut = dist.all_reduce(t, async_op=True).get_future().then(lambda f: f.value()[0].sum().item())
+assert fut.wait() == 4 * N
+
 # gather / scatter
 for root in range(N):
     gl = [torch.zeros(3) for _ in range(N)] if R == root else None
