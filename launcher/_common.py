@@ -135,12 +135,19 @@ def hostname():
     return socket.gethostname()
 
 
+_prctl = None
+try:  # looked up once in the parent: preexec_fn must not load libraries after fork()
+    import ctypes
+    _prctl = ctypes.CDLL(None, use_errno=True).prctl
+except Exception:  # not Linux
+    _prctl = None
+
+
 def set_pdeathsig(sig=signal.SIGKILL):
     """Linux: deliver ``sig`` to the calling process when its parent dies (use in preexec_fn)."""
-    try:
-        import ctypes
-        libc = ctypes.CDLL(None, use_errno=True)
-        PR_SET_PDEATHSIG = 1
-        libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
-    except Exception:
-        pass
+    if _prctl is None:
+        return
+    PR_SET_PDEATHSIG = 1
+    _prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+    if os.getppid() == 1:          # the parent is already gone
+        os.kill(os.getpid(), sig)

@@ -245,6 +245,10 @@ def main(argv=None):
     parser = build_parser()
     opts = parse_job_args(parser, argv)
     finish_options(opts, parser)
+    if not (opts.module or opts.no_python or opts.hostfile or opts.ray or opts.nnodes > 1) \
+            and not os.path.isfile(opts.training_script):
+        sys.stderr.write("dtrun: no such script: %s\n" % opts.training_script)
+        return 2
     if opts.ray:
         from .ray_launcher import run_ray_job
         return run_ray_job(opts)

@@ -94,7 +94,8 @@ def format_report(records, world_size, attempt, attempts, exit_codes=None, note=
         lines.append("  (no traceback: the process printed nothing to stderr)")
     others = [r for k, r in sorted(records.items()) if r is not root]
     reported = {r.get("rank") for r in records.values()}
-    if others or world_size:
+    missing = [i for i in range(world_size or 0) if i not in reported]
+    if others or missing:
         lines.append("Other ranks:")
         for r in others:
             how = r.get("how") or describe_exit(r)
@@ -103,7 +104,6 @@ def format_report(records, world_size, attempt, attempts, exit_codes=None, note=
             elif r.get("collateral") or (r.get("time") or 0) > (root.get("time") or 0):
                 how += " (after the root cause)"
             lines.append("  rank %s (%s): %s" % (r.get("rank"), r.get("host"), how))
-        missing = [i for i in range(world_size or 0) if i not in reported]
         if missing:
             lines.append("  rank%s %s: stopped by the launcher"
                          % ("s" if len(missing) > 1 else "", _ranges(missing)))

@@ -1,5 +1,6 @@
 """dtrun end to end with real processes: local (mpiexec) and hostfile modes, failures, restarts."""
 
+import json
 import os
 import signal
 import time
@@ -317,3 +318,23 @@ def test_failure_inside_collectives_names_the_rank_that_raised(tmp_path, nnodes)
     assert "rank 1" in report and "RuntimeError: rank 1 fails after step 1" in report
     if nnodes == 1:
         assert "rank:        1 (local_rank 1, node_rank 0)" in report
+
+
+@pytest.mark.timeout(60)
+def test_log_dir_keeps_torchrun_error_file(tmp_path):
+    script = write_script(tmp_path, "err.py", """
+        import os
+        if os.environ["RANK"] == "1":
+            raise ZeroDivisionError("bad lr schedule")
+    """)
+    logs = tmp_path / "logs"
+    rc, out, err = dtrun(["--nproc-per-node", "2", "--log-dir", str(logs), script])
+    assert rc == 1
+    data = json.loads((logs / "attempt_0" / "rank_1" / "error.json").read_text())
+    assert data["message"]["message"] == "ZeroDivisionError: bad lr schedule"
+    assert "err.py" in data["message"]["extraInfo"]["py_callstack"]
+    assert int(data["message"]["extraInfo"]["timestamp"]) > 0
+    assert data["rank"] == 1
+    assert not (logs / "attempt_0" / "rank_0" / "error.json").exists()
+    rc, out, err = dtrun(["no_such_script.py"])
+    assert rc == 2 and "no such script" in err
