@@ -27,7 +27,7 @@ def _int_array(v):
     return a
 
 
-def convert_index(idx, xp=np):
+def convert_index(idx, xp=np, ndim=None):
     """A PyTorch index -> (index for the array module, is_basic)."""
     if idx.__class__ is not tuple:
         idx = (idx,)
@@ -69,6 +69,16 @@ def convert_index(idx, xp=np):
                              f"valid indices (got {type(i).__name__})")
         out.append(i)
     out = tuple(out)
+    if not basic and ndim is not None and any(i is Ellipsis for i in out):
+        # an Ellipsis that stands for no dimension does not separate advanced indices in PyTorch
+        used = 0
+        for i in out:
+            if hasattr(i, "dtype") and i.dtype.kind == "b":
+                used += i.ndim
+            elif i is not None and i is not Ellipsis and not isinstance(i, (bool, np.bool_)):
+                used += 1
+        if used >= ndim:
+            out = tuple(i for i in out if i is not Ellipsis)
     if not basic and any(i.__class__ is int for i in out):
         return _mixed(out), False
     return out, basic
@@ -158,7 +168,7 @@ def getitem(self, idx):
         out._vc = self._vc
         out._base = self._base if self._base is not None else self
         return out
-    idx, basic = convert_index(idx, xp_of(d))
+    idx, basic = convert_index(idx, xp_of(d), d.ndim)
     try:
         out = apply1(GetMixed, self, idx) if idx.__class__ is Mixed else apply1(GetItem, self, idx, basic)
     except IndexError as e:
@@ -243,7 +253,7 @@ def _positions_in_base(view_arr, base_arr):
 def setitem(self, idx, value):
     d = self._data
     xp = xp_of(d)
-    idx, basic = convert_index(idx, xp)
+    idx, basic = convert_index(idx, xp, d.ndim)
     vt = isinstance(value, Tensor)
     if vt:
         if value._data.__class__ is not d.__class__:

@@ -260,3 +260,79 @@ def test_split_chunk_return_views():
     assert a._base is x and b._vc is x._vc
     assert [p.shape[0] for p in x.tensor_split(3)] == [4, 3, 3]
     assert [p.shape[0] for p in dt.arange(5).chunk(3)] == [2, 2, 1]
+
+
+# ---- random indices against PyTorch ------------------------------------------------------------------
+try:
+    from hypothesis import given, settings, HealthCheck, strategies as st
+
+    @st.composite
+    def _index_case(draw):
+        shape = tuple(draw(st.lists(st.integers(1, 4), min_size=1, max_size=3)))
+        parts, dim, used_ellipsis = [], 0, False
+        while dim < len(shape) and draw(st.booleans()):
+            n = shape[dim]
+            kind = draw(st.sampled_from(["int", "slice", "none", "list", "mask", "ellipsis", "mask2", "int0d"]))
+            if kind == "mask2" and dim + 1 < len(shape):
+                m = draw(st.lists(st.booleans(), min_size=n * shape[dim + 1], max_size=n * shape[dim + 1]))
+                parts.append(np.array(m).reshape(n, shape[dim + 1]))
+                dim += 2
+            elif kind == "int0d":
+                parts.append(np.array(draw(st.integers(-n, n - 1))))
+                dim += 1
+            elif kind == "int":
+                parts.append(draw(st.integers(-n, n - 1)))
+                dim += 1
+            elif kind == "slice":
+                parts.append(slice(draw(st.one_of(st.none(), st.integers(-n, n))),
+                                   draw(st.one_of(st.none(), st.integers(-n, n))),
+                                   draw(st.one_of(st.none(), st.integers(1, 3)))))
+                dim += 1
+            elif kind == "none":
+                parts.append(None)
+            elif kind == "list":
+                parts.append(draw(st.lists(st.integers(-n, n - 1), min_size=1, max_size=3)))
+                dim += 1
+            elif kind == "mask":
+                parts.append(np.array(draw(st.lists(st.booleans(), min_size=n, max_size=n))))
+                dim += 1
+            elif not used_ellipsis:
+                parts.append(Ellipsis)
+                used_ellipsis = True
+        return shape, tuple(parts)
+
+    def _for_torch(idx):
+        return tuple(torch.tensor(p) if isinstance(p, np.ndarray) else p for p in idx)
+
+    def _for_dt(idx):
+        return tuple(dt.tensor(p) if isinstance(p, np.ndarray) else p for p in idx)
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(case=_index_case())
+    def test_random_getitem_and_setitem_match_torch(case):
+        shape, idx = case
+        a = np.arange(float(np.prod(shape))).reshape(shape) + 1.0
+        try:
+            expect = torch.tensor(a)[_for_torch(idx)]
+        except (IndexError, RuntimeError, ValueError):
+            with pytest.raises((IndexError, RuntimeError, ValueError)):
+                dt.tensor(a)[_for_dt(idx)]
+            return
+        xd = dt.tensor(a, requires_grad=True)
+        xt = torch.tensor(a, requires_grad=True)
+        rd = xd[_for_dt(idx)]
+        assert tuple(rd.shape) == tuple(expect.shape)
+        np.testing.assert_array_equal(rd.detach().numpy(), expect.numpy())
+        g = np.arange(float(expect.numel())).reshape(tuple(expect.shape))
+        rd.backward(dt.tensor(g))
+        xt[_for_torch(idx)].backward(torch.tensor(g))
+        np.testing.assert_allclose(xd.grad.numpy(), xt.grad.numpy())
+        # setitem with a value of the indexed shape (skip repeated targets: PyTorch leaves their order undefined)
+        if len(np.unique(torch.arange(a.size).reshape(shape)[_for_torch(idx)].numpy())) != expect.numel():
+            return
+        yd, yt = dt.tensor(a), torch.tensor(a)
+        yd[_for_dt(idx)] = dt.tensor(-g)
+        yt[_for_torch(idx)] = torch.tensor(-g)
+        np.testing.assert_array_equal(yd.numpy(), yt.numpy())
+except ImportError:  # pragma: no cover
+    pass
