@@ -24,7 +24,8 @@ def _parse():
 args = _parse()
 if args.threads is not None and os.environ.get("_BENCH_CONV_CHILD") != "1":
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), OPENBLAS_NUM_THREADS=str(args.threads),
-               MKL_NUM_THREADS=str(args.threads), _BENCH_CONV_CHILD="1")
+               MKL_NUM_THREADS=str(args.threads), NUMBA_NUM_THREADS=str(args.threads),
+               _BENCH_CONV_CHILD="1")
     os.execve(sys.executable, [sys.executable] + sys.argv, env)
 
 import numpy as np  # noqa: E402

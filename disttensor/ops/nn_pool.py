@@ -128,88 +128,64 @@ def _tiles(x, k, out):
 
 
 class MaxPoolNd(Node):
+    """Running maximum over the kernel offsets (strided views, no window copy), tracking the offset id
+    of the maximum: the first one in row-major order, or the last NaN, as PyTorch picks them."""
     __slots__ = ()
-    save_inputs = (0,)
 
     def forward(self, x, nd, k, s, p, d, out, want_idx):
         xp = xp_of(x)
         xb, lead = _flat_lead(x, nd)
         S = xb.shape[1:]
-        if _is_tiling(k, s, p, d, out, S):
-            xr, kax = _tiles(xb, k, out)
-            y = xr.max(axis=kax)
-            kid = None
-            if want_idx:
-                kid = self._first_max(xp, xr, y, k, None)
-            self.saved = (x, y, None, (nd, k, s, p, d, out, lead, S))
+        tiling = _is_tiling(k, s, p, d, out, S)
+        if tiling:  # kernel == stride: the offsets are views of the input split into tiles
+            xr, _ = _tiles(xb, k, out)
+            views = [xr[_tile_sel(kpos, nd)] for kpos in np.ndindex(*k)]
         else:
             xpad = _pad_to(xb, nd, p, out, k, s, d, _lowest(x.dtype))
-            offs = _offsets(k, d)
-            y = kid = None
-            isf = _isfloat(x.dtype)
-            for i, o in enumerate(offs):
-                v = xpad[_win(o, s, out, lead=1)]
-                if y is None:
-                    y = v.copy()
-                    kid = xp.zeros(y.shape, dtype=np.int8 if len(offs) < 128 else np.int64)
-                    continue
-                m = v > y
-                if isf:
-                    m |= v != v
-                xp.copyto(y, v, where=m)
-                kid[m] = i
-            self.saved = (None, None, kid, (nd, k, s, p, d, out, lead, S))
+            views = [xpad[_win(o, s, out, lead=1)] for o in _offsets(k, d)]
+        K = len(views)
+        y = views[0].copy()
+        kid = xp.zeros(y.shape, dtype=np.int8 if K < 128 else np.int64)
+        m = xp.empty(y.shape, dtype=bool)
+        for i in range(1, K):
+            v = views[i]
+            xp.greater(v, y, out=m)
+            xp.maximum(y, v, out=y)          # NaN-propagating
+            xp.copyto(kid, i, where=m)
+        if _isfloat(x.dtype) and bool(xp.isnan(y).any()):
+            # NaNs: PyTorch's index is the last NaN of the window
+            for i in range(K):
+                xp.copyto(kid, i, where=xp.isnan(views[i]))
+        self.saved = (kid, tiling, (nd, k, s, p, d, out, lead, S))
         y = y.reshape(lead + out)
         if want_idx:
             return y, _flat_indices(xp, kid, S, k, s, p, d, out).reshape(lead + out)
         return y
 
-    @staticmethod
-    def _first_max(xp, xr, y, k, g):
-        """Tiling path: the first (row-major) maximum of each tile, as PyTorch picks it. With g, scatter it there."""
-        nd = len(k)
-        taken = None
-        kid = xp.zeros(y.shape, dtype=np.int64) if g is None else None
-        gx = None if g is None else xp.zeros(xr.shape, dtype=g.dtype)
-        isf = _isfloat(xr.dtype)
-        for i, kpos in enumerate(np.ndindex(*k)):
-            sl = [slice(None)] * (2 * nd + 1)
-            for j in range(nd):
-                sl[2 + 2 * j] = kpos[j]
-            sl = tuple(sl)
-            v = xr[sl]
-            m = v == y
-            if isf:
-                m |= v != v
-            if taken is None:
-                taken = m
-            else:
-                m &= ~taken
-                taken |= m
-            if g is None:
-                kid[m] = i
-            else:
-                xp.multiply(g, m, out=gx[sl])
-        return kid if g is None else gx
-
     def backward(self, g):
-        x, y, kid, (nd, k, s, p, d, out, lead, S) = self.saved
+        kid, tiling, (nd, k, s, p, d, out, lead, S) = self.saved
         xp = xp_of(g)
         B = _prod(lead)
         gb = g.reshape((B,) + out)
-        if x is not None:  # tiling
-            xb = x.reshape((B,) + S)
-            xr, _ = _tiles(xb, k, out)
-            gt = self._first_max(xp, xr, y, k, gb)
-            if all(o * kk == a for o, kk, a in zip(out, k, S)):
-                return gt.reshape(x.shape)
-            gx = xp.zeros((B,) + S, dtype=g.dtype)
-            gx[(slice(None),) + tuple(slice(0, o * kk) for o, kk in zip(out, k))] = gt.reshape(
-                (B,) + tuple(o * kk for o, kk in zip(out, k)))
+        if tiling:
+            covered = tuple(o * kk for o, kk in zip(out, k))
+            gx = xp.empty((B,) + S, dtype=g.dtype) if covered == S else xp.zeros((B,) + S, dtype=g.dtype)
+            gr, _ = _tiles(gx, k, out)
+            m = xp.empty(kid.shape, dtype=bool)
+            for i, kpos in enumerate(np.ndindex(*k)):
+                xp.equal(kid, i, out=m)
+                xp.multiply(gb, m, out=gr[_tile_sel(kpos, nd)])
             return gx.reshape(lead + S)
         idx = _flat_indices(xp, kid, S, k, s, p, d, out).reshape(B, -1)
         unique = all(dd * (kk - 1) < ss for kk, ss, dd in zip(k, s, d))
         return _scatter_flat(xp, gb.reshape(B, -1), idx, _prod(S), g.dtype, unique).reshape(lead + S)
+
+
+def _tile_sel(kpos, nd):
+    sl = [slice(None)] * (2 * nd + 1)
+    for j in range(nd):
+        sl[2 + 2 * j] = kpos[j]
+    return tuple(sl)
 
 
 def _max_pool(op, nd, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
@@ -271,9 +247,12 @@ class AvgPoolNd(Node):
         xb, lead = _flat_lead(x, nd)
         S = xb.shape[1:]
         if _is_tiling(k, s, p, (1,) * nd, out, S):
-            xr, kax = _tiles(xb, k, out)
+            xr, _ = _tiles(xb, k, out)
+            views = [xr[_tile_sel(kpos, nd)] for kpos in np.ndindex(*k)]
+            y = views[0].copy()
+            for v in views[1:]:
+                y += v
             div = float(div_override) if div_override else float(_prod(k))
-            y = xr.sum(axis=kax)
             y *= 1.0 / div
             self.saved = (True, div, (nd, k, s, p, out, lead, S))
             return y.reshape(lead + out)
@@ -300,18 +279,11 @@ class AvgPoolNd(Node):
         B = _prod(lead)
         gd = g.reshape((B,) + out) / div
         if tiling:
-            shp = (B,)
-            for o in out:
-                shp += (o, 1)
-            full = tuple(o * kk for o, kk in zip(out, k))
-            tshape = (B,)
-            for o, kk in zip(out, k):
-                tshape += (o, kk)
-            if full == S:
-                gx = xp.empty((B,) + S, dtype=g.dtype)
-            else:
-                gx = xp.zeros((B,) + S, dtype=g.dtype)
-            gx[(slice(None),) + tuple(slice(0, a) for a in full)].reshape(tshape)[...] = gd.reshape(shp)
+            covered = tuple(o * kk for o, kk in zip(out, k))
+            gx = xp.empty((B,) + S, dtype=g.dtype) if covered == S else xp.zeros((B,) + S, dtype=g.dtype)
+            gr, _ = _tiles(gx, k, out)
+            for kpos in np.ndindex(*k):
+                gr[_tile_sel(kpos, nd)] = gd
             return gx.reshape(lead + S)
         hi = tuple(max(0, (o - 1) * ss + kk - a - pp) for a, o, kk, ss, pp in zip(S, out, k, s, p))
         buf = xp.zeros((B,) + tuple(a + pp + h for a, pp, h in zip(S, p, hi)), dtype=g.dtype)

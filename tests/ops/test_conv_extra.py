@@ -1,0 +1,243 @@
+"""Convolution and pooling beyond the OpInfo table: chunked GEMM paths, indices, unpooling, errors,
+in-place checks, half precision, gradcheck on tiny sizes. References: PyTorch's CPU build."""
+import numpy as np
+import pytest
+
+import disttensor as dt
+import disttensor.nn.functional as DF
+from disttensor.ops import nn_conv
+
+torch = pytest.importorskip("torch")
+TF = torch.nn.functional
+torch.set_num_threads(1)
+
+
+def _pair(*arrays, grad=True):
+    d = [dt.from_numpy(a.copy()).requires_grad_(grad) for a in arrays]
+    t = [torch.from_numpy(a.copy()).requires_grad_(grad) for a in arrays]
+    return d, t
+
+
+def _check(fd, ft, arrays, atol=1e-9, rtol=1e-7):
+    d, t = _pair(*arrays)
+    yd, yt = fd(*d), ft(*t)
+    np.testing.assert_allclose(yd.detach().numpy(), yt.detach().numpy(), atol=atol, rtol=rtol)
+    g = np.random.default_rng(5).standard_normal(tuple(yt.shape)).astype(arrays[0].dtype)
+    yd.backward(dt.from_numpy(g.copy()))
+    yt.backward(torch.from_numpy(g.copy()))
+    for a, b in zip(d, t):
+        np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), atol=atol * 10, rtol=max(rtol * 10, 1e-6))
+
+
+@pytest.mark.parametrize("chunk_bytes", [1 << 12, 5000, 1 << 30])
+@pytest.mark.parametrize("kw", [dict(padding=1), dict(stride=2, padding=(1, 0)), dict(groups=2, dilation=2)])
+def test_conv2d_chunked_paths(monkeypatch, chunk_bytes, kw):
+    # several chunks of samples, with a remainder chunk (N=5), must give the same result
+    monkeypatch.setattr(nn_conv, "_CHUNK_BYTES", chunk_bytes)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((5, 4, 9, 8))
+    w = rng.standard_normal((6, 4 // kw.get("groups", 1), 3, 3))
+    b = rng.standard_normal(6)
+    _check(lambda x, w, b: DF.conv2d(x, w, b, **kw), lambda x, w, b: TF.conv2d(x, w, b, **kw), [x, w, b])
+
+
+@pytest.mark.parametrize("chunk_bytes", [1 << 12, 1 << 30])
+def test_conv_transpose2d_chunked(monkeypatch, chunk_bytes):
+    monkeypatch.setattr(nn_conv, "_CHUNK_BYTES", chunk_bytes)
+    rng = np.random.default_rng(1)
+    x, w, b = rng.standard_normal((5, 4, 4, 3)), rng.standard_normal((4, 3, 3, 2)), rng.standard_normal(3)
+    kw = dict(stride=2, padding=1, output_padding=1)
+    _check(lambda x, w, b: DF.conv_transpose2d(x, w, b, **kw), lambda x, w, b: TF.conv_transpose2d(x, w, b, **kw),
+           [x, w, b])
+
+
+def test_conv2d_float32_batch():
+    # the MNIST conv2 layer shape, scaled down; float32 as users run it
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((8, 32, 12, 12)).astype(np.float32)
+    w = (rng.standard_normal((64, 32, 3, 3)) * 0.1).astype(np.float32)
+    b = rng.standard_normal(64).astype(np.float32)
+    _check(lambda x, w, b: DF.conv2d(x, w, b), lambda x, w, b: TF.conv2d(x, w, b), [x, w, b], atol=2e-4, rtol=1e-4)
+
+
+def test_conv_only_weight_needs_grad_and_no_bias():
+    rng = np.random.default_rng(3)
+    x = dt.from_numpy(rng.standard_normal((2, 3, 5, 5)))
+    w = dt.from_numpy(rng.standard_normal((4, 3, 3, 3))).requires_grad_()
+    y = DF.conv2d(x, w, padding=1)
+    y.sum().backward()
+    wt = torch.from_numpy(w.detach().numpy().copy()).requires_grad_()
+    TF.conv2d(torch.from_numpy(x.numpy().copy()), wt, padding=1).sum().backward()
+    assert x.grad is None
+    np.testing.assert_allclose(w.grad.numpy(), wt.grad.numpy(), atol=1e-10)
+
+
+def test_conv_inplace_modification_of_input_is_detected():
+    x = dt.randn(1, 2, 5, 5, dtype=dt.float64)
+    w = dt.randn(3, 2, 3, 3, dtype=dt.float64, requires_grad=True)
+    y = DF.conv2d(x, w)
+    x.add_(1.0)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.sum().backward()
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_conv_half_precision(dtype):
+    rng = np.random.default_rng(4)
+    x32 = rng.standard_normal((2, 3, 6, 6)).astype(np.float32)
+    w32 = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    x = dt.from_numpy(x32).to(getattr(dt, dtype)).requires_grad_()
+    w = dt.from_numpy(w32).to(getattr(dt, dtype)).requires_grad_()
+    y = DF.conv2d(x, w, padding=1)
+    assert y.dtype == getattr(dt, dtype)
+    ref = TF.conv2d(torch.from_numpy(x.float().detach().numpy()), torch.from_numpy(w.float().detach().numpy()),
+                    padding=1).numpy()
+    np.testing.assert_allclose(y.float().detach().numpy(), ref, atol=0.1, rtol=0.02)
+    y.float().sum().backward()
+    assert x.grad.dtype == getattr(dt, dtype) and w.grad.dtype == getattr(dt, dtype)
+
+
+def test_conv_errors():
+    x = dt.randn(1, 3, 8, 8)
+    with pytest.raises(RuntimeError, match=r"expected input\[1, 3, 8, 8\] to have 4 channels, but got 3 channels"):
+        DF.conv2d(x, dt.randn(2, 4, 3, 3))
+    with pytest.raises(RuntimeError, match="Expected 3D \\(unbatched\\) or 4D \\(batched\\) input to conv2d"):
+        DF.conv2d(dt.randn(3, 8), dt.randn(2, 3, 3, 3))
+    with pytest.raises(RuntimeError, match="divisible by 2"):
+        DF.conv2d(dt.randn(1, 4, 8, 8), dt.randn(3, 2, 3, 3), groups=2)
+    with pytest.raises(RuntimeError, match="bias"):
+        DF.conv2d(x, dt.randn(2, 3, 3, 3), dt.randn(3))
+    with pytest.raises(RuntimeError, match="should be the same"):
+        DF.conv2d(x, dt.randn(2, 3, 3, 3, dtype=dt.float64))
+    with pytest.raises(RuntimeError, match="padding='same' is not supported for strided"):
+        DF.conv2d(x, dt.randn(2, 3, 3, 3), stride=2, padding="same")
+    with pytest.raises(RuntimeError, match="Kernel size can't be greater than actual input size"):
+        DF.conv2d(x, dt.randn(2, 3, 9, 9))
+    with pytest.raises(RuntimeError, match="output padding must be smaller than either stride or dilation"):
+        DF.conv_transpose2d(x, dt.randn(3, 2, 3, 3), stride=2, output_padding=2)
+    with pytest.raises(RuntimeError, match="expected input"):
+        DF.conv_transpose2d(x, dt.randn(4, 2, 3, 3))
+    with pytest.raises(RuntimeError, match="conv1d"):
+        DF.conv1d(dt.randn(1, 3, 8), dt.randn(2, 4, 3))
+
+
+def test_pool_errors():
+    x = dt.randn(1, 2, 6, 6)
+    with pytest.raises(RuntimeError, match="pad should be at most half of effective kernel size"):
+        DF.max_pool2d(x, 2, padding=2)
+    with pytest.raises(RuntimeError, match="Output size is too small"):
+        DF.avg_pool2d(dt.randn(1, 2, 2, 2), 3)
+    with pytest.raises(RuntimeError, match="Expected 3D or 4D"):
+        DF.max_pool2d(dt.randn(6, 6), 2)
+    with pytest.raises(ValueError, match="only one of size or scale_factor"):
+        DF.interpolate(x, size=3, scale_factor=2)
+    with pytest.raises(RuntimeError, match="fold"):
+        DF.fold(dt.randn(1, 8, 7), (4, 5), 2)
+
+
+@pytest.mark.parametrize("args", [
+    dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1), dict(kernel_size=3, stride=2, ceil_mode=True),
+    dict(kernel_size=(2, 3), stride=1, dilation=(2, 1), padding=(1, 1)), dict(kernel_size=2, ceil_mode=True)])
+def test_max_pool2d_indices_match_torch(args):
+    x = np.random.default_rng(6).standard_normal((2, 3, 7, 9))
+    yd, id_ = DF.max_pool2d(dt.from_numpy(x), return_indices=True, **args)
+    yt, it = TF.max_pool2d(torch.from_numpy(x), return_indices=True, **args)
+    np.testing.assert_array_equal(yd.numpy(), yt.numpy())
+    np.testing.assert_array_equal(id_.numpy(), it.numpy())
+    assert id_.dtype == dt.int64
+
+
+def test_max_pool_ties_and_nan_like_torch():
+    x = np.zeros((1, 1, 4, 4))
+    x[0, 0, 0, 0] = np.nan
+    x[0, 0, 2:, 2:] = 1.0  # a tie inside one window: the first maximum gets the gradient
+    d, t = _pair(x)
+    yd, id_ = DF.max_pool2d(d[0], 2, return_indices=True)
+    yt, it = TF.max_pool2d(t[0], 2, return_indices=True)
+    np.testing.assert_array_equal(yd.detach().numpy(), yt.detach().numpy())
+    np.testing.assert_array_equal(id_.numpy(), it.numpy())
+    yd.sum().backward()
+    yt.sum().backward()
+    np.testing.assert_array_equal(d[0].grad.numpy(), t[0].grad.numpy())
+
+
+def test_max_pool1d_and_adaptive_indices():
+    x = np.random.default_rng(7).standard_normal((2, 3, 11))
+    for fd, ft in [(lambda a: DF.max_pool1d(a, 3, 2, 1, return_indices=True),
+                    lambda a: TF.max_pool1d(a, 3, 2, 1, return_indices=True)),
+                   (lambda a: DF.adaptive_max_pool1d(a, 4, return_indices=True),
+                    lambda a: TF.adaptive_max_pool1d(a, 4, return_indices=True))]:
+        (yd, id_), (yt, it) = fd(dt.from_numpy(x)), ft(torch.from_numpy(x))
+        np.testing.assert_array_equal(yd.numpy(), yt.numpy())
+        np.testing.assert_array_equal(id_.numpy(), it.numpy())
+    x2 = np.random.default_rng(8).standard_normal((2, 3, 7, 10))
+    (yd, id_), (yt, it) = DF.adaptive_max_pool2d(dt.from_numpy(x2), (3, 4), True), \
+        TF.adaptive_max_pool2d(torch.from_numpy(x2), (3, 4), True)
+    np.testing.assert_array_equal(id_.numpy(), it.numpy())
+
+
+@pytest.mark.parametrize("output_size", [None, (7, 9)])
+def test_max_unpool2d(output_size):
+    x = np.random.default_rng(9).standard_normal((2, 3) + (output_size or (6, 8)))
+    yt, it = TF.max_pool2d(torch.from_numpy(x), 2, return_indices=True)
+    yd, id_ = DF.max_pool2d(dt.from_numpy(x), 2, return_indices=True)
+    a = dt.from_numpy(yd.numpy().copy()).requires_grad_()
+    b = yt.detach().clone().requires_grad_()
+    ud = DF.max_unpool2d(a, id_, 2, output_size=output_size)
+    ut = TF.max_unpool2d(b, it, 2, output_size=output_size)
+    np.testing.assert_array_equal(ud.detach().numpy(), ut.detach().numpy())
+    g = np.random.default_rng(10).standard_normal(tuple(ut.shape))
+    ud.backward(dt.from_numpy(g))
+    ut.backward(torch.from_numpy(g))
+    np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy())
+    if output_size is None:
+        with pytest.raises(RuntimeError, match="invalid max index"):
+            DF.max_unpool2d(a, id_ * 100, 2)
+
+
+def test_unfold_fold_roundtrip_matches_torch():
+    x = np.random.default_rng(11).standard_normal((2, 3, 6, 7))
+    kw = dict(kernel_size=(3, 2), dilation=(1, 2), padding=(1, 0), stride=(2, 1))
+    _check(lambda a: DF.fold(DF.unfold(a, **kw), (6, 7), **kw), lambda a: TF.fold(TF.unfold(a, **kw), (6, 7), **kw),
+           [x])
+    _check(lambda a: DF.unfold(a, 2), lambda a: TF.unfold(a, 2), [x[0]])  # unbatched
+
+
+@pytest.mark.parametrize("kw", [dict(scale_factor=2), dict(scale_factor=3, mode="bilinear", align_corners=True),
+                                dict(size=(13, 6), mode="bilinear"), dict(scale_factor=0.6, mode="nearest"),
+                                dict(size=(3, 5), mode="area")])
+def test_interpolate_more(kw):
+    x = np.random.default_rng(12).standard_normal((2, 3, 8, 10))
+    _check(lambda a: DF.interpolate(a, **kw), lambda a: TF.interpolate(a, **kw), [x])
+
+
+def test_upsample_aliases():
+    x = np.random.default_rng(13).standard_normal((1, 2, 4, 5))
+    np.testing.assert_allclose(DF.upsample_bilinear(dt.from_numpy(x), scale_factor=2).numpy(),
+                               TF.interpolate(torch.from_numpy(x), scale_factor=2, mode="bilinear",
+                                              align_corners=True).numpy(), atol=1e-12)
+    np.testing.assert_allclose(DF.upsample(dt.from_numpy(x), size=(7, 7)).numpy(),
+                               TF.interpolate(torch.from_numpy(x), size=(7, 7)).numpy())
+
+
+@pytest.mark.parametrize("fn", [
+    lambda x, w: DF.conv2d(x, w, stride=(2, 1), padding=1, dilation=(1, 2), groups=2),
+    lambda x, w: DF.conv_transpose2d(x, w[:, :1], stride=2, padding=1, output_padding=1, groups=2),
+])
+def test_conv_gradcheck_tiny(fn):
+    rng = np.random.default_rng(14)
+    x = dt.from_numpy(rng.standard_normal((1, 4, 4, 5))).requires_grad_()
+    w = dt.from_numpy(rng.standard_normal((4, 2, 2, 3))).requires_grad_()
+    assert dt.autograd.gradcheck(fn, (x, w), eps=1e-6, atol=1e-5, rtol=1e-3)
+
+
+@pytest.mark.parametrize("fn", [
+    lambda x: DF.max_pool2d(x, 3, 2, 1, ceil_mode=True),
+    lambda x: DF.avg_pool2d(x, 3, 2, 1, ceil_mode=True, count_include_pad=False),
+    lambda x: DF.adaptive_max_pool2d(x, (2, 3)),
+    lambda x: DF.interpolate(x, scale_factor=1.5, mode="bilinear"),
+])
+def test_pool_gradcheck_tiny(fn):
+    n = 2 * 5 * 6
+    x = dt.from_numpy(np.random.default_rng(15).permutation(n).reshape(1, 2, 5, 6) / n).requires_grad_()
+    assert dt.autograd.gradcheck(fn, (x,), eps=1e-6, atol=1e-5, rtol=1e-3)
