@@ -8,7 +8,8 @@ import numpy as np
 from ..autograd.node import Node
 from ..tensor import Tensor, _new_tensor
 from .._backends.device import xp_of
-from ._apply import apply, apply1
+from ._apply import apply, apply1, _finish, _wrap
+from ..autograd.grad_mode import STATE as _GRAD
 from ._registry import register
 from .. import _dtype
 
@@ -17,6 +18,8 @@ _mx = _builtins.max
 
 def norm_dims(dim, ndim, op="reduce"):
     """dim (None, int or sequence) -> tuple of non-negative axes, or None for all."""
+    if dim.__class__ is int and -ndim <= dim < ndim:
+        return (dim + ndim if dim < 0 else dim,)
     if dim is None:
         return None
     if isinstance(dim, (int, np.integer)):
@@ -69,7 +72,7 @@ class Mean(Node):
 
     def forward(self, a, axes, keepdim, npd):
         self.shape, self.axes, self.keepdim = a.shape, axes, keepdim
-        n = a.size if axes is None else int(np.prod([a.shape[i] for i in axes]))
+        n = a.size if axes is None else math.prod([a.shape[i] for i in axes])
         self.n = n
         return a.mean(axis=axes, keepdims=keepdim, dtype=npd)
 
@@ -141,10 +144,14 @@ def _all_dims(dim):
 
 
 def _axes(dim, ndim, op):
+    if dim.__class__ is int and -ndim <= dim < ndim:
+        return (dim + ndim if dim < 0 else dim,)
     return None if _all_dims(dim) else norm_dims(dim, ndim, op)
 
 
 def _one_dim(dim, ndim, op):
+    if dim.__class__ is int and -ndim <= dim < ndim:
+        return dim + ndim if dim < 0 else dim
     if not isinstance(dim, (int, np.integer)):
         raise TypeError(f"{op}(): argument 'dim' must be int, not {type(dim).__name__}")
     return norm_dims(dim, ndim, op)[0] if ndim else 0
@@ -380,6 +387,17 @@ def _select_back(g, idx_keep, shape, axis, keepdim):
     return xp.where(pos == idx_keep, g, 0)
 
 
+def _apply_pair(cls, t, *consts):
+    """Run a one-input node whose forward returns (differentiable values, indices)."""
+    node = cls.__new__(cls)
+    node.saved = None
+    v, i = node.forward(t._data, *consts)
+    v, i = _wrap(v), _wrap(i)
+    if t.requires_grad and _GRAD.enabled:
+        _finish(node, (t,), v)
+    return v, i
+
+
 def _max_min(input, dim, keepdim, out, is_max, name):
     if dim is None:
         if keepdim:
@@ -390,7 +408,7 @@ def _max_min(input, dim, keepdim, out, is_max, name):
         return (maximum if is_max else minimum)(input, dim, out=out)
     d = input._data
     axis = _one_dim(dim, d.ndim, name)
-    v, i = apply(MaxDim if is_max else MinDim, input, axis, keepdim)
+    v, i = _apply_pair(MaxDim if is_max else MinDim, input, axis, keepdim)
     r = getattr(return_types, name)(v, i)
     if out is not None:
         _out(v, out[0])
@@ -470,17 +488,21 @@ class Var(Node):
     save_inputs = (0,)
 
     def forward(self, a, axes, keepdim, correction, is_std):
-        xp = xp_of(a)
-        n = a.size if axes is None else int(np.prod([a.shape[i] for i in axes]))
+        n = a.size if axes is None else math.prod([a.shape[i] for i in axes])
         dof = n - correction
-        m = a.mean(axis=axes, keepdims=True)
-        diff = a - m
-        with np.errstate(divide="ignore", invalid="ignore"):
-            v = xp.asarray((diff * diff).sum(axis=axes, keepdims=keepdim)) / _mx(dof, 0)
-            r = xp.sqrt(v) if is_std else v
+        diff = a - a.sum(axis=axes, keepdims=True) / (n or 1)
+        ss = (diff * diff).sum(axis=axes, keepdims=keepdim)
+        if dof > 0:
+            v = ss / dof
+        else:                      # inf (or nan for 0/0) like PyTorch, without NumPy's warning
+            with np.errstate(divide="ignore", invalid="ignore"):
+                v = ss / _mx(dof, 0)
+        if v.__class__ is not np.ndarray and not hasattr(v, "device"):
+            v = np.asarray(v)
+        r = xp_of(v).sqrt(v) if is_std else v
         self.axes, self.keepdim, self.dof, self.is_std = axes, keepdim, dof, is_std
         self.saved = (diff, r)
-        return r.astype(a.dtype, copy=False)
+        return r if r.dtype == a.dtype else r.astype(a.dtype)
 
     def backward(self, g):
         diff, r = self.saved
@@ -681,7 +703,7 @@ class CumSum(Node):
         self.axis = axis
         if a.ndim == 0:
             return a.astype(npd or a.dtype)
-        return xp_of(a).cumsum(a, axis=axis, dtype=npd)
+        return a.cumsum(axis=axis, dtype=npd)
 
     def backward(self, g):
         if g.ndim == 0:
@@ -697,7 +719,7 @@ class CumProd(Node):
 
     def forward(self, a, axis, npd):
         self.axis = axis
-        r = a.astype(npd or a.dtype) if a.ndim == 0 else xp_of(a).cumprod(a, axis=axis, dtype=npd)
+        r = a.astype(npd or a.dtype) if a.ndim == 0 else a.cumprod(axis=axis, dtype=npd)
         self.saved = (a, r)
         return r
 
@@ -748,14 +770,25 @@ def cumprod(input, dim, *, dtype=None, out=None):
 
 
 # ---- sorting and selection -------------------------------------------------------------------
+def _rev(axis):
+    return (slice(None),) * axis + (slice(None, None, -1),)
+
+
 def _argsort(xp, a, axis, descending):
     """Stable argsort; descending keeps equal elements in their original order and puts NaN first."""
     if not descending:
-        return xp.argsort(a, axis=axis, kind="stable")
-    n = a.shape[axis]
-    rev = xp.flip(a, axis)
-    idx = xp.flip(xp.argsort(rev, axis=axis, kind="stable"), axis)
-    return (n - 1) - idx
+        return a.argsort(axis=axis, kind="stable")
+    r = _rev(axis)
+    return (a.shape[axis] - 1) - a[r].argsort(axis=axis, kind="stable")[r]
+
+
+def _take(xp, a, idx, axis):
+    """take_along_axis, with a fast flat gather for the last axis of a contiguous array."""
+    n = a.shape[axis] if a.ndim else 0
+    if axis == a.ndim - 1 and n and a.flags.c_contiguous:
+        base = xp.arange(0, a.size, n).reshape(a.shape[:-1] + (1,))
+        return a.reshape(-1)[idx + base]
+    return xp.take_along_axis(a, idx, axis)
 
 
 class Gather1(Node):
@@ -768,7 +801,7 @@ class Gather1(Node):
         self.saved = idx
         if a.ndim == 0:
             return a.copy()
-        v = xp.take_along_axis(a, idx, axis)
+        v = _take(xp, a, idx, axis)
         return v if keepdim else v.squeeze(axis)
 
     def backward(self, g):
@@ -791,7 +824,7 @@ class Gather1(Node):
 
 
 def _select(input, idx, axis, keepdim):
-    return apply(Gather1, input, idx, axis, keepdim)
+    return apply1(Gather1, input, idx, axis, keepdim)
 
 
 @register("sort")
