@@ -236,6 +236,8 @@ def main(argv=None):
     use_prefix = environ.get("DTRUN_PREFIX", "1") not in ("0", "", "false", "no")
     prefix = ("[rank %d] " % c["rank"]).encode() if use_prefix else b""
     grace = float(environ.get("DTRUN_KILL_GRACE", "3"))
+    # status records for dtrun (only when dtrun started us: they are control lines in stderr)
+    records = environ.get("DTRUN_STATUS_RECORDS") == "1"
 
     try:
         child = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -247,7 +249,8 @@ def main(argv=None):
                "host": hostname(), "pid": None, "exitcode": 127, "signal": None,
                "terminated": False, "time": time.time(), "error": msg.strip(),
                "traceback": "", "stderr_tail": ""}
-        _write_all(2, encode_record(rec))
+        if records:
+            _write_all(2, encode_record(rec))
         return 127
 
     state = {"terminated_at": None}
@@ -287,6 +290,10 @@ def main(argv=None):
     err_pump.join(2.0)
 
     if code == 0:
+        if records:
+            _write_all(2, encode_record({"rank": c["rank"], "host": hostname(),
+                                         "pid": child.pid, "exitcode": 0, "signal": None,
+                                         "time": t_exit, "ok": True}))
         return 0
     rec = {"rank": c["rank"], "local_rank": c["local_rank"], "group_rank": c["group_rank"],
            "host": hostname(), "pid": child.pid,
@@ -307,7 +314,8 @@ def main(argv=None):
     rec["terminated"] = state["terminated_at"] is not None and state["terminated_at"] <= rec["time"]
     if not rec["traceback"]:
         rec["stderr_tail"] = err_pump.tail_text()
-    _write_all(2, encode_record(rec))
+    if records:
+        _write_all(2, encode_record(rec))
     if code < 0:
         return 128 - code
     return code

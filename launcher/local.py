@@ -73,7 +73,7 @@ def plan(opts, run_dir, restart):
         "DTRUN_MAX_RESTARTS": str(opts.max_restarts), "DTRUN_RUN_ID": opts.run_id,
         "DTRUN_RUN_DIR": run_dir, "DTRUN_KILL_GRACE": str(opts.kill_grace),
         "DTRUN_PREFIX": "0" if opts.no_prefix else "1",
-        "PYTHONUNBUFFERED": "1",
+        "PYTHONUNBUFFERED": "1", "DTRUN_STATUS_RECORDS": "1",
     })
     # the ranks must import the launcher even where it is not installed (hostfile nodes)
     pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -217,7 +217,7 @@ def run_groups(groups, world_size, kill_grace=3.0, stop_delay=0.5, poll=0.05, lo
                     rec.setdefault("collateral", True)
                 records.setdefault(rec.get("rank"), rec)
             alive = [g for g in groups if g.proc.poll() is None]
-            failed = bool(records) or any(g.proc.returncode not in (None, 0) for g in groups)
+            failed = any(not r.get("ok") for r in records.values()) or any(g.proc.returncode not in (None, 0) for g in groups)
             if interrupted and t_fail is None:
                 t_fail = time.time() - stop_delay
             if failed and t_fail is None:
@@ -264,7 +264,7 @@ def run_groups(groups, world_size, kill_grace=3.0, stop_delay=0.5, poll=0.05, lo
     if interrupted:
         raise Interrupted(interrupted[0])
     codes = [(g.name, g.returncode) for g in groups]
-    ok = not records and all(c == 0 for _, c in codes)
+    ok = all(r.get("ok") for r in records.values()) and all(c == 0 for _, c in codes)
     return ok, records, codes
 
 

@@ -288,7 +288,7 @@ def _attempt(ray, opts, actors, attempt):
             "DTRUN_RUN_ID": opts.run_id, "DTRUN_KILL_GRACE": opts.kill_grace,
             "DTRUN_PREFIX": "0" if opts.no_prefix else "1",
             "DTRUN_CPUS_PER_RANK": max(1, int(opts.cpus_per_rank)),
-            "DTRUN_LAUNCHER": "ray", "PYTHONUNBUFFERED": "1",
+            "DTRUN_LAUNCHER": "ray", "PYTHONUNBUFFERED": "1", "DTRUN_STATUS_RECORDS": "1",
         })
         if p["node_gpus"]:
             env["CUDA_VISIBLE_DEVICES"] = ",".join(p["node_gpus"])
@@ -332,7 +332,8 @@ def _attempt(ray, opts, actors, attempt):
                                       "time": time.time(), "pid": None,
                                       "local_rank": None, "group_rank": None,
                                       "collateral": t_fail is not None}
-            if t_fail is None and (records or interrupted):
+            if t_fail is None and (interrupted or
+                                   any(not x.get("ok") for x in records.values())):
                 t_fail = time.time()
             if t_fail is not None and not stopping and time.time() >= t_fail + 0.3:
                 stopping = [by_rank[r].stop.remote(opts.kill_grace)
@@ -352,6 +353,6 @@ def _attempt(ray, opts, actors, attempt):
     if interrupted:
         sys.stderr.write("dtrun: interrupted; all ranks stopped\n")
         return 128 + int(interrupted[0]), records
-    if not records and all(c == 0 for c in codes.values()):
+    if all(x.get("ok") for x in records.values()) and all(c == 0 for c in codes.values()):
         return 0, records
     return 1, records

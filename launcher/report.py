@@ -43,9 +43,10 @@ def read_error_files(run_dir, records, world_size, nproc_per_node):
 
 def pick_root_cause(records):
     """The first failure that was not caused by the launcher (or mpiexec) stopping the job."""
-    if not records:
+    recs = sorted((r for r in records.values() if not r.get("ok")),
+                  key=lambda r: (r.get("time") or 0.0))
+    if not recs:
         return None
-    recs = sorted(records.values(), key=lambda r: (r.get("time") or 0.0))
     for r in recs:
         if not r.get("terminated") and not r.get("collateral"):
             return r
@@ -99,6 +100,10 @@ def format_report(records, world_size, attempt, attempts, exit_codes=None, note=
         lines.append("Other ranks:")
         for r in others:
             how = r.get("how") or describe_exit(r)
+            if r.get("ok"):
+                lines.append("  rank %s (%s): finished (exit code 0)"
+                             % (r.get("rank"), r.get("host")))
+                continue
             if r.get("terminated"):
                 how += " (stopped after the root cause)"
             elif r.get("collateral") or (r.get("time") or 0) > (root.get("time") or 0):
