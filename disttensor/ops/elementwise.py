@@ -998,7 +998,8 @@ class Maximum(Binary):
         xp = xp_of(g)
         tie = a == b
         lose_a, lose_b = (a < b, a > b) if self.ufunc == "maximum" else (a > b, a < b)
-        return g * xp.where(tie, 0.5, ~lose_a), g * xp.where(tie, 0.5, ~lose_b)
+        half = xp.where(tie, g * 0.5, g)
+        return xp.where(lose_a, 0, half), xp.where(lose_b, 0, half)
 
 
 class Minimum(Maximum):

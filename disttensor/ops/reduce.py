@@ -777,9 +777,15 @@ def _rev(axis):
 def _argsort(xp, a, axis, descending):
     """Stable argsort; descending keeps equal elements in their original order and puts NaN first."""
     if not descending:
-        return a.argsort(axis=axis, kind="stable")
+        return _stable_argsort(a, axis)
     r = _rev(axis)
-    return (a.shape[axis] - 1) - a[r].argsort(axis=axis, kind="stable")[r]
+    return (a.shape[axis] - 1) - _stable_argsort(a[r], axis)[r]
+
+
+def _stable_argsort(a, axis):
+    if a.__class__ is np.ndarray:
+        return a.argsort(axis=axis, kind="stable")
+    return a.argsort(axis=axis)      # CuPy's sort is always stable (and may reject `kind`)
 
 
 def _take(xp, a, idx, axis):
@@ -811,16 +817,17 @@ class Gather1(Node):
             return g
         if not self.keepdim:
             g = xp.expand_dims(g, self.axis)
-        out = xp.zeros(self.shape, g.dtype)
-        if hasattr(xp, "put_along_axis"):
-            xp.put_along_axis(out, idx, g, self.axis)
-            return out
-        o2 = xp.moveaxis(out, self.axis, -1)
-        i2 = xp.moveaxis(idx, self.axis, -1)
-        g2 = xp.moveaxis(g, self.axis, -1)
-        lead = xp.indices(i2.shape, sparse=True)[:-1]
-        o2[tuple(lead) + (i2,)] = g2
-        return out
+        # scatter along the axis with plain fancy indexing on a (rows, n) view (NumPy and CuPy alike)
+        ax = self.axis
+        i2 = xp.moveaxis(idx, ax, -1)
+        k = i2.shape[-1]
+        moved = i2.shape[:-1] + (self.shape[ax],)
+        out = xp.zeros(moved, g.dtype)
+        rows = math.prod(moved[:-1])
+        if rows and k:
+            out.reshape(rows, moved[-1])[xp.arange(rows)[:, None], i2.reshape(rows, k)] = \
+                xp.moveaxis(g, ax, -1).reshape(rows, k)
+        return xp.moveaxis(out, -1, ax)
 
 
 def _select(input, idx, axis, keepdim):
@@ -870,7 +877,7 @@ def topk(input, k, dim=-1, largest=True, sorted=True):
         part = xp.argpartition(key, k - 1, axis=axis)
         part = part[(slice(None),) * axis + (slice(0, k),)]
         if sorted:
-            order = xp.argsort(xp.take_along_axis(key, part, axis), axis=axis, kind="stable")
+            order = _stable_argsort(xp.take_along_axis(key, part, axis), axis)
             part = xp.take_along_axis(part, order, axis)
         idx = part
     else:
@@ -886,7 +893,7 @@ def _pick(input, pos, dim, keepdim, name, cls):
     axis = _one_dim(dim, d.ndim, name)
     if d.ndim == 0:
         return cls(_select(input, None, 0, True), _new_tensor(xp.zeros((), np.int64)))
-    idx = xp.take(xp.argsort(d, axis=axis, kind="stable"), [pos], axis=axis)
+    idx = xp.take(_stable_argsort(d, axis), [pos], axis=axis)
     i = idx if keepdim else idx.squeeze(axis)
     return cls(_select(input, idx, axis, keepdim), _new_tensor(i.astype(np.int64, copy=False)))
 
