@@ -16,23 +16,21 @@ import torch  # noqa: E402
 torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
 
 
-def bench(fn, n=200, reps=5):
-    fn()
-    best = []
+def case(name, make, n=200, reps=7):
+    """Both libraries timed in alternation (one block of n calls each per round), median over rounds:
+    on a shared, loaded machine the ratio stays meaningful even when absolute times drift."""
+    fns = [make(L) for L in (dt, torch)]
+    for f in fns:
+        f()
+    times = [[], []]
     for _ in range(reps):
-        t0 = time.perf_counter()
-        for _ in range(n):
-            fn()
-        best.append((time.perf_counter() - t0) / n * 1e6)
-    return float(np.median(best))
-
-
-def case(name, make, n=200):
-    res = []
-    for L in (dt, torch):
-        fn = make(L)
-        res.append(bench(fn, n))
-    print(f"{name:48s} {res[0]:10.1f} {res[1]:10.1f} {res[0] / res[1]:7.2f}")
+        for k, f in enumerate(fns):
+            t0 = time.perf_counter()
+            for _ in range(n):
+                f()
+            times[k].append((time.perf_counter() - t0) / n * 1e6)
+    res = [float(np.median(t)) for t in times]
+    print(f"{name:48s} {res[0]:10.1f} {res[1]:10.1f} {res[0] / res[1]:7.2f}", flush=True)
 
 
 def fb(L, f, *shapes, ints=None):

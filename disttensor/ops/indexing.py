@@ -49,8 +49,8 @@ def convert_index(idx, xp=np, ndim=None):
             else:
                 i = d if xp is np or d.__class__ is not np.ndarray else xp.asarray(d)
                 basic = False
-        elif isinstance(i, (list, np.ndarray)) or (xp is not np and isinstance(i, xp.ndarray)):
-            if isinstance(i, list) and any(isinstance(x, Tensor) for x in i):
+        elif isinstance(i, (list, np.ndarray, range, tuple)) or (xp is not np and isinstance(i, xp.ndarray)):
+            if isinstance(i, (list, tuple)) and any(isinstance(x, Tensor) for x in i):
                 i = [x._data if isinstance(x, Tensor) else x for x in i]
             i = _int_array(i)
             if i.dtype.kind not in "iub":

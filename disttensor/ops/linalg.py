@@ -960,6 +960,9 @@ class VectorNorm(Node):
         from .reduce import expand_back
         a, r = self.saved
         xp = xp_of(g)
+        if self.ord == 2 and self.axes is None:   # r is one number: one pass over a
+            rv = float(r)
+            return a * (g.reshape(()) / rv) if rv != 0 else xp.zeros_like(a)
         ge = expand_back(g, self.shape, self.axes, self.keepdim)
         re = expand_back(r, self.shape, self.axes, self.keepdim)
         o = self.ord
