@@ -14,7 +14,7 @@ import subprocess
 import sys
 import uuid
 
-from ._common import find_mpiexec, free_port, usable_cores
+from ._common import free_port, usable_cores
 
 
 def _gpu_count():

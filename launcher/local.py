@@ -11,7 +11,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from ._common import Demux, find_mpiexec, free_port, set_pdeathsig
+from ._common import Demux, find_mpiexec, set_pdeathsig
 from .report import format_report, pick_root_cause, read_error_files
 
 
@@ -180,7 +180,7 @@ class Interrupted(Exception):
     pass
 
 
-def run_groups(groups, world_size, kill_grace=3.0, stop_delay=0.5, poll=0.05, log=None):
+def run_groups(groups, kill_grace=3.0, stop_delay=0.5, poll=0.05):
     """Start the groups, watch them, stop them all when one rank fails.
 
     Returns (ok, records, exit_codes).  ``records`` maps rank -> status record.
@@ -217,7 +217,8 @@ def run_groups(groups, world_size, kill_grace=3.0, stop_delay=0.5, poll=0.05, lo
                     rec.setdefault("collateral", True)
                 records.setdefault(rec.get("rank"), rec)
             alive = [g for g in groups if g.proc.poll() is None]
-            failed = any(not r.get("ok") for r in records.values()) or any(g.proc.returncode not in (None, 0) for g in groups)
+            failed = (any(not r.get("ok") for r in records.values())
+                      or any(g.proc.returncode not in (None, 0) for g in groups))
             if interrupted and t_fail is None:
                 t_fail = time.time() - stop_delay
             if failed and t_fail is None:
@@ -281,7 +282,7 @@ def run_job(opts):
             groups = plan(opts, run_dir, attempt)
             world = opts.nproc_per_node * opts.nnodes
             try:
-                ok, records, codes = run_groups(groups, world, kill_grace=opts.kill_grace)
+                ok, records, codes = run_groups(groups, kill_grace=opts.kill_grace)
             except Interrupted as e:
                 sys.stderr.write("dtrun: interrupted (%s); all ranks stopped\n"
                                  % signal.Signals(e.args[0]).name)

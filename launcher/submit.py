@@ -83,7 +83,8 @@ def build_submission(opts):
                 raise SystemExit("dtrun submit: %s is outside the working directory %s "
                                  "(use --working-dir)" % (target, wd))
             target = rel
-    argv = [getattr(opts, "python", None) or "python", "-m", "launcher"] + job_argv(opts) + [target] + \
+    python = getattr(opts, "python", None) or "python"
+    argv = [python, "-m", "launcher"] + job_argv(opts) + [target] + \
         list(opts.training_script_args)
     entrypoint = " ".join(shlex.quote(x) for x in argv)
     launcher_dir = os.path.dirname(os.path.abspath(__file__))

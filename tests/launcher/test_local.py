@@ -194,8 +194,9 @@ def test_torchrun_style_node_and_module_mode(tmp_path):
 @pytest.mark.timeout(60)
 def test_launch_with_custom_starter_and_no_prefix(tmp_path):
     """--launch-with (what the sbatch script uses with srun) and --no-prefix."""
-    script = write_script(tmp_path, "env.py", ENV_SCRIPT.replace('print("ENV"',
-                                                                 'print("[rank", os.environ["RANK"] + "] ENV"'))
+    # --no-prefix: the script prints its own rank tag
+    own_tag = ENV_SCRIPT.replace('print("ENV"', 'print("[rank", os.environ["RANK"] + "] ENV"')
+    script = write_script(tmp_path, "env.py", own_tag)
     rc, out, err = dtrun(["--launch-with", "%s -n 2" % find_mpiexec(), "--nproc-per-node", "2",
                           "--no-prefix", script])
     assert rc == 0, err

@@ -9,7 +9,7 @@ pytest.importorskip("ray")
 
 from launcher._common import find_mpiexec, free_port  # noqa: E402
 
-from ._util import ENV_SCRIPT, PY, base_env, dtrun, rank_json, write_script  # noqa: E402
+from ._util import ENV_SCRIPT, PY, dtrun, rank_json, write_script  # noqa: E402
 
 pytestmark = pytest.mark.skipif(find_mpiexec() is None, reason="needs mpiexec (mpich wheel)")
 

@@ -142,3 +142,52 @@ def test_report_picks_first_real_failure():
     assert "rank 0 (a): killed by signal SIGTERM (15) (stopped after the root cause)" in other
     assert "rank 3 (b): killed by signal SIGKILL (9)" in other
     assert "rank 1: stopped by the launcher" in other
+
+
+def test_submit_builds_the_job_for_the_ray_job_api(tmp_path, monkeypatch, capsys):
+    """dtrun submit against a stand-in JobSubmissionClient (the real API is tested in
+    test_ray.py when Ray is installed)."""
+    from launcher import submit
+
+    calls = {}
+
+    class FakeClient:
+        def __init__(self, address):
+            calls["address"] = address
+
+        def submit_job(self, **kw):
+            calls["submit"] = kw
+            return "raysubmit_123"
+
+        async def tail_job_logs(self, sid):
+            yield "[rank 0] hello\n"
+
+        def get_job_status(self, sid):
+            return "FAILED" if "bad" in calls["submit"]["entrypoint"] else "SUCCEEDED"
+
+    monkeypatch.setattr(submit, "_client", FakeClient)
+    write_script(tmp_path, "train.py", "print('hi')\n")
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path)
+    rc = submit.main(["--address", "http://head:8265", "--pip", "tqdm", "--nproc-per-node", "4",
+                      "--nnodes", "2", "--gpus-per-rank", "1", "--max-restarts", "3",
+                      "--env", "A=1", "train.py", "--epochs", "3"])
+    assert rc == 0
+    assert calls["address"] == "http://head:8265"
+    kw = calls["submit"]
+    assert kw["entrypoint"].startswith("python -m launcher --ray --ray-address auto ")
+    for part in ["--nproc-per-node 4", "--nnodes 2", "--gpus-per-rank 1", "--max-restarts 3",
+                 "--env A=1"]:
+        assert part in kw["entrypoint"]
+    assert kw["entrypoint"].endswith(" train.py --epochs 3")
+    env = kw["runtime_env"]
+    assert env["working_dir"] == str(tmp_path) and env["pip"] == ["tqdm"]
+    assert env["py_modules"] == [os.path.join(os.path.dirname(os.path.dirname(
+        os.path.dirname(os.path.abspath(__file__)))), "launcher")]
+    assert ".venv" in env["excludes"]
+    assert "[rank 0] hello" in capsys.readouterr().out
+    write_script(tmp_path, "bad.py", "raise SystemExit(1)\n")
+    assert submit.main(["--address", "http://head:8265", "--no-wait", "bad.py"]) == 0
+    assert submit.main(["--address", "http://head:8265", "bad.py"]) == 1
+    with pytest.raises(SystemExit):
+        submit.main(["--address", "http://head:8265", "--working-dir", "sub", "train.py"])
