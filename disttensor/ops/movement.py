@@ -297,6 +297,10 @@ def expand(self, *sizes):
     if lead < 0:
         raise RuntimeError(f"expand: the number of sizes provided ({len(sizes)}) must be greater or equal to the "
                            f"number of dimensions in the tensor ({nd})")
+    for i in range(lead):
+        if sizes[i] < 0:
+            raise RuntimeError(f"expand: the expanded size of the tensor ({sizes[i]}) isn't allowed in a leading, "
+                               f"non-existing dimension {i}")
     shape = tuple(self._data.shape[i - lead] if s == -1 else s for i, s in enumerate(sizes))
     try:
         out = apply1(Expand, self, shape)
@@ -637,8 +641,12 @@ def select(input, dim, index):
 
 
 @register("split")
-def split(tensor, split_size_or_sections, dim=0):
+def split(tensor, split_size_or_sections=None, dim=0, *, split_size=None):
+    if split_size_or_sections is None:
+        split_size_or_sections = split_size  # Tensor.split(split_size=...)
     d = tensor._data
+    if d.ndim == 0:
+        raise RuntimeError("split expects at least a 1-dimensional tensor")
     ax = _dim(dim, d.ndim, "split")
     n = d.shape[ax]
     if isinstance(split_size_or_sections, (list, tuple)):
@@ -663,6 +671,8 @@ def chunk(input, chunks, dim=0):
     if chunks <= 0:
         raise RuntimeError("chunk expects `chunks` to be greater than 0, got: " + str(chunks))
     d = input._data
+    if d.ndim == 0:
+        raise RuntimeError("chunk expects at least a 1-dimensional tensor")
     ax = _dim(dim, d.ndim, "chunk")
     n = d.shape[ax]
     size = -(-n // chunks) if n else 0
