@@ -393,37 +393,23 @@ class Optimizer:
     def _step_bucket(self, group, b, kern):
         params = b.params
         grads = [p.grad for p in params]
-        xp = b.xp
         n = len(params)
-        if not any(g is None for g in grads):
-            if n == 1:
-                b.flat_g[...] = grads[0]._data.reshape(-1)
-            else:
-                xp.concatenate([g._data.reshape(-1) for g in grads], out=b.flat_g)
-            sc = b.scalars
-            if n == 1 or (sc.min(axis=1) == sc.max(axis=1)).all():
-                runs = ((0, n),)
-            else:
-                runs = self._runs(grads, sc)
+        sc = b.scalars
+        if not any(g is None for g in grads) and (n == 1 or (sc.min(axis=1) == sc.max(axis=1)).all()):
+            runs = ((0, n),)
         else:
-            off = b.offsets
-            for i, g in enumerate(grads):
-                if g is not None:
-                    b.flat_g[off[i]:off[i + 1]] = g._data.reshape(-1)
-            runs = self._runs(grads, b.scalars)
-        if not runs:
-            return
+            runs = self._runs(grads, sc)
+            if not runs:
+                return
         kern = kern if b.use_kernel else None
         off = b.offsets
         for i0, i1 in runs:
-            s, e = off[i0], off[i1]
-            old_step = float(b.scalars[0, i0])
+            old_step = float(sc[0, i0])
             step = old_step + 1.0
-            extra = {name: float(b.scalars[j, i0]) for j, (name, _) in enumerate(self._extra_scalars, 1)}
-            if b.flat_p is not None:
-                new_extra = self._update(group, b.flat_p[s:e], b.flat_g[s:e],
-                                         {k: v[s:e] for k, v in b.bufs.items()}, step, extra, kern)
-            else:
+            extra = {name: float(sc[j, i0]) for j, (name, _) in enumerate(self._extra_scalars, 1)}
+            new_extra = None
+            if b.flat_p is None:  # parameters left in place: one update per parameter
+                self._gather(b, grads, i0, i1)
                 for i in range(i0, i1):
                     s1, e1 = off[i], off[i + 1]
                     arr = params[i]._data
@@ -432,16 +418,56 @@ class Optimizer:
                                              {k: v[s1:e1] for k, v in b.bufs.items()}, step, extra, kern)
                     if not arr.flags.c_contiguous:
                         arr[...] = pv.reshape(arr.shape)
-            b.scalars[0, i0:i1] = step
+            else:
+                for j0, j1, garr in self._segments(b, grads, i0, i1, kern):
+                    s, e = off[j0], off[j1]
+                    if garr is None:  # gathered into the scratch buffer (the fallback also writes into it)
+                        self._gather(b, grads, j0, j1)
+                        garr = b.flat_g[s:e]
+                    new_extra = self._update(group, b.flat_p[s:e], garr, {k: v[s:e] for k, v in b.bufs.items()},
+                                             step, extra, kern)
+            sc[0, i0:i1] = step
             if new_extra:
                 for j, (name, _) in enumerate(self._extra_scalars, 1):
                     if name in new_extra:
-                        b.scalars[j, i0:i1] = new_extra[name]
+                        sc[j, i0:i1] = new_extra[name]
+            state = self.state
             for i in range(i0, i1):
                 p = params[i]
                 p._vc[0] += 1
-                if old_step == 0.0 or not self.state.get(p):
+                if old_step == 0.0 or not state.get(p):
                     self._materialise(p, b, i)
+
+    @staticmethod
+    def _gather(b, grads, i0, i1):
+        off = b.offsets
+        s, e = off[i0], off[i1]
+        if i1 - i0 == 1:
+            b.flat_g[s:e] = grads[i0]._data.reshape(-1)
+        else:
+            b.xp.concatenate([g._data.reshape(-1) for g in grads[i0:i1]], out=b.flat_g[s:e])
+
+    _DIRECT_MIN = 1 << 15
+
+    def _segments(self, b, grads, i0, i1, kern):
+        """Split a run for the fused kernels: a large contiguous gradient of the bucket's dtype is read where it
+        lies (no copy: the kernels never write gradients); runs of the others are gathered together."""
+        if kern is None:
+            return ((i0, i1, None),)
+        segs = []
+        start = i0
+        dt = b.flat_p.dtype
+        big = self._DIRECT_MIN
+        for i in range(i0, i1):
+            g = grads[i]._data
+            if g.size >= big and g.dtype == dt and g.__class__ is np.ndarray and g.flags.c_contiguous:
+                if start < i:
+                    segs.append((start, i, None))
+                segs.append((i, i + 1, g.reshape(-1)))
+                start = i + 1
+        if start < i1:
+            segs.append((start, i1, None))
+        return segs
 
     @staticmethod
     def _runs(grads, sc):
