@@ -108,8 +108,14 @@ def snapshot():
     """This rank's view: for each group, last started seq, in-flight record, last records."""
     out = {}
     for gid, h in list(state.groups.items()):
-        recs = [r.as_tuple() for r in list(h.records)]
-        inflight = h.inflight.as_tuple() if h.inflight is not None else None
+        for _ in range(10):  # the main thread may append meanwhile: retry the copy
+            try:
+                recs = [r.as_tuple() for r in list(h.records)]
+                break
+            except RuntimeError:
+                recs = []
+        cur = h.inflight
+        inflight = cur.as_tuple() if cur is not None else None
         out[gid] = {"seq": h.seq, "inflight": inflight, "records": recs}
     return {"rank": state.rank, "pid": os.getpid(), "host": os.uname().nodename, "groups": out,
             "main_thread": _main_thread_where()}
@@ -200,7 +206,12 @@ def _monitor_loop(store):
             while last_req < req:
                 last_req += 1
                 try:
-                    store.set(f"dt/hist/{last_req}/{state.rank}", pickle.dumps(snapshot()))
+                    snap = snapshot()
+                except Exception as e:  # never let the monitor die on a diagnostic
+                    snap = {"rank": state.rank, "pid": os.getpid(), "host": os.uname().nodename,
+                            "groups": {}, "main_thread": f"? ({e})"}
+                try:
+                    store.set(f"dt/hist/{last_req}/{state.rank}", pickle.dumps(snap))
                 except Exception:
                     return
         time.sleep(MONITOR_PERIOD)

@@ -92,3 +92,10 @@ def test_exception_on_one_rank_ends_the_joined_job():
     assert all(rc != 0 for rc, _, _ in res)
     assert "ValueError: boom on rank 1" in res[1][2]
     assert "aborted by another rank: rank 1 raised ValueError: boom on rank 1" in res[0][2], res[0][2]
+
+
+@pytest.mark.timeout(60)
+def test_monitored_barrier_names_late_rank():
+    rc, out, err = mpirun("monitored.py", n=2, timeout=50)
+    assert "rank 0: CAUGHT monitored_barrier" in out, out + err
+    assert "Ranks that did not arrive: [1]" in out, out + err
