@@ -91,7 +91,8 @@ def contract_env(environ):
         "RANK": c["rank"], "LOCAL_RANK": c["local_rank"], "WORLD_SIZE": c["world_size"],
         "LOCAL_WORLD_SIZE": c["local_world_size"], "GROUP_RANK": c["group_rank"],
         "GROUP_WORLD_SIZE": c["group_world_size"], "ROLE_RANK": c["rank"],
-        "ROLE_WORLD_SIZE": c["world_size"], "ROLE_NAME": environ.get("ROLE_NAME", "default"),
+        "ROLE_WORLD_SIZE": c["world_size"],
+        "ROLE_NAME": environ.get("DTRUN_ROLE") or environ.get("ROLE_NAME") or "default",
         "MASTER_ADDR": environ.get("MASTER_ADDR") or "127.0.0.1",
         "MASTER_PORT": environ.get("MASTER_PORT") or "29500",
         "TORCHELASTIC_RESTART_COUNT": restart, "DISTTENSOR_RESTART_COUNT": restart,
@@ -157,6 +158,8 @@ class _Pump(threading.Thread):
             pass
 
     def _out(self, data):
+        if self.dst_fd is None:
+            return
         if self.prefix:
             parts = data.split(b"\n")
             out = []
@@ -275,8 +278,12 @@ def main(argv=None):
     for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(s, on_signal)
 
-    out_pump = _Pump(child.stdout, 1, prefix)
-    err_pump = _Pump(child.stderr, 2, prefix, keep=1 << 16)
+    # --local-ranks-filter: other local ranks' output is dropped (their stderr tail is still
+    # kept for the failure report)
+    shown = environ.get("DTRUN_LOCAL_RANKS_FILTER", "")
+    quiet = bool(shown) and c["local_rank"] not in {int(x) for x in shown.split(",") if x}
+    out_pump = _Pump(child.stdout, None if quiet else 1, prefix)
+    err_pump = _Pump(child.stderr, None if quiet else 2, prefix, keep=1 << 16)
     out_pump.start()
     err_pump.start()
     while True:

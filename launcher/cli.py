@@ -99,6 +99,11 @@ def add_job_arguments(p):
                    help="run the target as an executable, not a Python script")
     g.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                    help="extra environment variable for every rank (repeatable)")
+    g.add_argument("--role", default="default", help="ROLE_NAME of the ranks (default 'default')")
+    g.add_argument("--local-ranks-filter", "--local_ranks_filter", default="",
+                   help="show only these local ranks' output, e.g. 0 or 0,3 (all by default)")
+    g.add_argument("--monitor-interval", "--monitor_interval", type=float, default=0.05,
+                   help="seconds between the launcher's checks of its ranks (default 0.05)")
     g.add_argument("--no-prefix", action="store_true",
                    help="do not prefix each output line with [rank N]")
     g.add_argument("--kill-grace", type=float, default=3.0,
@@ -227,6 +232,11 @@ def finish_options(opts, parser):
                   and not opts.launch_with)
         opts.master_port = free_port() if single else 29500
     opts.run_id = opts.rdzv_id or uuid.uuid4().hex[:12]
+    try:
+        opts.local_ranks_filter = ",".join(
+            str(int(x)) for x in str(opts.local_ranks_filter).split(",") if x.strip())
+    except ValueError:
+        parser.error("--local-ranks-filter wants local ranks like 0 or 0,2")
     if opts.max_restarts < 0:
         parser.error("--max-restarts must be >= 0")
     if opts.module and opts.no_python:

@@ -72,7 +72,8 @@ def plan(opts, run_dir, restart):
         "DISTTENSOR_RESTART_COUNT": str(restart),
         "DTRUN_MAX_RESTARTS": str(opts.max_restarts), "DTRUN_RUN_ID": opts.run_id,
         "DTRUN_RUN_DIR": run_dir, "DTRUN_KILL_GRACE": str(opts.kill_grace),
-        "DTRUN_PREFIX": "0" if opts.no_prefix else "1",
+        "DTRUN_PREFIX": "0" if opts.no_prefix else "1", "DTRUN_ROLE": opts.role,
+        "DTRUN_LOCAL_RANKS_FILTER": opts.local_ranks_filter,
         "PYTHONUNBUFFERED": "1", "DTRUN_STATUS_RECORDS": "1",
     })
     # the ranks must import the launcher even where it is not installed (hostfile nodes)
@@ -282,7 +283,8 @@ def run_job(opts):
             groups = plan(opts, run_dir, attempt)
             world = opts.nproc_per_node * opts.nnodes
             try:
-                ok, records, codes = run_groups(groups, kill_grace=opts.kill_grace)
+                ok, records, codes = run_groups(groups, kill_grace=opts.kill_grace,
+                                                poll=max(0.01, opts.monitor_interval))
             except Interrupted as e:
                 sys.stderr.write("dtrun: interrupted (%s); all ranks stopped\n"
                                  % signal.Signals(e.args[0]).name)

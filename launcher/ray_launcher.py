@@ -286,7 +286,8 @@ def _attempt(ray, opts, actors, attempt):
             "DTRUN_RESTART_COUNT": attempt, "TORCHELASTIC_RESTART_COUNT": attempt,
             "DISTTENSOR_RESTART_COUNT": attempt, "DTRUN_MAX_RESTARTS": opts.max_restarts,
             "DTRUN_RUN_ID": opts.run_id, "DTRUN_KILL_GRACE": opts.kill_grace,
-            "DTRUN_PREFIX": "0" if opts.no_prefix else "1",
+            "DTRUN_PREFIX": "0" if opts.no_prefix else "1", "DTRUN_ROLE": opts.role,
+            "DTRUN_LOCAL_RANKS_FILTER": opts.local_ranks_filter,
             "DTRUN_CPUS_PER_RANK": max(1, int(opts.cpus_per_rank)),
             "DTRUN_LAUNCHER": "ray", "PYTHONUNBUFFERED": "1", "DTRUN_STATUS_RECORDS": "1",
         })

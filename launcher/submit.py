@@ -60,6 +60,10 @@ def job_argv(opts):
         a += ["--master-port", str(opts.master_port)]
     if opts.no_prefix:
         a.append("--no-prefix")
+    if opts.role != "default":
+        a += ["--role", opts.role]
+    if opts.local_ranks_filter:
+        a += ["--local-ranks-filter", opts.local_ranks_filter]
     if opts.no_mpiexec:
         a.append("--no-mpiexec")
     for item in opts.env:

@@ -339,3 +339,15 @@ def test_log_dir_keeps_torchrun_error_file(tmp_path):
     assert not (logs / "attempt_0" / "rank_0" / "error.json").exists()
     rc, out, err = dtrun(["no_such_script.py"])
     assert rc == 2 and "no such script" in err
+
+
+@pytest.mark.timeout(60)
+def test_local_ranks_filter_and_role(tmp_path):
+    script = write_script(tmp_path, "env.py", ENV_SCRIPT + """
+    print("ROLE", json.dumps(os.environ["ROLE_NAME"]), flush=True)
+    """)
+    rc, out, err = dtrun(["--nproc-per-node", "2", "--local-ranks-filter", "1", "--role",
+                          "trainer", "--monitor-interval", "0.1", script])
+    assert rc == 0, err
+    assert sorted(rank_json(out)) == [1]
+    assert "[rank 1] ROLE \"trainer\"" in out and "[rank 0]" not in out
