@@ -80,6 +80,7 @@ class NCCLWork(Work):
         self.pg, self.event, self.rec, self.outputs = pg, event, rec, outputs
         self.t0 = time.monotonic()
         self._done = False
+        self.live = None
 
     def is_completed(self):
         if self._done:
@@ -91,6 +92,7 @@ class NCCLWork(Work):
 
     def _mark(self):
         self._done = True
+        self.live = None
         if self.rec is not None:
             self.rec.state = "done"
             if self.pg.history.inflight is self.rec:
@@ -142,6 +144,7 @@ class ProcessGroupNCCL:
         self.pending = deque()
         self._grouped = None
         self._group_copies = []
+        self._live = []
         self._obj_seq = 0
 
     # ---- helpers ----------------------------------------------------------------------
@@ -188,8 +191,17 @@ class ProcessGroupNCCL:
     def _contig(self, t):
         a = self._arr(t)
         if a.flags.c_contiguous:
+            self._live.append(a)
             return a, False
-        return self.cp.ascontiguousarray(a), True  # on the caller's stream, before the sync below
+        c = self.cp.ascontiguousarray(a)  # on the caller's stream, before the sync below
+        self._live.append(c)
+        return c, True
+
+    def _hold(self, a):
+        """Keep an array the device still uses alive until its work is done (CuPy's memory pool
+        would hand its memory to the next allocation, on any stream, once it is freed)."""
+        self._live.append(a)
+        return a
 
     def _begin(self):
         """The comm stream waits for the caller's stream (device side)."""
@@ -200,9 +212,12 @@ class ProcessGroupNCCL:
 
     def _end(self, rec, outputs, copy_back=()):
         cp = self.cp
+        live, self._live = self._live, []
+        live.extend(src for _, src in copy_back)
         if self._grouped is not None:  # copies run after groupEnd launched the NCCL kernels
             self._group_copies.extend(copy_back)
             w = NCCLWork(self, None, rec, outputs)
+            w.live = live
             self._grouped.append(w)
             return w
         if copy_back:
@@ -212,6 +227,7 @@ class ProcessGroupNCCL:
         ev = cp.cuda.Event(disable_timing=True)
         ev.record(self.stream)
         w = NCCLWork(self, ev, rec, outputs)
+        w.live = live
         self._track(w)
         return w
 
@@ -335,7 +351,7 @@ class ProcessGroupNCCL:
         if any(x._data.size != out._data.size for x in inputs):
             raise RuntimeError("reduce_scatter: the nccl backend needs equal-sized inputs")
         cp = self.cp
-        i = cp.concatenate([self._arr(x).reshape(-1) for x in inputs])
+        i = self._hold(cp.concatenate([self._arr(x).reshape(-1) for x in inputs]))
         o, ostaged = self._contig(out)
         n, dt, nop = self._red(o, op)
         self._begin()
@@ -348,7 +364,7 @@ class ProcessGroupNCCL:
         self.group_start()
         ptr, n, dt = self._move(i)
         if self.rank == root:
-            bufs = [self.cp.empty(i.shape, dtype=i.dtype) for _ in range(self.size)]
+            bufs = [self._hold(self.cp.empty(i.shape, dtype=i.dtype)) for _ in range(self.size)]
             for r, b in enumerate(bufs):
                 if r != root:
                     self.comm.recv(b.data.ptr, n, dt, r, self.stream.ptr)
@@ -365,7 +381,7 @@ class ProcessGroupNCCL:
         ptr, n, dt = self._move(o)
         self.group_start()
         if self.rank == root:
-            srcs = [self.cp.ascontiguousarray(self._arr(x)) for x in ins]
+            srcs = [self._hold(self.cp.ascontiguousarray(self._arr(x))) for x in ins]
             for r, s in enumerate(srcs):
                 if r != root:
                     self.comm.send(s.data.ptr, n, dt, r, self.stream.ptr)
@@ -422,7 +438,7 @@ class ProcessGroupNCCL:
         return w
 
     def barrier(self, rec):
-        buf = self.cp.zeros((1,), dtype="float32")
+        buf = self._hold(self.cp.zeros((1,), dtype="float32"))
         self._begin()
         self.comm.allReduce(buf.data.ptr, buf.data.ptr, 1, getattr(self.nccl, "NCCL_FLOAT32", 7),
                             getattr(self.nccl, "NCCL_SUM", 0), self.stream.ptr)

@@ -80,7 +80,10 @@ class FakeCupy:
             def __init__(self, block=False, disable_timing=False, interprocess=False):
                 self.id = next(_ids)
                 self.stream = None
-                self.done = cp.events_done
+
+            @property
+            def done(self):
+                return cp.events_done
 
             def record(self, stream=None):
                 self.stream = stream.ptr if stream is not None else 0

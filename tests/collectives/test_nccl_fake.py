@@ -115,6 +115,14 @@ def test_non_contiguous_is_staged_and_copied_back_on_the_comm_stream(fake):
     assert names[0] == "copy" and "allReduce" in names
     call = _calls(log, "allReduce")[0]
     assert call[1] != base.__array_interface__["data"][0] and call[3] == 6
+    # while the device may still use it, the staging buffer is held by the work
+    cp.events_done = False
+    log.clear()
+    w = dist.all_reduce(t, async_op=True)
+    staged_ptr = _calls(log, "allReduce")[0][1]
+    assert any(x.data.ptr == staged_ptr for x in w.live)
+    cp.events_done = True
+    assert w.is_completed() and w.live is None
 
 
 def test_collective_counts_and_roots(fake):
