@@ -551,20 +551,38 @@ def glu(input, dim=-1):
 
 
 # ---- softmax family ---------------------------------------------------------------------------
-def softmax_rows(k, x2, log, sumz=None):
-    """Row softmax (or log_softmax) of a contiguous 2-D CPU array: numba max/normalize passes around
-    NumPy's SIMD exp (numba's scalar exp is slower than NumPy's)."""
-    z = np.empty_like(x2)
-    k.row_sub_max(x2, x2.max(axis=1), z, sumz if sumz is not None else _EMPTY)
-    logs = np.empty(x2.shape[0], dtype=x2.dtype)
-    if log:
-        e = np.exp(z)
-        np.log(e.sum(axis=1), out=logs)
-        z -= logs[:, None]
-        return z
-    np.exp(z, out=z)
-    k.row_normalize(z, logs)
-    return z
+BLOCK_BYTES = 512 * 1024  # rows are processed in blocks of about this size, so every pass hits the cache
+
+
+def softmax_rows(k, x2, log, sumz=None, pick=None):
+    """Row softmax (or log_softmax) of a contiguous 2-D CPU array: numba subtract/normalize passes
+    around NumPy's SIMD exp (numba's scalar exp is slower than NumPy's), in cache-sized row blocks.
+
+    Returns (out, logs, picked): logs[i] = log(sum(exp(x[i] - max))), picked[i] = x[i, pick[i]] - max
+    (when `pick` is given); `sumz` (if given) receives sum(x[i] - max)."""
+    n, c = x2.shape
+    out = np.empty_like(x2)
+    logs = np.empty(n, dtype=x2.dtype)
+    picked = np.empty(n, dtype=x2.dtype) if pick is not None else None
+    bs = n if x2.nbytes <= 4 * BLOCK_BYTES else max(1, BLOCK_BYTES // max(1, c * x2.itemsize))
+    tmp = np.empty((min(bs, n), c), dtype=x2.dtype) if log else None
+    for r0 in range(0, n, bs):
+        r1 = min(n, r0 + bs)
+        xb = x2[r0:r1]
+        zb = out[r0:r1]
+        k.row_sub_max(xb, xb.max(axis=1), zb, sumz[r0:r1] if sumz is not None else _EMPTY)
+        if pick is not None:
+            picked[r0:r1] = zb[np.arange(r1 - r0), pick[r0:r1]]
+        lb = logs[r0:r1]
+        if log:
+            e = tmp[:r1 - r0]
+            np.exp(zb, out=e)
+            np.log(e.sum(axis=1), out=lb)
+            zb -= lb[:, None]
+        else:
+            np.exp(zb, out=zb)
+            k.row_normalize(zb, lb)
+    return out, logs, picked
 
 
 _EMPTY = np.empty(0)
@@ -584,7 +602,7 @@ class Softmax(Node):
         if axis == a.ndim - 1 and use_numba(a):
             k = _k()
             if k is not None:
-                y = softmax_rows(k, a.reshape(-1, a.shape[-1]), log).reshape(a.shape)
+                y = softmax_rows(k, a.reshape(-1, a.shape[-1]), log)[0].reshape(a.shape)
                 self.saved = y
                 return y
         xp = xp_of(a)

@@ -13,7 +13,7 @@ from ..tensor import Tensor
 from .._backends.device import xp_of
 from ._apply import apply
 from ._registry import register
-from .nn_activation import numba_kernels, use_numba, _sig, FASTMATH, _k as _act_kernels
+from .nn_activation import numba_kernels, use_numba, _sig, FASTMATH, _k as _act_kernels, softmax_rows
 
 _ndarray = np.ndarray
 _INT_RED = {0: "none", 1: "mean", 2: "sum"}
@@ -121,15 +121,9 @@ class CrossEntropy(Node):
         ka = _act_kernels() if use_numba(x2) and m_ > 1 and (w is None or not want_sumz) else None
         if ka is not None:
             # numba max/normalize passes around NumPy's SIMD exp
-            p = np.empty_like(x2)
-            sumz = np.empty(m_ if want_sumz else 0, dtype=dt)
-            ka.row_sub_max(x2, x2.max(axis=1), p, sumz)
+            sumz = np.empty(m_, dtype=dt) if want_sumz else None
             tt = tt.astype(np.int64, copy=False)
-            ar = np.arange(m_)
-            zt = p[ar, tt]
-            np.exp(p, out=p)
-            ls = np.empty(m_, dtype=dt)
-            ka.row_normalize(p, ls)
+            p, ls, zt = softmax_rows(ka, x2, False, sumz, tt)
             logpt = zt - ls
             if want_sumz:
                 sumz -= c * ls

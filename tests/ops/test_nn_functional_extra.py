@@ -314,6 +314,25 @@ def test_big_cross_entropy_matches_torch(smoothing):
     close(x_d.grad, x_t.grad, 1e-7, 1e-4)
 
 
+def test_blocked_rows_match_torch():
+    # > 4 blocks of rows: the cache-blocked softmax / cross_entropy path
+    rng = np.random.default_rng(11)
+    x = (rng.standard_normal((700, 1000)) * 3).astype(np.float32)
+    t = rng.integers(0, 1000, 700)
+    for fn_d, fn_t in ((lambda v: F.log_softmax(v, -1).sum() * 0 + F.softmax(v, -1)[:, :7].sum(),
+                        lambda v: TF.log_softmax(v, -1).sum() * 0 + TF.softmax(v, -1)[:, :7].sum()),
+                       (lambda v: F.cross_entropy(v, disttensor.from_numpy(t), label_smoothing=0.05),
+                        lambda v: TF.cross_entropy(v, torch.from_numpy(t), label_smoothing=0.05))):
+        x_d, x_t = pair(x)
+        y_d, y_t = fn_d(x_d), fn_t(x_t)
+        close(y_d, y_t, 1e-4, 1e-5)
+        y_d.backward()
+        y_t.backward()
+        close(x_d.grad, x_t.grad, 1e-7, 1e-4)
+    lp = F.log_softmax(disttensor.from_numpy(x), 1).numpy()
+    close(lp, TF.log_softmax(torch.from_numpy(x), 1), 2e-5, 1e-5)
+
+
 def test_softmax_of_fully_masked_row_is_nan_like_torch():
     x = np.full((2, 40000), -np.inf, np.float32)
     x[1, :3] = 0
