@@ -275,6 +275,9 @@ def parse_einsum(eq, shapes):
                 raise RuntimeError(f"einsum(): operands do not broadcast with remapped shapes (original->remapped): "
                                    f"subscript '{c}' has size {sizes[c]} in one operand and {n} in another")
             sizes[c] = max(sizes.get(c, 1), n)
+    if len(set(out)) != len(out):
+        c = next(c for c in out if out.count(c) > 1)
+        raise RuntimeError(f"einsum(): output subscript {c} appears more than once in the output")
     for c in out:
         if c not in sizes:
             raise RuntimeError(f"einsum(): output subscript {c} does not appear in the equation for any input operand")
