@@ -204,3 +204,16 @@ def test_object_collectives_through_store(fake):
     lst = ["x", 2]
     dist.broadcast_object_list(lst, src=0)
     assert lst == ["x", 2]
+
+
+def test_default_backend_routes_cpu_to_mpi_and_cuda_to_nccl(fake):
+    nccl, cp, log = fake
+    dist.init_process_group()  # one process: MPI world of 1, NCCL created on first CUDA tensor
+    pg = dist.GroupMember.WORLD
+    t = torch.ones(3)
+    dist.all_reduce(t)
+    assert pg._nccl is None and t.tolist() == [1.0, 1.0, 1.0]
+    c = cuda_tensor(np.ones(3, np.float32))
+    dist.all_reduce(c)
+    assert pg._nccl is not None and _calls(log, "CommInitRank") == [("CommInitRank", 1, tuple(range(128)), 0)]
+    assert _calls(log, "allReduce")[0][3] == 3
