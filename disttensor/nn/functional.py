@@ -6,7 +6,7 @@ from ..ops.nn_activation import (relu, relu_, relu6, leaky_relu, leaky_relu_, el
                                  celu, celu_, gelu, silu, mish, softplus, softsign, hardtanh, hardtanh_,
                                  hardsigmoid, hardswish, logsigmoid, tanhshrink, softshrink, hardshrink,
                                  threshold, threshold_, prelu, glu, softmax, log_softmax, softmin, normalize,
-                                 cosine_similarity, pairwise_distance)
+                                 cosine_similarity, pairwise_distance, rrelu, rrelu_, gumbel_softmax)
 from ..ops.nn_loss import (cross_entropy, nll_loss, mse_loss, l1_loss, smooth_l1_loss, huber_loss,  # noqa: F401
                            binary_cross_entropy, binary_cross_entropy_with_logits, kl_div, margin_ranking_loss,
                            cosine_embedding_loss, soft_margin_loss, triplet_margin_loss, hinge_embedding_loss,

@@ -826,3 +826,54 @@ def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
                            "broadcast") from None
     return apply(PairwiseDistance, x1, x2, p, eps, keepdim)
 
+
+
+class LeakyReluArr(Node):
+    """y = x where x >= 0 else x * slope, with a per-element slope array (rrelu in training)."""
+    __slots__ = ()
+    save_inputs = (0,)
+
+    def forward(self, a, slope):
+        neg = a < 0
+        self.saved = (neg, slope)
+        return xp_of(a).where(neg, a * slope, a)
+
+    def backward(self, g):
+        neg, slope = self.saved
+        return xp_of(g).where(neg, g * slope, g)
+
+
+@register("rrelu", method=False)
+def rrelu(input, lower=1.0 / 8, upper=1.0 / 3, training=False, inplace=False):
+    _check(input, "rrelu")
+    if not training:
+        return _maybe_inplace(lambda x, s: apply1(LeakyRelu, x, s), input, inplace, "rrelu", (lower + upper) / 2)
+    from .. import random as _random
+    from .._backends.device import device_of_array
+    x = input._data
+    rng = _random.generator_for(device_of_array(x))
+    slope = (rng.random(x.shape, dtype=np.float32) * (upper - lower) + lower).astype(x.dtype, copy=False)
+    return _maybe_inplace(lambda t, s: apply1(LeakyReluArr, t, s), input, inplace, "rrelu", slope)
+
+
+def rrelu_(input, lower=1.0 / 8, upper=1.0 / 3, training=False):
+    return rrelu(input, lower, upper, training, inplace=True)
+
+
+def gumbel_softmax(logits, tau=1.0, hard=False, eps=1e-10, dim=-1):
+    """Samples from the Gumbel-softmax distribution; hard=True gives one-hot values with the soft gradient."""
+    from .. import random as _random
+    from .._backends.device import device_of_array
+    x = logits._data
+    xp = xp_of(x)
+    rng = _random.generator_for(device_of_array(x))
+    u = rng.random(x.shape, dtype=np.float64)
+    gumbels = (-xp.log(-xp.log(u + 1e-300) + 1e-300)).astype(x.dtype, copy=False)  # Gumbel(0, 1)
+    y = softmax((logits + Tensor._wrap(gumbels)) / tau, dim)
+    if not hard:
+        return y
+    yd = y._data
+    idx = xp.expand_dims(yd.argmax(axis=dim), dim)
+    y_hard = (xp.arange(yd.shape[dim]).reshape([-1 if i == dim % yd.ndim else 1 for i in range(yd.ndim)]) ==
+              idx).astype(yd.dtype)
+    return y + Tensor._wrap(y_hard - yd)  # value y_hard, gradient of y (straight-through)

@@ -122,6 +122,8 @@ OPS = [
     OpInfo("mish", lambda L, a: F(L).mish(a), S, domain=(-5, 5)),
     OpInfo("softplus", lambda L, a: F(L).softplus(a), S, domain=(-5, 5)),
     OpInfo("softplus", lambda L, a: F(L).softplus(a, beta=2.0, threshold=3.0), U, make=_away((3, 4), [1.5])),
+    OpInfo("rrelu", lambda L, a: L.rrelu(a, 0.1, 0.3), S),
+    OpInfo("rrelu", lambda L, a: F(L).rrelu(a, training=False), U),
     OpInfo("softsign", lambda L, a: F(L).softsign(a), S),
     OpInfo("hardtanh", lambda L, a: F(L).hardtanh(a), U, make=_away((3, 4), [-1, 1])),
     OpInfo("hardtanh", lambda L, a: F(L).hardtanh(a, -0.5, 2.0), U, make=_away((3, 4), [-0.5, 2])),

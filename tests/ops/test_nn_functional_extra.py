@@ -134,6 +134,32 @@ def test_alpha_dropout_keeps_mean_and_variance():
     assert np.array_equal(F.alpha_dropout(x, 0.2).numpy(), x.numpy())  # training=False by default
 
 
+def test_rrelu_training_slopes_in_range_and_gradient():
+    disttensor.manual_seed(4)
+    x = disttensor.full((1000,), -1.0, requires_grad=True)
+    y = F.rrelu(x, 0.1, 0.3, training=True)
+    s = -y.detach().numpy()
+    assert (s >= 0.1).all() and (s <= 0.3).all() and s.std() > 0.03
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), s, rtol=1e-6)
+
+
+def test_gumbel_softmax_soft_and_hard():
+    disttensor.manual_seed(6)
+    logits = disttensor.tensor([[2.0, 0.0, -1.0]] * 4000, requires_grad=True)
+    y = F.gumbel_softmax(logits, tau=0.5)
+    np.testing.assert_allclose(y.sum(-1).detach().numpy(), 1, rtol=1e-5)
+    h = F.gumbel_softmax(logits, tau=0.5, hard=True)
+    hv = h.detach().numpy()
+    assert set(np.unique(hv)) <= {0.0, 1.0} and (hv.sum(-1) == 1).all()
+    # argmax of logits + Gumbel noise samples the softmax distribution
+    freq = hv.mean(0)
+    p = np.exp([2.0, 0.0, -1.0]) / np.exp([2.0, 0.0, -1.0]).sum()
+    np.testing.assert_allclose(freq, p, atol=0.03)
+    (h * disttensor.tensor([1.0, 2.0, 3.0])).sum().backward()
+    assert logits.grad is not None and np.abs(logits.grad.numpy()).sum() > 0
+
+
 # ---- cross entropy options ----------------------------------------------------------------------
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("smoothing", [0.0, 0.15])
