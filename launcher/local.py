@@ -62,7 +62,8 @@ def plan(opts, run_dir, restart):
         target = os.path.abspath(target)
     launch = bootstrap_cmd(python, target, opts.training_script_args, opts.module, opts.no_python)
 
-    base = dict(os.environ)
+    # a dtrun started from inside another dtrun's rank must not inherit that rank's place
+    base = {k: v for k, v in os.environ.items() if not k.startswith("DTRUN_")}
     base.update(opts.extra_env)
     base.update({
         "MASTER_ADDR": opts.master_addr, "MASTER_PORT": str(opts.master_port),
