@@ -434,6 +434,11 @@ def new_group(ranks=None, timeout=None, backend=None, pg_options=None, use_local
     if world.mpi is not None:
         from .backends.mpi import mpi
         MPI = mpi()
+        # MPI's Split blocks: first meet in a barrier with a deadline, so a rank that never calls
+        # new_group ends in a stall report instead of a hang
+        rec = _start(world, "new_group", None, f"ranks={ranks}")
+        world.mpi._wait([world.mpi.comm.Ibarrier()], rec)
+        _done(world, rec)
         comm = world.mpi.comm.Split(0 if me in ranks else MPI.UNDEFINED, me)
     if me not in ranks:
         _ctx.groups.append(GroupMember.NON_GROUP_MEMBER)
