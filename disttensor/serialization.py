@@ -179,6 +179,15 @@ def _write(obj, fh):
     fh.write(h.digest())
 
 
+def _file_mode(path):
+    try:
+        return os.stat(path).st_mode & 0o777  # keep an existing checkpoint's permissions
+    except OSError:
+        mask = os.umask(0)
+        os.umask(mask)
+        return 0o666 & ~mask
+
+
 def save(obj, f, pickle_module=None, pickle_protocol=None, _use_new_zipfile_serialization=True):
     """Save `obj` (nested containers of tensors, numbers, strings...) to a path or a binary file-like object.
 
@@ -189,6 +198,7 @@ def save(obj, f, pickle_module=None, pickle_protocol=None, _use_new_zipfile_seri
         d = os.path.dirname(os.path.abspath(path))
         fd, tmp = tempfile.mkstemp(dir=d, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
         try:
+            os.chmod(tmp, _file_mode(path))  # mkstemp makes 0600; give the file what open() would
             with os.fdopen(fd, "wb") as fh:
                 _write(obj, fh)
                 fh.flush()

@@ -196,3 +196,16 @@ def test_model_optimizer_checkpoint_round_trip(tmp_path):
     for p, p2 in zip(params, params2):
         np.testing.assert_array_equal(p.detach().numpy(), p2.detach().numpy())
     assert sched.get_last_lr() == sched2.get_last_lr()
+
+
+def test_saved_file_mode_follows_umask(tmp_path):
+    mask = os.umask(0o022)
+    try:
+        p = tmp_path / "m"
+        dt.save({"a": 1}, p)
+        assert os.stat(p).st_mode & 0o777 == 0o644
+        os.chmod(p, 0o600)
+        dt.save({"a": 2}, p)
+        assert os.stat(p).st_mode & 0o777 == 0o600 and dt.load(p) == {"a": 2}
+    finally:
+        os.umask(mask)
