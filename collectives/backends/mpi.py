@@ -530,8 +530,20 @@ class ProcessGroupMPI:
         return buf.tobytes()
 
     def gather_bytes(self, data, root, rec):
-        parts = self.allgather_bytes(data, rec)  # small objects: reuse the allgather path
-        return parts if self.rank == root else None
+        MPI = mpi()
+        mine = np.array([len(data)], np.int64)
+        sizes = np.zeros(self.size, np.int64)
+        self._wait([self.comm.Igather(_raw(mine), _raw(sizes) if self.rank == root else None,
+                                      root=root)], rec)
+        src = np.frombuffer(data, np.uint8)
+        if self.rank != root:
+            self._wait([self.comm.Igatherv([src, len(data), MPI.BYTE], None, root=root)], rec)
+            return None
+        displs = list(np.cumsum([0] + list(sizes[:-1])))
+        buf = np.empty(int(sizes.sum()), np.uint8)
+        self._wait([self.comm.Igatherv([src, len(data), MPI.BYTE], [buf, list(sizes), displs, MPI.BYTE],
+                                       root=root)], rec)
+        return [buf[d:d + s].tobytes() for d, s in zip(displs, sizes)]
 
     def scatter_bytes(self, parts, root, rec):
         MPI = mpi()

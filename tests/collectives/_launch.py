@@ -67,13 +67,13 @@ def free_port():
         return s.getsockname()[1]
 
 
-def launch_env(worker, n=2, timeout=60, env=None, under_mpiexec=True, args=()):
+def launch_env(worker, n=2, timeout=60, env=None, under_mpiexec=True, args=(), only=None):
     """Each rank its own process (under its own `mpiexec -n 1` unless under_mpiexec=False) with only
     RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT set, like a launcher; returns [(rc, out, err)]."""
     port = free_port()
     procs = []
     try:
-        for r in range(n):
+        for r in (range(n) if only is None else only):
             e = dict(env or {}, RANK=str(r), WORLD_SIZE=str(n), MASTER_ADDR="127.0.0.1",
                      MASTER_PORT=str(port), LOCAL_RANK=str(r))
             cmd = [sys.executable, os.path.join(WORKERS, worker), *args]

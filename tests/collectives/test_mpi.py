@@ -51,6 +51,13 @@ def test_bare_python_ranks_fail_clearly():
 
 
 @pytest.mark.timeout(60)
+def test_join_fails_when_a_rank_never_comes():
+    ((rc, out, err),) = launch_env("env_join.py", n=2, timeout=50, only=[0], env={"DISTTENSOR_TIMEOUT": "3"})
+    assert rc != 0
+    assert "rank 1 did not join the MPI world" in err, err
+
+
+@pytest.mark.timeout(60)
 def test_stall_names_missing_rank():
     rc, out, err = mpirun("stall.py", n=2, timeout=50, env={"DISTTENSOR_TIMEOUT": "3"})
     assert rc != 0 and "UNREACHABLE" not in out
