@@ -10,6 +10,8 @@ import numbers
 
 import numpy as np
 
+from ..tensor import Tensor
+
 __all__ = ["Compose", "ToTensor", "PILToTensor", "ConvertImageDtype", "Normalize", "Resize", "CenterCrop",
            "RandomCrop", "RandomHorizontalFlip", "RandomVerticalFlip", "Pad", "Lambda", "Grayscale",
            "InterpolationMode"]
@@ -21,17 +23,17 @@ class InterpolationMode:
 
 
 def _tensor_cls():
-    from ..tensor import Tensor
     return Tensor
 
 
 def _to_hwc_np(img):
-    try:
-        from PIL import Image
-        if isinstance(img, Image.Image):
-            return np.asarray(img)
-    except ImportError:
-        pass
+    """PIL images (when Pillow is installed and already imported by the caller) become HxWxC arrays."""
+    if img.__class__ is np.ndarray:
+        return img
+    import sys
+    pil = sys.modules.get("PIL.Image")  # never import Pillow here: only a caller that made a PIL image has it
+    if pil is not None and isinstance(img, pil.Image):
+        return np.asarray(img)
     return img
 
 
