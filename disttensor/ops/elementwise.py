@@ -1410,3 +1410,148 @@ def addcdiv(input, tensor1, tensor2, *, value=1, out=None):
                            "addcdiv will perform a true division of tensor1 and tensor2.")
     q = div(tensor1, tensor2)
     return _out(add(input, q if value == 1 else mul(q, value)), out)
+
+
+# =============================================================================================
+# More binary/unary math: logaddexp, xlogy, sinc, angle conversions, shifts, gcd/lcm, ...
+# =============================================================================================
+class LogAddExp(Binary):
+    __slots__ = ()
+    op_name = "logaddexp"
+    float_result = True
+    save_inputs = (0, 1)
+    base2 = False
+
+    def forward(self, a, b):
+        self.saved = (a, b)
+        xp = _xp2(a, b)
+        return _int_float((xp.logaddexp2 if self.base2 else xp.logaddexp)(a, b), a, b)
+
+    def backward(self, g):
+        a, b = self.saved
+        xp = xp_of(g)
+        with np.errstate(invalid="ignore", over="ignore"):
+            if self.base2:
+                return g / (1 + xp.exp2(b - a)), g / (1 + xp.exp2(a - b))
+            return g / (1 + xp.exp(b - a)), g / (1 + xp.exp(a - b))
+
+
+class LogAddExp2(LogAddExp):
+    __slots__ = ()
+    op_name = "logaddexp2"
+    base2 = True
+
+
+class XLogY(Binary):
+    """x * log(y), 0 where x == 0 (unless y is nan)."""
+    __slots__ = ()
+    op_name = "xlogy"
+    float_result = True
+    save_inputs = (0, 1)
+
+    def forward(self, a, b):
+        self.saved = (a, b)
+        xp = _xp2(a, b)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r = a * xp.log(b)
+            r = xp.where((xp.asarray(a) == 0) & ~xp.isnan(b), 0, r)
+        return r
+
+    def backward(self, g):
+        a, b = self.saved
+        xp = xp_of(g)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ga = xp.where((xp.asarray(a) == 0) & ~xp.isnan(b), 0, g * xp.log(b))
+            gb = g * a / b
+        return ga, gb
+
+
+logaddexp = _binary_fn(LogAddExp, "logaddexp", inplace=False)
+logaddexp2 = _binary_fn(LogAddExp2, "logaddexp2", inplace=False)
+xlogy = _binary_fn(XLogY, "xlogy")
+
+
+def _sinc_grad(xp, a, r, g):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d = (xp.cos(math.pi * a) - r) / a
+    return g * xp.where(a == 0, 0, d)
+
+
+sinc = _unary_math("sinc", lambda xp, a: xp.sinc(a), _sinc_grad, "ar")
+deg2rad = _unary_math("deg2rad", lambda xp, a: a * (math.pi / 180), lambda xp, a, r, g: g * (math.pi / 180), "")
+rad2deg = _unary_math("rad2deg", lambda xp, a: a * (180 / math.pi), lambda xp, a, r, g: g * (180 / math.pi), "")
+
+
+@register("signbit")
+def signbit(input):
+    d = input._data
+    xp = xp_of(d)
+    if d.dtype.kind == "b":
+        return _new_tensor(xp.zeros(d.shape, bool))
+    return _new_tensor(xp.asarray(xp.signbit(d)))
+
+
+@register("heaviside", inplace=True)
+def heaviside(input, values, *, out=None):
+    a, v = input._data, values._data
+    if a.dtype != v.dtype:
+        raise RuntimeError(f"heaviside is not yet implemented for tensors with different dtypes ({input.dtype} "
+                           f"and {values.dtype})")
+    xp = xp_of(a)
+    try:
+        r = xp.where(a == 0, v, (a > 0).astype(a.dtype))
+    except ValueError as e:
+        raise _ternary_error("heaviside", (input, values), e) from None
+    return _out(_new_tensor(xp.asarray(r, dtype=a.dtype)), out)
+
+
+@register("float_power", inplace=True)
+def float_power(input, exponent, *, out=None):
+    from .. import _dtype
+    f64 = _dtype.float64
+    a = _cast(input, f64) if isinstance(input, Tensor) and input._data.dtype != np.float64 else input
+    b = _cast(exponent, f64) if isinstance(exponent, Tensor) and exponent._data.dtype != np.float64 else exponent
+    if not isinstance(a, Tensor):
+        a = float(a)
+    if not isinstance(b, Tensor):
+        b = float(b)
+    return _out(binary_apply(Pow, a, b), out)
+
+
+@register("positive")
+def positive(input):
+    if input._data.dtype.kind == "b":
+        raise RuntimeError("The `+` operator, on a bool tensor is not supported.")
+    return input
+
+
+@register("rsub")
+def rsub(input, other, *, alpha=1):
+    return sub(other, input, alpha=alpha)
+
+
+def _int_binary(ufunc, name):
+    cls = type(name, (Binary,), {"__slots__": (), "op_name": name,
+                                 "forward": lambda self, a, b: getattr(_xp2(a, b), ufunc)(a, b)})
+
+    def fn(input, other, *, out=None):
+        for v in (input, other):
+            if isinstance(v, Tensor) and v._data.dtype.kind not in "iub":
+                raise RuntimeError(f"\"{name}_cpu\" not implemented for '{v.dtype.name.capitalize()}'")
+        r = _nograd(binary_apply, cls, input, other)
+        return r if out is None else _out(r, out)
+    fn.__name__ = name
+    register(name, inplace=True)(fn)
+    return fn
+
+
+bitwise_left_shift = _int_binary("left_shift", "bitwise_left_shift")
+bitwise_right_shift = _int_binary("right_shift", "bitwise_right_shift")
+gcd = _int_binary("gcd", "gcd")
+lcm = _int_binary("lcm", "lcm")
+Tensor.__lshift__ = bitwise_left_shift
+Tensor.__rshift__ = bitwise_right_shift
+Tensor.__rlshift__ = lambda self, other: bitwise_left_shift(other, self)
+Tensor.__rrshift__ = lambda self, other: bitwise_right_shift(other, self)
+Tensor.__ilshift__ = Tensor.bitwise_left_shift_
+Tensor.__irshift__ = Tensor.bitwise_right_shift_

@@ -318,7 +318,7 @@ class AMax(Node):
     def forward(self, a, axes, keepdim):
         self.axes, self.keepdim = axes, keepdim
         xp = xp_of(a)
-        if a.size == 0 and (axes is None or any(a.shape[i] == 0 for i in axes)):
+        if a.size == 0 and (axes is None or _builtins.any(a.shape[i] == 0 for i in axes)):
             raise RuntimeError(f"{'amax' if self.is_max else 'amin'}(): Expected reduction dim to be specified "
                                f"for input.numel() == 0. Specify the reduction dim with the 'dim' argument.")
         r = (xp.max if self.is_max else xp.min)(a, axis=axes, keepdims=keepdim)
@@ -939,3 +939,214 @@ class _Spread(Node):
 
 def _spread(input, v):
     return apply(_Spread, input, v.detach())
+
+
+# ---- running max/min, logcumsumexp ---------------------------------------------------------------
+def _scatter_add_along(xp, shape, axis, idx, g):
+    """zeros(shape) with g added at idx along axis (indices may repeat)."""
+    gm = xp.moveaxis(g, axis, -1)
+    im = xp.moveaxis(idx, axis, -1)
+    moved = gm.shape[:-1] + (shape[axis],)
+    rows = math.prod(moved[:-1])
+    n, k = moved[-1], im.shape[-1]
+    flat = (im.reshape(rows, k) + (xp.arange(rows) * n)[:, None]).reshape(-1)
+    vals = gm.reshape(-1)
+    if xp is np:
+        out = np.zeros(rows * n, g.dtype)
+        np.add.at(out, flat, vals)
+    else:
+        import cupyx
+        out = xp.zeros(rows * n, g.dtype)
+        cupyx.scatter_add(out, flat, vals)
+    return xp.moveaxis(out.reshape(moved), -1, axis)
+
+
+class CumMax(Node):
+    __slots__ = ("axis", "shape")
+    is_max = True
+
+    def forward(self, a, axis):
+        xp = xp_of(a)
+        self.axis, self.shape = axis, a.shape
+        if a.ndim == 0:
+            self.saved = xp.zeros((), np.int64)
+            return a.copy(), self.saved
+        v = (xp.maximum if self.is_max else xp.minimum).accumulate(a, axis=axis)
+        mark = a == v
+        if a.dtype.kind == "f":
+            mark |= xp.isnan(a)
+        pos = xp.arange(a.shape[axis]).reshape((-1,) + (1,) * (a.ndim - 1 - axis))
+        idx = xp.maximum.accumulate(xp.where(mark, pos, 0), axis=axis).astype(np.int64)
+        self.saved = idx
+        return v, idx
+
+    def backward(self, g):
+        if len(self.shape) == 0:
+            return g
+        return _scatter_add_along(xp_of(g), self.shape, self.axis, self.saved, g)
+
+
+class CumMin(CumMax):
+    __slots__ = ()
+    is_max = False
+
+
+@register("cummax")
+def cummax(input, dim):
+    v, i = _apply_pair(CumMax, input, _one_dim(dim, input._data.ndim, "cummax"))
+    return return_types.cummax(v, i)
+
+
+@register("cummin")
+def cummin(input, dim):
+    v, i = _apply_pair(CumMin, input, _one_dim(dim, input._data.ndim, "cummin"))
+    return return_types.cummin(v, i)
+
+
+def _logcumsumexp(xp, a, axis):
+    if xp is np:
+        return np.logaddexp.accumulate(a, axis=axis)
+    m = a.max(axis=axis, keepdims=True)
+    m = xp.where(xp.isfinite(m), m, 0)
+    return xp.log(xp.cumsum(xp.exp(a - m), axis=axis)) + m
+
+
+class LogCumSumExp(Node):
+    __slots__ = ("axis",)
+    save_inputs = (0,)
+    save_output = True
+
+    def forward(self, a, axis):
+        self.axis = axis
+        r = a.copy() if a.ndim == 0 else _logcumsumexp(xp_of(a), a, axis)
+        self.saved = (a, r)
+        return r
+
+    def backward(self, g):
+        a, r = self.saved
+        if g.ndim == 0:
+            return g
+        xp = xp_of(g)
+        ax = self.axis
+        rev = _rev(ax)
+        # sum_{k>=i} g_k exp(a_i - r_k), in log space for the positive and negative parts of g
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lp = xp.where(g > 0, xp.log(xp.abs(g)), -math.inf) - r
+            ln = xp.where(g < 0, xp.log(xp.abs(g)), -math.inf) - r
+            pos = xp.exp(_logcumsumexp(xp, lp[rev], ax)[rev] + a)
+            neg = xp.exp(_logcumsumexp(xp, ln[rev], ax)[rev] + a)
+        return pos - neg
+
+
+@register("logcumsumexp")
+def logcumsumexp(input, dim):
+    t = _floatify(input)
+    return apply1(LogCumSumExp, t, _one_dim(dim, t._data.ndim, "logcumsumexp"))
+
+
+return_types.cummax = _return_type("cummax", ["values", "indices"])
+return_types.cummin = _return_type("cummin", ["values", "indices"])
+return_types.nanmedian = _return_type("nanmedian", ["values", "indices"])
+
+
+# ---- nanmedian, quantile ----------------------------------------------------------------------
+@register("nanmedian")
+def nanmedian(input, dim=None, keepdim=False):
+    d = input._data
+    xp = xp_of(d)
+    if dim is None:
+        flat = input.reshape(-1)
+        if d.size == 0 or not bool((~xp.isnan(d)).any()):
+            return _spread(input, _new_tensor(xp.asarray(math.nan, dtype=d.dtype)))
+        v = nanmedian(flat, 0)[0]
+        return _spread(input, v)
+    axis = _one_dim(dim, d.ndim, "nanmedian")
+    if d.ndim == 0:
+        return return_types.nanmedian(_select(input, None, 0, True), _new_tensor(xp.zeros((), np.int64)))
+    order = _stable_argsort(d, axis)                       # NaN sort last
+    valid = (~xp.isnan(d)).sum(axis=axis, keepdims=True)
+    pos = xp.maximum(valid - 1, 0) // 2
+    idx = xp.take_along_axis(order, pos, axis)
+    i = idx if keepdim else idx.squeeze(axis)
+    return return_types.nanmedian(_select(input, idx, axis, keepdim), _new_tensor(i.astype(np.int64, copy=False)))
+
+
+def _quantile(input, q, dim, keepdim, interpolation, ignore_nan, name):
+    from .elementwise import lerp
+    if interpolation not in ("linear", "lower", "higher", "midpoint", "nearest"):
+        raise ValueError(f"{name}() interpolation must be one of linear, lower, higher, midpoint or nearest. "
+                         f"Got {interpolation}")
+    d = input._data
+    if d.dtype.kind not in "f" and d.dtype.name != "bfloat16":
+        raise RuntimeError(f"{name}() input tensor must be either float or double dtype")
+    xp = xp_of(d)
+    qs = q._data.reshape(-1).tolist() if isinstance(q, Tensor) else [q]
+    if _builtins.any(not 0 <= v <= 1 for v in qs):
+        raise RuntimeError(f"{name}() q values must be in the range [0, 1]")
+    x = input
+    if dim is None:
+        x = input.reshape(-1)
+        axis = 0
+    else:
+        axis = _one_dim(dim, d.ndim, name)
+        if d.ndim == 0:
+            x = input.reshape(1)
+    xd = x._data
+    order = _stable_argsort(xd, axis)
+    n = xd.shape[axis]
+    hasnan = None
+    if ignore_nan:
+        cnt = (~xp.isnan(xd)).sum(axis=axis, keepdims=True)
+    else:
+        cnt = xp.full(tuple(1 if i == axis else s for i, s in enumerate(xd.shape)), n)
+        hasnan = xp.isnan(xd).any(axis=axis, keepdims=True)
+        if not bool(hasnan.any()):
+            hasnan = None
+    outs = []
+    for qv in qs:
+        # NaN sorts last: a slice with NaN (quantile) or with no numbers (nanquantile) picks a NaN, so the
+        # result is NaN and the gradient lands where PyTorch puts it
+        pos = qv * (xp.maximum(cnt, 1) - 1).astype(np.float64)
+        if hasnan is not None:
+            pos = xp.where(hasnan, float(n - 1), pos)
+        lo = xp.floor(pos).astype(np.int64)
+        hi = xp.minimum(lo + 1, xp.maximum(cnt - 1, 0)).astype(np.int64)
+        frac = pos - lo
+        if interpolation == "lower":
+            hi, frac = lo, frac * 0
+        elif interpolation == "higher":
+            lo = xp.ceil(pos).astype(np.int64)
+            hi, frac = lo, frac * 0
+        elif interpolation == "nearest":
+            lo = xp.rint(pos).astype(np.int64)
+            hi, frac = lo, frac * 0
+        elif interpolation == "midpoint":
+            frac = xp.where(frac > 0, 0.5, 0.0)
+        vlo = _select(x, xp.take_along_axis(order, lo, axis), axis, True)
+        vhi = _select(x, xp.take_along_axis(order, hi, axis), axis, True)
+        r = lerp(vlo, vhi, _new_tensor(frac.astype(xd.dtype)))
+        if dim is None:
+            r = r.reshape(tuple(1 for _ in d.shape)) if keepdim else r.reshape(())
+        elif not keepdim:
+            r = r.squeeze(axis)
+        outs.append(r)
+    if isinstance(q, Tensor):
+        from .movement import stack
+        return stack(outs, 0) if q._data.ndim else outs[0]
+    return outs[0]
+
+
+@register("quantile")
+def quantile(input, q, dim=None, keepdim=False, *, interpolation="linear", out=None):
+    return _out(_quantile(input, q, dim, keepdim, interpolation, False, "quantile"), out)
+
+
+@register("nanquantile")
+def nanquantile(input, q, dim=None, keepdim=False, *, interpolation="linear", out=None):
+    return _out(_quantile(input, q, dim, keepdim, interpolation, True, "nanquantile"), out)
+
+
+@register("dist")
+def dist(input, other, p=2):
+    from .elementwise import sub
+    return norm(sub(input, other), p)
