@@ -199,8 +199,12 @@ def _compile():
             else:
                 p[i] = pi - bm * lr
 
+    import types
     for name, fn in fns.items():
         setattr(k, name, numba.njit(parallel=True, **opts)(fn))
-        setattr(k, name + "_serial", numba.njit(parallel=False, **opts)(fn))
+        # a separate function object (own qualname, so its own on-disk cache entry) for the serial variant
+        serial = types.FunctionType(fn.__code__, fn.__globals__, name + "_serial", fn.__defaults__, fn.__closure__)
+        serial.__qualname__ = fn.__qualname__ + "_serial"
+        setattr(k, name + "_serial", numba.njit(parallel=False, **opts)(serial))
     k.numba = numba
     return k
