@@ -299,6 +299,34 @@ def check_inplace_leaf(t):
         raise RuntimeError("a view of a leaf Variable that requires grad is being used in an in-place operation.")
 
 
+def inplace_on_view(view, fn, args, kwargs, name):
+    """`view.op_(...)` with autograd when view is a view: computes the new value out of place from a copy of
+    the old one, writes it through the view and rebases the base's history, as setitem does."""
+    check_inplace_leaf(view)
+    old = _new_tensor(view._data.copy())
+    old.grad_fn = view.grad_fn
+    old.requires_grad = view.requires_grad
+    r = fn(old, *args, **kwargs)
+    d, rd = view._data, r._data
+    if rd.shape != d.shape:
+        try:
+            ok = np.broadcast_shapes(rd.shape, d.shape) == d.shape
+        except ValueError:
+            ok = False
+        if not ok:
+            raise RuntimeError(f"{name}: output with shape {list(d.shape)} doesn't match the broadcast shape of the "
+                               f"result {list(rd.shape)}")
+    if rd.dtype != d.dtype and not np.can_cast(rd.dtype, d.dtype, casting="same_kind") and \
+            "bfloat16" not in (rd.dtype.name, d.dtype.name):
+        raise RuntimeError(f"{name}: result type {rd.dtype} can't be cast to the desired output type {d.dtype}")
+    if r.requires_grad:
+        _setitem_view(view, view._base, Ellipsis, r)
+    else:
+        d[...] = rd
+    view._vc[0] += 1
+    return view
+
+
 def _setitem_view(view, base, idx, value):
     pos = _positions_in_base(view._data, base._data)
     sel = iget(pos, idx)

@@ -55,6 +55,9 @@ def _dt(npd):
 def inplace_of(fn, name):
     def inplace(self, *args, **kwargs):
         if GRAD.enabled and (self.requires_grad or any(isinstance(a, Tensor) and a.requires_grad for a in args)):
+            if self._base is not None:  # a view: the base takes over the history (PyTorch's CopySlices)
+                from .indexing import inplace_on_view
+                return inplace_on_view(self, fn, args, kwargs, name)
             check_inplace(self, name)
             old = _new_tensor(self._data.copy())
             old.grad_fn = self.grad_fn

@@ -336,3 +336,28 @@ try:
         np.testing.assert_array_equal(yd.numpy(), yt.numpy())
 except ImportError:  # pragma: no cover
     pass
+
+
+def test_inplace_ops_on_views_rebase_like_torch():
+    rng = np.random.default_rng(5)
+    xa, wa = rng.standard_normal((3, 4)), rng.standard_normal(3)
+    out = []
+    for L in (dt, torch):
+        x = L.tensor(xa, requires_grad=True)
+        w = L.tensor(wa, requires_grad=True)
+        y = x * 2.0
+        y[:, 0] += w              # getitem view, add_ on the view, setitem back
+        y[1:, 1:3].mul_(w[1:, None])
+        buf = L.zeros(3, 4, dtype=L.float64)
+        buf[0].add_(w.sum())      # a view of a plain buffer takes in a value that requires grad
+        z = (y * y).sum() + (buf * L.arange(12.0, dtype=L.float64).reshape(3, 4)).sum()
+        z.backward()
+        out.append((y, buf, x.grad, w.grad))
+    for a, b in zip(*out):
+        _close(a, b)
+
+
+def test_inplace_on_view_of_leaf_raises():
+    w = dt.randn(3, 4, requires_grad=True)
+    with pytest.raises(RuntimeError, match="view of a leaf Variable that requires grad"):
+        w[0].add_(1.0)
