@@ -443,10 +443,11 @@ def _float_input(x):
 
 
 def _unary(cls, name, float_math=True, inplace=True):
-    def fn(input):
+    def fn(input, *, out=None):
         if not isinstance(input, Tensor):
             raise TypeError(f"{name}(): argument 'input' must be Tensor, not {type(input).__name__}")
-        return apply1(cls, _float_input(input) if float_math else input)
+        r = apply1(cls, _float_input(input) if float_math else input)
+        return r if out is None else _out(r, out)
     fn.__name__ = name
     register(name, inplace=inplace)(fn)
     return fn

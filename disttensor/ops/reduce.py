@@ -919,6 +919,18 @@ def median(input, dim=None, keepdim=False):
         # PyTorch spreads the gradient of median() over the elements equal to it
         return _spread(input, v)
     n = d.shape[dim] if d.ndim else 1
+    xp = xp_of(d)
+    if d.ndim and d.dtype.kind == "f":
+        nan = xp.isnan(d)
+        if bool(nan.any()):
+            # a slice with NaN gives NaN and the index of its first NaN (sorted last, in order), as PyTorch
+            axis = _one_dim(dim, d.ndim, "median")
+            valid = (~nan).sum(axis=axis, keepdims=True)
+            pos = xp.where(valid < n, valid, (n - 1) // 2)
+            idx = xp.take_along_axis(_stable_argsort(d, axis), pos, axis)
+            i = idx if keepdim else idx.squeeze(axis)
+            return return_types.median(_select(input, idx, axis, keepdim),
+                                       _new_tensor(i.astype(np.int64, copy=False)))
     return _pick(input, (n - 1) // 2, dim, keepdim, "median", return_types.median)
 
 

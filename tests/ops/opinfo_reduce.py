@@ -157,6 +157,13 @@ OPS = [
     OpInfo("median", lambda L, a: a.median(), make=_ties, gradcheck=False),
     OpInfo("median", lambda L, a: a.median(1), make=_distinct((3, 4))),
     OpInfo("median", lambda L, a: a.median(0, keepdim=True).indices, make=_distinct((5, 4))),
+    OpInfo("median", lambda L, a: a.median(1), make=lambda r: [[np.array([[1.0, np.nan, 3.0, np.nan, 0.0],
+                                                                          [2.0, 1.0, 0.0, 5.0, 4.0]])]],
+           gradcheck=False),
+    OpInfo("median", lambda L, a: a.median(1).indices, make=lambda r: [[np.array([[1.0, np.nan, 3.0, np.nan, 0.0],
+                                                                                  [2.0, 1.0, 0.0, 5.0, 4.0]])]]),
+    OpInfo("median", lambda L, a: a.median(), make=lambda r: [[np.array([[1.0, np.nan, 3.0, np.nan, 0.0]])]],
+           gradcheck=False),
 ]
 
 OPS += [

@@ -420,3 +420,21 @@ def test_axis_alias_and_scan_inplace():
     a.cumprod_(1)
     b.cumprod_(1)
     np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6)
+
+
+def test_erf_float32_large_array_chunked_path():
+    x = np.linspace(-6, 6, 40001, dtype=np.float32)
+    for name in ("erf", "erfc"):
+        d = getattr(dt, name)(dt.from_numpy(x)).numpy()
+        t = getattr(torch, name)(torch.from_numpy(x)).numpy()
+        np.testing.assert_allclose(d, t, rtol=5e-7, atol=1e-7, err_msg=name)
+
+
+@pytest.mark.parametrize("name", ["cummax", "cummin", "nanmedian"])
+def test_more_named_tuples(name):
+    x = np.random.default_rng(3).permutation(12).reshape(3, 4).astype(np.float64)
+    d = getattr(dt, name)(dt.from_numpy(x), 1)
+    p = getattr(torch, name)(torch.from_numpy(x), 1)
+    assert type(d).__name__ == type(p).__name__
+    np.testing.assert_array_equal(d.values.numpy(), p.values.numpy())
+    np.testing.assert_array_equal(d.indices.numpy(), p.indices.numpy())
