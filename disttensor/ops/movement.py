@@ -142,35 +142,8 @@ Tensor.mT = property(_mT)
 
 
 # ---- indexing ----------------------------------------------------------------------------------
-def convert_index(idx):
-    """Tensors in an index become arrays; lists become integer arrays. Returns (index, is_basic)."""
-    if not isinstance(idx, tuple):
-        idx = (idx,)
-    out = []
-    basic = True
-    for i in idx:
-        if isinstance(i, Tensor):
-            d = i._data
-            if d.dtype.kind not in "iub":
-                raise IndexError(f"tensors used as indices must be long, int, byte or bool tensors, got {i.dtype}")
-            if d.ndim == 0 and d.dtype.kind in "iu":
-                i = int(d)
-            else:
-                i = d
-                basic = False
-        elif isinstance(i, (list, np.ndarray)):
-            i = np.asarray(i)
-            basic = False
-        elif not (i is None or i is Ellipsis or isinstance(i, (int, slice, np.integer))):
-            if hasattr(i, "__index__"):
-                i = i.__index__()
-            elif hasattr(i, "shape"):
-                basic = False
-            else:
-                raise IndexError(f"only integers, slices (`:`), ellipsis (`...`), None and long or byte tensors are "
-                                 f"valid indices (got {type(i).__name__})")
-        out.append(i)
-    return tuple(out), basic
+# Index conversion, x[...] and x[...] = v live in ops/indexing.py; GetItem (used by every view-producing
+# slice here) stays in this file.
 
 
 class GetItem(Node):
@@ -233,17 +206,9 @@ def add_rows(full, idx, g):
 
 
 def getitem(self, idx):
-    idx, basic = convert_index(idx)
-    try:
-        out = apply1(GetItem, self, idx, basic)
-    except IndexError as e:
-        raise IndexError(f"index {idx!r} is out of bounds for tensor of shape {tuple(self.shape)}: {e}") from None
-    if basic:
-        as_view(out, self)
-    return out
-
-
-Tensor.__getitem__ = getitem
+    """x[idx] (the implementation is in ops/indexing.py)."""
+    from .indexing import getitem as _getitem
+    return _getitem(self, idx)
 
 
 class Contiguous(Node):
