@@ -1108,3 +1108,18 @@ def _svd_legacy(input, some=True, compute_uv=True):
         xp = xp_of(input._data)
         return res(Tensor._wrap(xp.zeros_like(U._data)), S, Tensor._wrap(xp.zeros_like(_T(Vh._data))))
     return res(U, S, _mT(Vh))
+
+
+@register("cdist", method=False)
+def cdist(x1, x2, p=2.0, compute_mode=None):
+    """Pairwise p-norm distances between the rows of x1 (..., P, M) and x2 (..., R, M)."""
+    from .elementwise import sub
+    from .movement import unsqueeze
+    a, b = x1._data, x2._data
+    if a.ndim < 2 or b.ndim < 2:
+        raise RuntimeError(f"cdist only supports at least 2D tensors, X1 got: {a.ndim}D, X2 got: {b.ndim}D")
+    if a.shape[-1] != b.shape[-1]:
+        raise RuntimeError(f"X1 and X2 must have the same number of columns. X1: {a.shape[-1]} X2: {b.shape[-1]}")
+    if p < 0:
+        raise RuntimeError(f"cdist only supports non-negative p values, got {p}")
+    return vector_norm(sub(unsqueeze(x1, -2), unsqueeze(x2, -3)), float(p), -1)

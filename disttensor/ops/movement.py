@@ -1095,3 +1095,51 @@ def block_diag(*tensors):
         rows.append(cat([left, t, right], 1))
         start += c
     return cat(rows, 0)
+
+
+@register("narrow_copy")
+def narrow_copy(input, dim, start, length):
+    return apply1(Clone, narrow(input, dim, start, length))
+
+
+class AsStrided(Node):
+    __slots__ = ("shape", "pos")
+
+    def forward(self, a, size, stride, offset):
+        xp = xp_of(a)
+        self.shape = a.shape
+        flat = a.reshape(-1)
+        pos = xp.full(size, offset, dtype=np.int64) if size else xp.asarray(offset, dtype=np.int64)
+        for ax, (n, st) in enumerate(zip(size, stride)):
+            sh = [1] * len(size)
+            sh[ax] = n
+            pos = pos + (xp.arange(n, dtype=np.int64) * st).reshape(sh)
+        self.pos = pos
+        it = a.itemsize
+        return xp.lib.stride_tricks.as_strided(flat[offset:] if flat.size else flat, size,
+                                               tuple(s * it for s in stride))
+
+    def backward(self, g):
+        xp = xp_of(g)
+        full = xp.zeros(int(np.prod(self.shape)), dtype=g.dtype)
+        ufunc_at("add", full, self.pos.reshape(-1), g.reshape(-1))
+        return full.reshape(self.shape)
+
+
+@register("as_strided")
+def as_strided(input, size, stride, storage_offset=0):
+    """A strided view of the tensor's elements (taken in C order, as the storage of a contiguous tensor)."""
+    size, stride = tuple(int(s) for s in size), tuple(int(s) for s in stride)
+    if len(size) != len(stride):
+        raise RuntimeError(f"as_strided: mismatch in length of strides and shape ({len(size)} vs {len(stride)})")
+    if any(s < 0 for s in stride):
+        raise RuntimeError(f"as_strided: Negative strides are not supported at the moment, got strides: "
+                           f"{list(stride)}")
+    n = input._data.size
+    need = storage_offset + sum((sz - 1) * st for sz, st in zip(size, stride)) + 1 if all(size) else 0
+    if need > n:
+        raise RuntimeError(f"setStorage: sizes {list(size)}, strides {list(stride)}, storage offset "
+                           f"{storage_offset} require {need} elements but the tensor has only {n}")
+    src = input if input._data.flags.c_contiguous else contiguous(input)
+    out = apply1(AsStrided, src, size, stride, int(storage_offset))
+    return as_view(out, src) if src is input else out

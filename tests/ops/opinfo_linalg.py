@@ -137,3 +137,9 @@ OPS = [
     OpInfo("linalg.vecdot", lambda L, a, b: L.linalg.vecdot(a, b), [((2, 3), (3,))]),
     OpInfo("linalg.cross", lambda L, a, b: L.linalg.cross(a, b), [((2, 3), (2, 3)), ((1, 3), (4, 3))]),
 ]
+
+OPS += [
+    OpInfo("cdist", lambda L, a, b: L.cdist(a, b), [((3, 4), (5, 4)), ((2, 3, 2), (2, 4, 2))]),
+    OpInfo("cdist", lambda L, a, b: L.cdist(a, b, p=1), [((3, 4), (5, 4))]),
+    OpInfo("cdist", lambda L, a, b: L.cdist(a, b, p=float("inf")), [((3, 4), (2, 4))]),
+]

@@ -105,3 +105,10 @@ OPS += [
     OpInfo("diagflat", lambda L, a: a.diagflat(-1), [((3,),)]),
     OpInfo("block_diag", lambda L, a, b, c: L.block_diag(a, b, c), [((2, 3), (1, 2), (3,))]),
 ]
+
+OPS += [
+    OpInfo("narrow_copy", lambda L, a: L.narrow_copy(a, 1, 1, 2), [((3, 4),)]),
+    OpInfo("as_strided", lambda L, a: L.as_strided(a, (3, 2), (2, 1)), [((3, 4),)], noncontig=False),
+    OpInfo("as_strided", lambda L, a: a.as_strided((2, 2, 3), (4, 1, 2), 1), [((3, 4),)], noncontig=False),
+    OpInfo("as_strided", lambda L, a: a.as_strided((4, 3), (0, 1)), [((3, 4),)], noncontig=False),
+]
