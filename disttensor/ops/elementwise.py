@@ -294,7 +294,8 @@ def _fast_inplace(ufunc, name, slow):
             o = o * alpha
         try:
             ufunc(d, o, out=d, casting="same_kind")
-        except (TypeError, ValueError, np._core._exceptions._UFuncOutputCastingError if hasattr(np, "_core") else TypeError) as e:
+        except (TypeError, ValueError, np._core._exceptions._UFuncOutputCastingError if hasattr(np, "_core")
+                else TypeError) as e:
             from .inplace import write_into
             r = slow(_new_tensor(d.copy()), other) if alpha is None else slow(_new_tensor(d.copy()), other, alpha=alpha)
             write_into(self, r._data, name)

@@ -128,7 +128,6 @@ class return_types:  # noqa: N801 - mirrors torch.return_types
     topk = _return_type("topk", ["values", "indices"])
     kthvalue = _return_type("kthvalue", ["values", "indices"])
     median = _return_type("median", ["values", "indices"])
-    mode = _return_type("mode", ["values", "indices"])
     aminmax = _return_type("aminmax", ["min", "max"])
     var_mean = _return_type("var_mean", ["var", "mean"])  # PyTorch returns plain tuples here
     std_mean = _return_type("std_mean", ["std", "mean"])
@@ -162,13 +161,6 @@ def _keep(g, shape, axes, keepdim):
     if keepdim:
         return g
     return g.reshape(_keep_shape(shape, axes))
-
-
-def _no_int(d, op):
-    if d.dtype.kind in "biu":
-        from .._dtype import from_numpy_dtype
-        raise RuntimeError(f"{op}(): input dtype should be either floating point or complex. "
-                           f"Got {from_numpy_dtype(d.dtype).name.capitalize()} instead.")
 
 
 def _floatify(t):
@@ -347,7 +339,6 @@ class MaxDim(Node):
     is_max = True
 
     def forward(self, a, axis, keepdim):
-        xp = xp_of(a)
         self.shape = a.shape
         if a.ndim == 0:
             a = a.reshape(1)

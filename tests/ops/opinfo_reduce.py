@@ -98,8 +98,9 @@ OPS = [
     # logsumexp, norm
     OpInfo("logsumexp", lambda L, a: L.logsumexp(a, 1), A),
     OpInfo("logsumexp", lambda L, a: a.logsumexp((0, 2), keepdim=True), A),
-    OpInfo("logsumexp", lambda L, a: L.logsumexp(a, 0), make=lambda r: [[np.array([[1000.0, -1000.0], [999.0, -np.inf]])],
-                                                                        [np.array([[-np.inf], [-np.inf]])]],
+    OpInfo("logsumexp", lambda L, a: L.logsumexp(a, 0),
+           make=lambda r: [[np.array([[1000.0, -1000.0], [999.0, -np.inf]])],
+                           [np.array([[-np.inf], [-np.inf]])]],
            gradcheck=False, noncontig=False),
     OpInfo("logsumexp", lambda L, a: L.logsumexp(a, -1), make=lambda r: [[r.integers(-3, 3, (3, 4))]]),
     OpInfo("norm", lambda L, a: L.norm(a), A),
