@@ -44,9 +44,13 @@ CONFIGS = [
 ]
 
 
+@pytest.mark.parametrize("fused", [True, False], ids=["fused", "numpy"])
 @pytest.mark.parametrize("cls,kw,with_h0,unbatched", CONFIGS,
                          ids=[f"{c[0]}-{i}" for i, c in enumerate(CONFIGS)])
-def test_rnn_matches_torch(cls, kw, with_h0, unbatched):
+def test_rnn_matches_torch(cls, kw, with_h0, unbatched, fused, monkeypatch):
+    if not fused:
+        from disttensor.nn.modules import rnn as rnn_mod
+        monkeypatch.setattr(rnn_mod, "_fused", lambda xg, mask: None)
     In, H, L, N = 3, 4, 5, 2
     ours, ref = _pair(cls, In, H, **kw)
     D = 2 if kw.get("bidirectional") else 1

@@ -388,23 +388,33 @@ def multi_head_attention(query, key, value, num_heads, in_proj_weight, in_proj_b
         raise RuntimeError("Need attn_mask if specifying the is_causal hint. You may use the Transformer module "
                            "method `generate_square_subsequent_mask` to create this mask.")
     npd = query._data.dtype
-    # input projections
+    # input projections, as single 2-D GEMMs over (seq * batch) rows
+    E = embed_dim
+    q2 = query.reshape(tgt_len * bsz, query.shape[-1])
+    b = in_proj_bias
     if not use_separate_proj_weight:
-        E = embed_dim
         if query is key and key is value:
-            qkv = F.linear(query, in_proj_weight, in_proj_bias)
-            q, k, v = qkv[..., :E], qkv[..., E:2 * E], qkv[..., 2 * E:]
+            qkv = F.linear(q2, in_proj_weight, b)
+            q, k, v = qkv[:, :E], qkv[:, E:2 * E], qkv[:, 2 * E:]
         else:
-            b = in_proj_bias
-            q = F.linear(query, in_proj_weight[:E], None if b is None else b[:E])
-            k = F.linear(key, in_proj_weight[E:2 * E], None if b is None else b[E:2 * E])
-            v = F.linear(value, in_proj_weight[2 * E:], None if b is None else b[2 * E:])
+            k2 = key.reshape(src_len * bsz, key.shape[-1])
+            v2 = value.reshape(src_len * bsz, value.shape[-1])
+            q = F.linear(q2, in_proj_weight[:E], None if b is None else b[:E])
+            if key is value:
+                kv = F.linear(k2, in_proj_weight[E:], None if b is None else b[E:])
+                k, v = kv[:, :E], kv[:, E:]
+            else:
+                k = F.linear(k2, in_proj_weight[E:2 * E], None if b is None else b[E:2 * E])
+                v = F.linear(v2, in_proj_weight[2 * E:], None if b is None else b[2 * E:])
     else:
-        E = embed_dim
-        b = in_proj_bias
-        q = F.linear(query, q_proj_weight, None if b is None else b[:E])
-        k = F.linear(key, k_proj_weight, None if b is None else b[E:2 * E])
-        v = F.linear(value, v_proj_weight, None if b is None else b[2 * E:])
+        k2 = key.reshape(src_len * bsz, key.shape[-1])
+        v2 = value.reshape(src_len * bsz, value.shape[-1])
+        q = F.linear(q2, q_proj_weight, None if b is None else b[:E])
+        k = F.linear(k2, k_proj_weight, None if b is None else b[E:2 * E])
+        v = F.linear(v2, v_proj_weight, None if b is None else b[2 * E:])
+    q = q.reshape(tgt_len, bsz, E)
+    k = k.reshape(src_len, bsz, E)
+    v = v.reshape(src_len, bsz, E)
 
     am = _float_mask(attn_mask, npd, "attn_mask")
     if am is not None:

@@ -35,6 +35,24 @@ def _step_order(L, reverse):
     return range(L - 1, -1, -1) if reverse else range(L)
 
 
+def _fused(xg, mask):
+    """The numba kernels when this recurrence can use them (CPU float32/float64, no length mask)."""
+    if mask is not None or xg.__class__ is not np.ndarray or xg.dtype not in (np.float32, np.float64):
+        return None
+    from ._rnn_kernels import kernels
+    return kernels()
+
+
+def _prev_states(xp, h0, hs, order, mask):
+    """(L, N, P) array: the state entering each time step t (h0 or the previous step's state)."""
+    prev = xp.empty_like(hs)
+    h = h0
+    for t in order:
+        prev[t] = h
+        h = xp.where(mask[t], hs[t], h) if mask is not None else hs[t]
+    return prev
+
+
 class _RNNSeq(Node):
     """h_t = act(xg_t + h_{t-1} W_hh^T) over a sequence; output (L, N, H): all hidden states."""
     __slots__ = ("hs", "h0", "w", "reverse", "mask", "relu")
@@ -68,35 +86,21 @@ class _RNNSeq(Node):
         hs, w, mask = self.hs, self.w, self.mask
         L, N, H = hs.shape
         dxg = xp.empty_like(hs)
-        dw = xp.zeros_like(w)
         dh = xp.zeros((N, H), dtype=hs.dtype)
         order = list(_step_order(L, self.reverse))
-        # state before step order[k]: the state after order[k-1] (or h0); with masks, finished rows keep theirs
-        states = []
-        h = self.h0
-        for t in order:
-            states.append(h)
-            if mask is not None:
-                h = xp.where(mask[t], hs[t], h)
-            else:
-                h = hs[t]
-        for k in range(L - 1, -1, -1):
-            t = order[k]
-            hp = states[k]
+        prev = _prev_states(xp, self.h0, hs, order, mask)
+        for t in reversed(order):
             dh_t = dh + g[t]
             ht = hs[t]
-            if self.relu:
-                da = dh_t * (ht > 0)
-            else:
-                da = dh_t * (1 - ht * ht)
+            da = dh_t * (ht > 0) if self.relu else dh_t * (1 - ht * ht)
             if mask is not None:
                 m = mask[t]
-                da = da * m
+                da *= m
                 dh = da @ w + xp.where(m, 0, dh_t)
             else:
                 dh = da @ w
             dxg[t] = da
-            dw += da.T @ hp
+        dw = dxg.reshape(L * N, H).T @ prev.reshape(L * N, H)
         return dxg, dh, dw, None, None, None
 
 
@@ -112,38 +116,49 @@ class _LSTMSeq(Node):
         L, N, G = xg.shape
         H = G // 4
         P = h0.shape[1]
-        hs = xp.empty((L, N, P), dtype=xg.dtype)
-        I = xp.empty((L, N, H), dtype=xg.dtype)
-        Fg = xp.empty_like(I)
-        Gg = xp.empty_like(I)
-        O = xp.empty_like(I)
-        C = xp.empty_like(I)
-        TC = xp.empty_like(I)
-        HF = xp.empty_like(I) if w_hr is not None else None
+        dt = xg.dtype
+        # sigmoid(x) = (1 + tanh(x / 2)) / 2: pre-scale the i, f, o columns of the input projection and
+        # of W_hh by 1/2 once, then one vectorised tanh per step covers all four gates.
+        scale = xp.ones((G,), dtype=dt)
+        scale[:2 * H] = 0.5
+        scale[3 * H:] = 0.5
+        xs = xg * scale
+        wst = (w_hh * scale[:, None]).T
+        hs = xp.empty((L, N, P), dtype=dt)
+        ACT = xp.empty((L, N, G), dtype=dt)
+        C = xp.empty((L, N, H), dtype=dt)
+        TC = xp.empty((L, N, H), dtype=dt)
+        HF = xp.empty((L, N, H), dtype=dt) if w_hr is not None else hs
+        wrt = w_hr.T if w_hr is not None else None
         h, c = h0, c0
-        wt = w_hh.T
         for t in _step_order(L, reverse):
-            gates = xg[t] + h @ wt
-            i = _sigmoid(xp, gates[:, :H])
-            f = _sigmoid(xp, gates[:, H:2 * H])
-            gg = xp.tanh(gates[:, 2 * H:3 * H])
-            o = _sigmoid(xp, gates[:, 3 * H:])
-            cn = f * c + i * gg
-            tc = xp.tanh(cn)
-            hf = o * tc
-            hn = hf @ w_hr.T if w_hr is not None else hf
+            a = ACT[t]
+            xp.matmul(h, wst, out=a)
+            a += xs[t]
+            xp.tanh(a, out=a)
+            sg = a[:, :2 * H]
+            sg *= 0.5
+            sg += 0.5
+            so = a[:, 3 * H:]
+            so *= 0.5
+            so += 0.5
+            i, f, g, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], so
+            cn = C[t]
+            xp.multiply(f, c, out=cn)
+            cn += i * g
+            tc = TC[t]
+            xp.tanh(cn, out=tc)
+            xp.multiply(o, tc, out=HF[t])
+            if wrt is not None:
+                xp.matmul(HF[t], wrt, out=hs[t])
             if mask is not None:
                 m = mask[t]
-                cn = xp.where(m, cn, c)
-                hn = xp.where(m, hn, h)
-                hs[t] = xp.where(m, hn, 0)
+                h = xp.where(m, hs[t], h)
+                c = xp.where(m, cn, c)
+                hs[t] *= m
             else:
-                hs[t] = hn
-            I[t], Fg[t], Gg[t], O[t], C[t], TC[t] = i, f, gg, o, cn, tc
-            if HF is not None:
-                HF[t] = hf
-            h, c = hn, cn
-        self.cache = (hs, I, Fg, Gg, O, C, TC, HF)
+                h, c = hs[t], cn
+        self.cache = (hs, ACT[:, :, :H], ACT[:, :, H:2 * H], ACT[:, :, 2 * H:3 * H], ACT[:, :, 3 * H:], C, TC, HF)
         self.h0, self.c0, self.w, self.wr = h0, c0, w_hh, w_hr
         self.reverse, self.mask = reverse, mask
         self.shape = (L, N, H, P)
@@ -158,36 +173,27 @@ class _LSTMSeq(Node):
         dc = g[L * N * P:].reshape(N, H).copy()
         dh = xp.zeros((N, P), dtype=g.dtype)
         dxg = xp.empty((L, N, 4 * H), dtype=g.dtype)
-        dw = xp.zeros_like(w)
-        dwr = xp.zeros_like(wr) if wr is not None else None
+        dHt = xp.empty((L, N, P), dtype=g.dtype) if wr is not None else None
         order = list(_step_order(L, self.reverse))
-        hstates, cstates = [], []
-        h, c = self.h0, self.c0
-        for t in order:
-            hstates.append(h)
-            cstates.append(c)
-            if mask is not None:
-                h = xp.where(mask[t], hs[t], h)
-                c = xp.where(mask[t], C[t], c)
-            else:
-                h, c = hs[t], C[t]
-        for k in range(L - 1, -1, -1):
-            t = order[k]
-            hp, cp = hstates[k], cstates[k]
+        hprev = _prev_states(xp, self.h0, hs, order, mask)
+        cprev = _prev_states(xp, self.c0, C, order, mask)
+        k = _fused(dxg, mask)
+        for t in reversed(order):
             dh_t = dh + gh[t]
             if wr is not None:
-                dwr += dh_t.T @ HF[t]
+                dHt[t] = dh_t
                 dhf = dh_t @ wr
             else:
                 dhf = dh_t
+            if k is not None:
+                k.lstm_bwd(np.ascontiguousarray(dhf), dc, I[t], Fg[t], Gg[t], O[t], TC[t], cprev[t], dxg[t])
+                dh = dxg[t] @ w
+                continue
             i, f, gg, o, tc = I[t], Fg[t], Gg[t], O[t], TC[t]
             do = dhf * tc
             dct = dc + dhf * o * (1 - tc * tc)
-            di = dct * gg
-            dgg = dct * i
-            df = dct * cp
-            da = xp.concatenate([di * i * (1 - i), df * f * (1 - f), dgg * (1 - gg * gg), do * o * (1 - o)],
-                                axis=1)
+            da = xp.concatenate([dct * gg * i * (1 - i), dct * cprev[t] * f * (1 - f), dct * i * (1 - gg * gg),
+                                 do * o * (1 - o)], axis=1)
             if mask is not None:
                 m = mask[t]
                 da *= m
@@ -197,45 +203,60 @@ class _LSTMSeq(Node):
                 dh = da @ w
                 dc = dct * f
             dxg[t] = da
-            dw += da.T @ hp
+        dw = dxg.reshape(L * N, 4 * H).T @ hprev.reshape(L * N, P)
+        dwr = dHt.reshape(L * N, P).T @ HF.reshape(L * N, H) if wr is not None else None
         return dxg, dh, dc, dw, dwr, None, None
 
 
 class _GRUSeq(Node):
     """GRU recurrence (gates r, z, n as PyTorch): xg = x W_ih^T + b_ih; b_hh enters inside r * (...)."""
-    __slots__ = ("cache", "h0", "w", "reverse", "mask")
+    __slots__ = ("cache", "h0", "w", "reverse", "mask", "hasb")
 
     def forward(self, xg, h0, w_hh, b_hh, reverse, mask):
         xp = xp_of(xg)
         L, N, G = xg.shape
         H = G // 3
-        hs = xp.empty((L, N, H), dtype=xg.dtype)
-        R = xp.empty_like(hs)
-        Z = xp.empty_like(hs)
-        Nn = xp.empty_like(hs)
-        HN = xp.empty_like(hs)
+        dt = xg.dtype
+        # r and z through (1 + tanh(x / 2)) / 2: their columns of x W_ih^T + b_ih, W_hh and b_hh are scaled
+        # by 1/2 once; the n columns stay as they are (r multiplies the unscaled W_hn h + b_hn).
+        scale = xp.ones((G,), dtype=dt)
+        scale[:2 * H] = 0.5
+        xs = xg * scale
+        wst = (w_hh * scale[:, None]).T
+        bs = b_hh * scale if b_hh is not None else None
+        hs = xp.empty((L, N, H), dtype=dt)
+        A = xp.empty((L, N, G), dtype=dt)
+        HN = xp.empty((L, N, H), dtype=dt)
         h = h0
-        wt = w_hh.T
         for t in _step_order(L, reverse):
-            hh = h @ wt
-            if b_hh is not None:
-                hh += b_hh
-            x = xg[t]
-            r = _sigmoid(xp, x[:, :H] + hh[:, :H])
-            z = _sigmoid(xp, x[:, H:2 * H] + hh[:, H:2 * H])
-            hn_ = hh[:, 2 * H:]
-            n = xp.tanh(x[:, 2 * H:] + r * hn_)
-            hnew = n + z * (h - n)
+            a = A[t]
+            xp.matmul(h, wst, out=a)
+            if bs is not None:
+                a += bs
+            HN[t] = a[:, 2 * H:]
+            rz = a[:, :2 * H]
+            rz += xs[t][:, :2 * H]
+            xp.tanh(rz, out=rz)
+            rz *= 0.5
+            rz += 0.5
+            r, z = a[:, :H], a[:, H:2 * H]
+            pre = r * HN[t]
+            pre += xs[t][:, 2 * H:]
+            n = a[:, 2 * H:]
+            xp.tanh(pre, out=n)
+            hn = h - n
+            hn *= z
+            hn += n
             if mask is not None:
                 m = mask[t]
-                hnew = xp.where(m, hnew, h)
-                hs[t] = xp.where(m, hnew, 0)
+                h = xp.where(m, hn, h)
+                hs[t] = hn * m
             else:
-                hs[t] = hnew
-            R[t], Z[t], Nn[t], HN[t] = r, z, n, hn_
-            h = hnew
-        self.cache = (hs, R, Z, Nn, HN)
+                hs[t] = hn
+                h = hs[t]
+        self.cache = (hs, A[:, :, :H], A[:, :, H:2 * H], A[:, :, 2 * H:], HN)
         self.h0, self.w, self.reverse, self.mask = h0, w_hh, reverse, mask
+        self.hasb = b_hh is not None
         return hs
 
     def backward(self, g):
@@ -244,39 +265,39 @@ class _GRUSeq(Node):
         w, mask = self.w, self.mask
         L, N, H = hs.shape
         dxg = xp.empty((L, N, 3 * H), dtype=g.dtype)
-        dw = xp.zeros_like(w)
-        db = xp.zeros((3 * H,), dtype=g.dtype)
+        dhh_all = xp.empty((L, N, 3 * H), dtype=g.dtype)
         dh = xp.zeros((N, H), dtype=g.dtype)
         order = list(_step_order(L, self.reverse))
-        states = []
-        h = self.h0
-        for t in order:
-            states.append(h)
-            h = xp.where(mask[t], hs[t], h) if mask is not None else hs[t]
-        for k in range(L - 1, -1, -1):
-            t = order[k]
-            hp = states[k]
+        prev = _prev_states(xp, self.h0, hs, order, mask)
+        k = _fused(dxg, mask)
+        direct = xp.empty((N, H), dtype=g.dtype)
+        for t in reversed(order):
             dh_t = dh + g[t]
+            if k is not None:
+                k.gru_bwd(dh_t, R[t], Z[t], Nn[t], HN[t], prev[t], dxg[t], dhh_all[t], direct)
+                dh = dhh_all[t] @ w
+                dh += direct
+                continue
+            hp = prev[t]
             r, z, n, hn_ = R[t], Z[t], Nn[t], HN[t]
-            dn = dh_t * (1 - z)
-            dz = dh_t * (hp - n)
-            dnp = dn * (1 - n * n)
-            dr = dnp * hn_
-            drp = dr * r * (1 - r)
-            dzp = dz * z * (1 - z)
+            dnp = dh_t * (1 - z) * (1 - n * n)
+            drp = dnp * hn_ * r * (1 - r)
+            dzp = dh_t * (hp - n) * z * (1 - z)
             dx = xp.concatenate([drp, dzp, dnp], axis=1)
             dhh = xp.concatenate([drp, dzp, dnp * r], axis=1)
-            direct = dh_t * z
+            drct = dh_t * z
             if mask is not None:
                 m = mask[t]
                 dx *= m
                 dhh *= m
-                dh = dhh @ w + xp.where(m, direct, dh_t)
+                dh = dhh @ w + xp.where(m, drct, dh_t)
             else:
-                dh = dhh @ w + direct
+                dh = dhh @ w + drct
             dxg[t] = dx
-            dw += dhh.T @ hp
-            db += dhh.sum(0)
+            dhh_all[t] = dhh
+        flat = dhh_all.reshape(L * N, 3 * H)
+        dw = flat.T @ prev.reshape(L * N, H)
+        db = flat.sum(0) if self.hasb else None
         return dxg, dh, dw, db, None, None
 
 
@@ -405,13 +426,15 @@ class RNNBase(Module):
         H = self.hidden_size
         for layer in range(self.num_layers):
             outs = []
+            # the input projection of every time step as one 2-D GEMM over (L * N) contiguous rows
+            inp2 = inp.reshape(L * N, inp.shape[2])
             for d in range(D):
                 w_ih, w_hh, b_ih, b_hh, w_hr = self._layer_params(layer, d)
                 idx = layer * D + d
                 h0 = h0_all[idx]
                 reverse = d == 1
+                xg = F.linear(inp2, w_ih, b_ih).reshape(L, N, w_ih.shape[0])
                 if self.mode == "GRU":
-                    xg = F.linear(inp, w_ih, b_ih)
                     o = apply(_GRUSeq, xg, h0, w_hh, b_hh, reverse, mask)
                     hn = o[0] if reverse else o[L - 1]
                     if mask is not None:
@@ -419,7 +442,6 @@ class RNNBase(Module):
                     outs.append(o)
                     hn_list.append(hn)
                 elif lstm:
-                    xg = F.linear(inp, w_ih, b_ih)
                     if b_hh is not None:
                         xg = xg + b_hh
                     c0 = c0_all[idx]
@@ -431,7 +453,6 @@ class RNNBase(Module):
                     hn_list.append(hn)
                     cn_list.append(cn)
                 else:
-                    xg = F.linear(inp, w_ih, b_ih)
                     if b_hh is not None:
                         xg = xg + b_hh
                     o = apply(_RNNSeq, xg, h0, w_hh, reverse, mask, self.mode == "RNN_RELU")
