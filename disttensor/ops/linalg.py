@@ -574,10 +574,12 @@ class Det(Node):
             iT = _T(xp.linalg.inv(a))
             return (g * d)[..., None, None] * iT
         except Exception:
-            # singular matrices: the adjugate from the SVD, adj(A)^T = U^-T... computed as det-free cofactors
+            # singular matrices: the cofactor matrix from the SVD, U diag(prod_{j!=i} s_j) Vh * det(U) det(Vh)
             u, s, vh = xp.linalg.svd(a)
-            k = s.shape[-1]
-            prods = xp.stack([xp.prod(xp.delete(s, i, axis=-1), axis=-1) for i in range(k)], axis=-1)
+            ones = xp.ones(s.shape[:-1] + (1,), dtype=s.dtype)
+            left = xp.concatenate([ones, xp.cumprod(s[..., :-1], axis=-1)], axis=-1)
+            right = xp.flip(xp.concatenate([ones, xp.cumprod(xp.flip(s, -1)[..., :-1], axis=-1)], axis=-1), -1)
+            prods = left * right  # product of all singular values but the i-th
             sgn = xp.linalg.det(u) * xp.linalg.det(vh)
             cof = (u * (prods * sgn[..., None])[..., None, :]) @ vh
             return g[..., None, None] * cof
