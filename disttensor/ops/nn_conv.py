@@ -62,12 +62,37 @@ def _compute_dtype(a):
 
 
 # ---- array-level kernels ------------------------------------------------------------------------------
-# im2col chunks of about this many bytes stay in the per-core L2 cache while their GEMM reads them
-_CHUNK_BYTES = 1 << 21
+# The work is cut into tiles (a few samples, or a band of output rows of one sample) whose im2col
+# block, about this many bytes, stays in the per-core L2 cache between its copy and its GEMM.
+_CHUNK_BYTES = 1 << 20
 
 
-def _chunk(N, per_sample_bytes):
-    return max(1, min(N, _CHUNK_BYTES // max(per_sample_bytes, 1)))
+def _tiles(N, out_sp, per_sample_bytes):
+    """(n0, n1, r0, r1): samples n0:n1, output rows r0:r1 of the first spatial dim."""
+    H = out_sp[0]
+    if per_sample_bytes <= _CHUNK_BYTES:
+        cs = max(1, min(N, _CHUNK_BYTES // max(per_sample_bytes, 1)))
+        for n0 in range(0, N, cs):
+            yield n0, min(N, n0 + cs), 0, H
+    else:
+        hb = max(1, (_CHUNK_BYTES * H) // per_sample_bytes)
+        for n in range(N):
+            for r0 in range(0, H, hb):
+                yield n, n + 1, r0, min(H, r0 + hb)
+
+
+def _band(a, n0, n1, r0, r1, H):
+    """a (N, G, M, *sp) -> (n, G, M, band_L): samples n0:n1, rows r0:r1 of the first spatial dim, flattened
+    (a view whenever a is contiguous)."""
+    v = a[n0:n1] if r0 == 0 and r1 == H else a[n0:n1, :, :, r0:r1]
+    return v.reshape(v.shape[:3] + (-1,))
+
+
+def _shift(offs, r0, stride):
+    if not r0:
+        return offs
+    d0 = r0 * stride[0]
+    return [(o[0] + d0,) + tuple(o[1:]) for o in offs]
 
 
 def _out_size(sp, ksize, stride, dil, pads):
@@ -95,17 +120,18 @@ def _wmat(w, G):
     return xp.ascontiguousarray(wm).reshape(G, O // G, K * Cg)
 
 
-def _cols(xpad, n0, n1, G, offs, stride, out_sp):
-    """im2col of samples n0:n1 of the padded input: (n, G, K*Cg, L), one strided copy per kernel offset."""
+def _cols(xpad, n0, n1, G, offs, stride, band_sp):
+    """im2col of samples n0:n1 of the padded input: (n, G, K*Cg, L), one strided copy per kernel offset
+    (offs already shifted to the first row of the band)."""
     xp = xp_of(xpad)
     C = xpad.shape[1]
     Cg = C // G
     n = n1 - n0
-    cl = xp.empty((n, G, len(offs), Cg) + out_sp, dtype=xpad.dtype)
+    cl = xp.empty((n, G, len(offs), Cg) + band_sp, dtype=xpad.dtype)
     src = xpad[n0:n1].reshape((n, G, Cg) + xpad.shape[2:])
     for i, o in enumerate(offs):
-        cl[:, :, i] = src[_win(o, stride, out_sp, lead=3)]
-    return cl.reshape(n, G, len(offs) * Cg, _prod(out_sp))
+        cl[:, :, i] = src[_win(o, stride, band_sp, lead=3)]
+    return cl.reshape(n, G, len(offs) * Cg, _prod(band_sp))
 
 
 def _is_pointwise(ksize, stride, pads, dil):
@@ -113,10 +139,11 @@ def _is_pointwise(ksize, stride, pads, dil):
 
 
 def conv_forward(x, w, b, stride, pads, dil, G):
-    """y (N, O, *So) = conv(x, w) + b, computed per chunk of samples: im2col (in cache) then one GEMM."""
+    """y (N, O, *So) = conv(x, w) + b, tile by tile: im2col (in cache) then one GEMM into y."""
     xp = xp_of(x)
     N, C = x.shape[0], x.shape[1]
     O = w.shape[0]
+    Og = O // G
     ksize = tuple(w.shape[2:])
     if G == 1 and _is_pointwise(ksize, stride, pads, dil):
         # 1x1: y[n] = W (O, C) @ x[n] (C, L), batched over n, straight into NCHW.
@@ -125,24 +152,28 @@ def conv_forward(x, w, b, stride, pads, dil, G):
             y += b.reshape(1, O, 1)
         return y.reshape((N, O) + x.shape[2:])
     out_sp = _out_size(x.shape[2:], ksize, stride, dil, pads)
-    L = _prod(out_sp)
+    H = out_sp[0]
     xpad = _pad(x, pads)
     wm = _wmat(w, G)
     offs = _offsets(ksize, dil)
-    out = xp.empty((N, G, O // G, L), dtype=x.dtype)
-    cs = _chunk(N, C * len(offs) * L * x.itemsize)
-    bb = None if b is None else b.reshape(G, O // G, 1)
-    for n0 in range(0, N, cs):
-        n1 = min(N, n0 + cs)
-        o = out[n0:n1]
-        xp.matmul(wm, _cols(xpad, n0, n1, G, offs, stride, out_sp), out=o)
+    out = xp.empty((N, G, Og) + out_sp, dtype=x.dtype)
+    bb = None if b is None else b.reshape((G, Og) + (1,) * len(out_sp))
+    for n0, n1, r0, r1 in _tiles(N, out_sp, C * len(offs) * _prod(out_sp) * x.itemsize):
+        band = (r1 - r0,) + out_sp[1:]
+        cl = _cols(xpad, n0, n1, G, _shift(offs, r0, stride), stride, band)
+        dst = out[n0:n1] if r0 == 0 and r1 == H else out[n0:n1, :, :, r0:r1]
+        d2 = dst.reshape(dst.shape[:3] + (-1,))   # a band of rows is a strided (Og, band_L) matrix: a view
+        if not d2.flags.owndata:
+            xp.matmul(wm, cl, out=d2)
+        else:
+            dst[...] = xp.matmul(wm, cl).reshape(dst.shape)
         if bb is not None:
-            o += bb
+            dst += bb
     return out.reshape((N, O) + out_sp)
 
 
 def conv_grad_input(g, w, xshape, stride, pads, dil, G):
-    """Gradient of conv_forward with respect to x (also conv_transpose's forward): GEMM + col2im per chunk."""
+    """Gradient of conv_forward with respect to x (also conv_transpose's forward): GEMM + col2im per tile."""
     xp = xp_of(g)
     N, C = xshape[0], xshape[1]
     O = w.shape[0]
@@ -151,21 +182,20 @@ def conv_grad_input(g, w, xshape, stride, pads, dil, G):
         gx = xp.matmul(w.reshape(O, C).T, g.reshape(N, O, -1))
         return gx.reshape(xshape)
     out_sp = tuple(g.shape[2:])
-    L = _prod(out_sp)
+    H = out_sp[0]
     Cg, Og = C // G, O // G
     offs = _offsets(ksize, dil)
     K = len(offs)
     wmt = xp.ascontiguousarray(_wmat(w, G).swapaxes(1, 2))       # (G, K*Cg, Og)
     sp = tuple(s + lo + max(hi, 0) for s, (lo, hi) in zip(xshape[2:], pads))
     buf = xp.zeros((N, G, Cg) + sp, dtype=g.dtype)
-    g4 = g.reshape(N, G, Og, L)
-    cs = _chunk(N, C * K * L * g.itemsize)
-    for n0 in range(0, N, cs):
-        n1 = min(N, n0 + cs)
-        gc = xp.matmul(wmt, g4[n0:n1]).reshape((n1 - n0, G, K, Cg) + out_sp)
+    g5 = g.reshape((N, G, Og) + out_sp)
+    for n0, n1, r0, r1 in _tiles(N, out_sp, C * K * _prod(out_sp) * g.itemsize):
+        band = (r1 - r0,) + out_sp[1:]
+        gc = xp.matmul(wmt, _band(g5, n0, n1, r0, r1, H)).reshape((n1 - n0, G, K, Cg) + band)
         bch = buf[n0:n1]
-        for i, o in enumerate(offs):
-            win = bch[_win(o, stride, out_sp, lead=3)]
+        for i, o in enumerate(_shift(offs, r0, stride)):
+            win = bch[_win(o, stride, band, lead=3)]
             win += gc[:, :, i]
     buf = buf.reshape((N, C) + sp)
     if any(lo or hi for lo, hi in pads):
@@ -175,8 +205,8 @@ def conv_grad_input(g, w, xshape, stride, pads, dil, G):
 
 
 def conv_grad_weight(g, x, wshape, stride, pads, dil, G):
-    """Gradient of conv_forward with respect to w: sum over samples of cols(x) @ g^T, im2col recomputed per
-    chunk (cheaper than keeping a K-times-the-input buffer alive between forward and backward)."""
+    """Gradient of conv_forward with respect to w: sum over tiles of cols(x) @ g^T, im2col recomputed per tile
+    (cheaper than keeping a K-times-the-input buffer alive between forward and backward)."""
     xp = xp_of(g)
     N, C = x.shape[0], x.shape[1]
     O, Cg = wshape[0], wshape[1]
@@ -186,16 +216,16 @@ def conv_grad_weight(g, x, wshape, stride, pads, dil, G):
         gw = xp.matmul(g.reshape(N, O, -1), x.reshape(N, C, -1).swapaxes(1, 2)).sum(0)
         return gw.reshape(wshape)
     out_sp = tuple(g.shape[2:])
-    L = _prod(out_sp)
+    H = out_sp[0]
     offs = _offsets(ksize, dil)
     K = len(offs)
     xpad = _pad(x, pads)
-    g4 = g.reshape(N, G, Og, L)
-    cs = _chunk(N, C * K * L * x.itemsize)
+    g5 = g.reshape((N, G, Og) + out_sp)
     acc = None
-    for n0 in range(0, N, cs):
-        n1 = min(N, n0 + cs)
-        t = xp.matmul(_cols(xpad, n0, n1, G, offs, stride, out_sp), g4[n0:n1].swapaxes(-1, -2))  # (n, G, KCg, Og)
+    for n0, n1, r0, r1 in _tiles(N, out_sp, C * K * _prod(out_sp) * x.itemsize):
+        band = (r1 - r0,) + out_sp[1:]
+        cl = _cols(xpad, n0, n1, G, _shift(offs, r0, stride), stride, band)
+        t = xp.matmul(cl, _band(g5, n0, n1, r0, r1, H).swapaxes(-1, -2))   # (n, G, K*Cg, Og)
         t = t.sum(0) if t.shape[0] > 1 else t[0]
         if acc is None:
             acc = t
