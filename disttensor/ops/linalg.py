@@ -374,8 +374,29 @@ class Einsum(Node):
         return tuple(grads)
 
 
+def _sublist_equation(args):
+    """einsum(op0, [0, 1], op1, [1, 2], [0, 2]): the sublist form, turned into an equation string."""
+    def sub(lst):
+        out = ""
+        for v in lst:
+            if v is Ellipsis:
+                out += "..."
+            else:
+                if not 0 <= int(v) < 52:
+                    raise RuntimeError("einsum(): subscript in subscript list is not within the valid range [0, 52)")
+                out += _LETTERS[int(v)]
+        return out
+    args = list(args)
+    out = args.pop() if len(args) % 2 else None
+    ops, subs = args[0::2], args[1::2]
+    eq = ",".join(sub(x) for x in subs) + ("" if out is None else "->" + sub(out))
+    return eq, ops
+
+
 @register("einsum", method=False)
 def einsum(equation, *operands):
+    if isinstance(equation, Tensor):
+        equation, operands = _sublist_equation((equation,) + operands)
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
     if not operands:

@@ -143,3 +143,8 @@ OPS += [
     OpInfo("cdist", lambda L, a, b: L.cdist(a, b, p=1), [((3, 4), (5, 4))]),
     OpInfo("cdist", lambda L, a, b: L.cdist(a, b, p=float("inf")), [((3, 4), (2, 4))]),
 ]
+
+OPS += [
+    OpInfo("einsum", lambda L, a, b: L.einsum(a, [0, 1], b, [1, 2], [0, 2]), [((3, 4), (4, 5))]),
+    OpInfo("einsum", lambda L, a, b: L.einsum(a, [Ellipsis, 1], b, [1]), [((2, 3, 4), (4,))]),
+]
