@@ -252,6 +252,9 @@ def _positions_in_base(view_arr, base_arr):
 
 def setitem(self, idx, value):
     d = self._data
+    if d.__class__ is np.ndarray and not d.flags.writeable:
+        raise RuntimeError("unsupported operation: more than one element of the written-to tensor refers to a single "
+                           "memory location. Please clone() the tensor before performing the operation.")
     xp = xp_of(d)
     idx, basic = convert_index(idx, xp, d.ndim)
     vt = isinstance(value, Tensor)

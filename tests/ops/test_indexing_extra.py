@@ -146,6 +146,12 @@ def test_setitem_shape_mismatch_error():
         x[0] = dt.ones(3)
 
 
+def test_setitem_into_expanded_tensor_raises():
+    x = dt.zeros(3, 1).expand(3, 4)
+    with pytest.raises(RuntimeError, match="more than one element of the written-to tensor"):
+        x[0] = 1.0
+
+
 # ---- getitem details and error messages --------------------------------------------------------------
 def test_getitem_semantics_match_torch():
     a = np.arange(24.0).reshape(2, 3, 4)
