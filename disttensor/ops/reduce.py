@@ -1153,3 +1153,35 @@ def nanquantile(input, q, dim=None, keepdim=False, *, interpolation="linear", ou
 def dist(input, other, p=2):
     from .elementwise import sub
     return norm(sub(input, other), p)
+
+
+return_types.mode = _return_type("mode", ["values", "indices"])
+
+
+@register("mode")
+def mode(input, dim=-1, keepdim=False):
+    """Most frequent value along dim (the smallest among ties) and the index of its last occurrence."""
+    d = input._data
+    xp = xp_of(d)
+    if d.ndim == 0:
+        return return_types.mode(_select(input, None, 0, True), _new_tensor(xp.zeros((), np.int64)))
+    axis = _one_dim(dim, d.ndim, "mode")
+    n = d.shape[axis]
+    if n == 0:
+        raise IndexError(f"mode(): Expected reduction dim {axis} to have non-zero size.")
+    dm = xp.moveaxis(d, axis, -1)
+    lead = dm.shape[:-1]
+    rows = math.prod(lead)
+    a2 = dm.reshape(rows, n)
+    order = _stable_argsort(a2, 1)
+    s = xp.take_along_axis(a2, order, 1)
+    new = xp.ones((rows, n), bool)
+    new[:, 1:] = s[:, 1:] != s[:, :-1]
+    pos = xp.arange(n)
+    start = xp.maximum.accumulate(xp.where(new, pos, 0), axis=1)
+    length = pos - start + 1
+    j = (length == length.max(axis=1, keepdims=True)).argmax(axis=1)
+    idx = order[xp.arange(rows), j].reshape(lead + (1,))
+    idx = xp.moveaxis(idx, -1, axis)
+    i = idx if keepdim else idx.squeeze(axis)
+    return return_types.mode(_select(input, idx, axis, keepdim), _new_tensor(i.astype(np.int64, copy=False)))

@@ -194,3 +194,15 @@ OPS += [
     OpInfo("dist", lambda L, a, b: L.dist(a, b), [((3, 4), (3, 4)), ((3, 4), (4,))]),
     OpInfo("dist", lambda L, a, b: L.dist(a, b, 1), [((3, 4), (3, 4))]),
 ]
+
+
+def _modal(rng):
+    return [[rng.integers(0, 4, size=(3, 7)).astype(float)], [rng.integers(0, 3, size=(5, 2, 4)).astype(float)]]
+
+
+OPS += [
+    OpInfo("mode", lambda L, a: L.mode(a), make=_modal, gradcheck=False),
+    OpInfo("mode", lambda L, a: a.mode(0).indices, make=_modal),
+    OpInfo("mode", lambda L, a: a.mode(1, keepdim=True)[0], make=_modal, gradcheck=False),
+    OpInfo("mode", lambda L, a: a.mode(-1)[1], make=lambda r: [[r.integers(0, 4, size=(3, 7))]]),
+]
