@@ -188,3 +188,35 @@ def test_parameters_to_vector_and_back():
     np.testing.assert_array_equal(_np(ours[1].bias), [10.0])
     with pytest.raises(TypeError, match="expected torch.Tensor"):
         nn.utils.vector_to_parameters([1, 2], ours.parameters())
+
+
+def test_weight_norm_matches_torch():
+    import warnings
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = torch.nn.utils.weight_norm(torch.nn.Conv1d(2, 3, 3).double(), dim=0)
+    ours = nn.utils.weight_norm(nn.Conv1d(2, 3, 3).double(), dim=0)
+    assert list(ours.state_dict()) == list(ref.state_dict())
+    ours.load_state_dict({k: dt.tensor(v.numpy()) for k, v in ref.state_dict().items()})
+    x = np.random.default_rng(0).standard_normal((2, 2, 6))
+    a, b = ref(torch.tensor(x)), ours(dt.tensor(x))
+    np.testing.assert_allclose(_np(b), a.detach().numpy(), rtol=1e-10)
+    a.sum().backward()
+    b.sum().backward()
+    for n in ("weight_g", "weight_v", "bias"):
+        np.testing.assert_allclose(_np(getattr(ours, n).grad), getattr(ref, n).grad.numpy(), rtol=1e-9, atol=1e-12)
+    nn.utils.remove_weight_norm(ours)
+    assert [n for n, _ in ours.named_parameters()] == ["weight", "bias"]
+    np.testing.assert_allclose(_np(ours(dt.tensor(x))), a.detach().numpy(), rtol=1e-10)
+
+
+def test_functional_call_swaps_and_restores():
+    m = nn.Linear(2, 1)
+    w0 = m.weight
+    out = nn.utils.functional_call(m, {"weight": dt.ones(1, 2), "bias": dt.zeros(1)}, (dt.ones(3, 2),))
+    np.testing.assert_array_equal(_np(out), np.full((3, 1), 2.0))
+    assert m.weight is w0
+    w = dt.ones(1, 2, requires_grad=True)
+    nn.utils.stateless.functional_call(m, {"weight": w}, dt.ones(3, 2)).sum().backward()
+    np.testing.assert_array_equal(_np(w.grad), [[3.0, 3.0]])
