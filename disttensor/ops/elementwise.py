@@ -1226,6 +1226,10 @@ class Where(Node):
 
     def forward(self, c, x, y, npd):
         xp = xp_of(c)
+        if getattr(x, "dtype", npd) != npd:   # cast first: NumPy can't promote e.g. int32 with bfloat16
+            x = x.astype(npd)
+        if getattr(y, "dtype", npd) != npd:
+            y = y.astype(npd)
         r = xp.where(c, x, y)
         self.saved = c
         return r if r.dtype == npd else r.astype(npd)

@@ -9,10 +9,13 @@ import disttensor as dt
 
 torch = pytest.importorskip("torch")
 
-DTYPES = ["bool", "uint8", "int32", "int64", "float32", "float64"]
+DTYPES = ["bool", "uint8", "int8", "int32", "int64", "float16", "bfloat16", "float32", "float64"]
 
 
 def _pair(a, dtype):
+    if dtype == "bfloat16":   # torch.from_numpy has no bfloat16
+        arr = np.asarray(a).astype(np.float32)
+        return dt.from_numpy(arr.copy()).bfloat16(), torch.from_numpy(arr.copy()).bfloat16()
     arr = np.asarray(a).astype(dtype)
     return dt.from_numpy(arr.copy()), torch.from_numpy(arr.copy())
 
