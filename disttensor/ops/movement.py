@@ -344,7 +344,30 @@ class Cat(Node):
 
 @register("cat", "concat", "concatenate", method=False)
 def cat(tensors, dim=0, *, out=None):
-    tensors = list(tensors)
+    if tensors.__class__ is not list and tensors.__class__ is not tuple:
+        tensors = list(tensors)
+    try:
+        d0 = tensors[0]._data
+        c0, dt0, nd = d0.__class__, d0.dtype, d0.ndim
+        simple = nd > 0 and (nd != 1 or d0.shape[0] != 0)
+        for t in tensors:
+            d = t._data
+            if d.__class__ is not c0 or d.dtype is not dt0 or d.ndim != nd or (nd == 1 and d.shape[0] == 0):
+                simple = False
+                break
+    except (AttributeError, IndexError):
+        simple = False
+    if simple:  # one dtype, one device, same rank: NumPy checks the sizes; explain only if it complains
+        ax = dim if 0 <= dim < nd else _dim(dim, nd, "cat()")
+        try:
+            return apply(Cat, *tensors, axis=ax)
+        except ValueError:
+            pass
+    return _cat_checked(list(tensors), dim)
+
+
+def _cat_checked(tensors, dim):
+    """cat with every check and PyTorch's rules (dtype promotion, legacy empty 1-D tensors skipped)."""
     if not tensors:
         raise RuntimeError("cat(): expected a non-empty list of Tensors")
     for i, t in enumerate(tensors):
