@@ -500,9 +500,10 @@ class Var(Node):
         xp = xp_of(g)
         gk = _keep(g, diff.shape, self.axes, self.keepdim)
         with np.errstate(divide="ignore", invalid="ignore"):
-            if self.is_std:
-                return gk * diff / (self.dof * _keep(xp.asarray(r), diff.shape, self.axes, self.keepdim))
-            return gk * diff * (2.0 / self.dof)
+            if self.is_std:   # PyTorch: zero gradient where std == 0
+                rk = _keep(xp.asarray(r), diff.shape, self.axes, self.keepdim)
+                return xp.where(rk == 0, 0, gk * diff / (self.dof * rk))
+            return gk * diff * (2.0 / self.dof if self.dof else math.inf)
 
 
 def _correction(dim, unbiased, correction):

@@ -441,3 +441,17 @@ def test_more_named_tuples(name):
     assert type(d).__name__ == type(p).__name__
     np.testing.assert_array_equal(d.values.numpy(), p.values.numpy())
     np.testing.assert_array_equal(d.indices.numpy(), p.indices.numpy())
+
+
+def test_std_var_degenerate_gradients_like_torch():
+    _grads(lambda L, x: x.std(1, correction=0), [[1.5, 1.5], [1.0, 2.0]])   # zero grad where std == 0
+    for kw in ({"correction": 1}, {"correction": 0}):
+        xd = dt.tensor([[1.5], [2.0]], dtype=dt.float64, requires_grad=True)
+        xt = torch.tensor([[1.5], [2.0]], dtype=torch.float64, requires_grad=True)
+        with np.errstate(all="ignore"):
+            xd.var(1, **kw).sum().backward()
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            xt.var(1, **kw).sum().backward()
+        np.testing.assert_array_equal(np.isnan(xd.grad.numpy()), np.isnan(xt.grad.numpy()))
