@@ -2,7 +2,8 @@
 
 Imported only from `Optimizer.step` (never at `import disttensor`); `kernels()` returns None when
 numba is missing, and the optimizers then use their NumPy/CuPy multi-pass fallback.
-Scalars are passed in the arrays' dtype so float32 updates stay in float32 arithmetic.
+Scalars are passed as Python floats (float64 in the kernel: cheaper to pass than NumPy scalars, and the
+loops are memory-bound either way).
 """
 import math
 
@@ -21,7 +22,7 @@ def kernels():
     return _K
 
 
-PARALLEL_MIN = 1 << 16  # below this many elements a serial loop beats waking the thread pool
+PARALLEL_MIN = 1 << 18  # below this many elements a serial loop beats waking the thread pool (tens of us)
 
 
 class _Kernels:

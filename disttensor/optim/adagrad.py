@@ -54,7 +54,8 @@ class Adagrad(Optimizer):
         clr = lr / (1 + (step - 1) * group["lr_decay"])
         s = bufs["sum"]
         if kern is not None:
-            kern.pick("adagrad", p.size)(p, g, s, dt(clr), dt(group["weight_decay"]), dt(group["eps"]), bool(group["maximize"]))
+            k = kern.pick("adagrad", p.size)
+            k(p, g, s, float(clr), float(group["weight_decay"]), float(group["eps"]), bool(group["maximize"]))
             return None
         xp = _xp(p)
         g = _grad(group, p, g, dt)
@@ -96,9 +97,10 @@ class RMSprop(Optimizer):
         gavg = bufs.get("grad_avg")
         buf = bufs.get("momentum_buffer")
         if kern is not None:
-            kern.pick("rmsprop", p.size)(p, g, sq, gavg if centered else sq[:0], buf if mom > 0 else sq[:0], dt(lr), dt(alpha),
-                         dt(1 - alpha), dt(eps), dt(group["weight_decay"]), dt(mom), bool(centered), bool(mom > 0),
-                         bool(group["maximize"]))
+            k = kern.pick("rmsprop", p.size)
+            k(p, g, sq, gavg if centered else sq[:0], buf if mom > 0 else sq[:0], float(lr), float(alpha),
+              float(1 - alpha), float(eps), float(group["weight_decay"]), float(mom), bool(centered), bool(mom > 0),
+              bool(group["maximize"]))
             return None
         xp = _xp(p)
         g = _grad(group, p, g, dt)
@@ -147,8 +149,9 @@ class Adadelta(Optimizer):
         rho, eps = group["rho"], group["eps"]
         sq, acc = bufs["square_avg"], bufs["acc_delta"]
         if kern is not None:
-            kern.pick("adadelta", p.size)(p, g, sq, acc, dt(lr), dt(rho), dt(1 - rho), dt(eps), dt(group["weight_decay"]),
-                          bool(group["maximize"]))
+            k = kern.pick("adadelta", p.size)
+            k(p, g, sq, acc, float(lr), float(rho), float(1 - rho), float(eps), float(group["weight_decay"]),
+              bool(group["maximize"]))
             return None
         xp = _xp(p)
         g = _grad(group, p, g, dt)

@@ -49,9 +49,10 @@ class Adam(Optimizer):
         bc2s = math.sqrt(1 - b2 ** step)
         step_size = lr / bc1
         if kern is not None:
-            kern.pick("adam", p.size)(p, g, m, v, vmax if amsgrad else m[:0], dt(lr), dt(1 - b1), dt(b2), dt(1 - b2), dt(eps),
-                      dt(wd), dt(1 - lr * wd), dt(step_size), dt(bc2s), bool(amsgrad), bool(maximize),
-                      bool(decoupled))
+            k = kern.pick("adam", p.size)
+            k(p, g, m, v, vmax if amsgrad else m[:0], float(lr), float(1 - b1), float(b2), float(1 - b2), float(eps),
+              float(wd), float(1 - lr * wd), float(step_size), float(bc2s), bool(amsgrad), bool(maximize),
+              bool(decoupled))
             return None
         xp = _xp(p)
         if maximize:
@@ -127,7 +128,8 @@ class Adamax(Optimizer):
         clr = lr / (1 - b1 ** step)
         m, u = bufs["exp_avg"], bufs["exp_inf"]
         if kern is not None:
-            kern.pick("adamax", p.size)(p, g, m, u, dt(clr), dt(1 - b1), dt(b2), dt(eps), dt(wd), bool(group["maximize"]))
+            k = kern.pick("adamax", p.size)
+            k(p, g, m, u, float(clr), float(1 - b1), float(b2), float(eps), float(wd), bool(group["maximize"]))
             return None
         xp = _xp(p)
         g = _decay_grad(group, p, g, dt)
@@ -177,8 +179,9 @@ class NAdam(Optimizer):
         c_avg = -lr * mu_next / (1.0 - mu_product_next)
         m, v = bufs["exp_avg"], bufs["exp_avg_sq"]
         if kern is not None:
-            kern.pick("nadam", p.size)(p, g, m, v, dt(c_grad), dt(c_avg), dt(1 - b1), dt(b2), dt(1 - b2), dt(bc2), dt(eps), dt(wd),
-                       dt(1 - lr * wd), bool(decoupled), bool(group["maximize"]))
+            k = kern.pick("nadam", p.size)
+            k(p, g, m, v, float(c_grad), float(c_avg), float(1 - b1), float(b2), float(1 - b2), float(bc2),
+              float(eps), float(wd), float(1 - lr * wd), bool(decoupled), bool(group["maximize"]))
             return {"mu_product": mu_product}
         xp = _xp(p)
         g = _decay_grad(group, p, g, dt, decoupled)
@@ -229,8 +232,10 @@ class RAdam(Optimizer):
             if use_rect else 1.0
         m, v = bufs["exp_avg"], bufs["exp_avg_sq"]
         if kern is not None:
-            kern.pick("radam", p.size)(p, g, m, v, dt(lr), dt(1 - b1), dt(b2), dt(1 - b2), dt(bc1), dt(math.sqrt(bc2)), dt(rect),
-                       dt(eps), dt(wd), dt(1 - lr * wd), bool(decoupled), bool(use_rect), bool(group["maximize"]))
+            k = kern.pick("radam", p.size)
+            k(p, g, m, v, float(lr), float(1 - b1), float(b2), float(1 - b2), float(bc1), float(math.sqrt(bc2)),
+              float(rect), float(eps), float(wd), float(1 - lr * wd), bool(decoupled), bool(use_rect),
+              bool(group["maximize"]))
             return None
         xp = _xp(p)
         g = _decay_grad(group, p, g, dt, decoupled)

@@ -237,7 +237,8 @@ class PolynomialLR(LRScheduler):
     def get_lr(self):
         if self._is_initial or self.last_epoch == 0 or self.last_epoch > self.total_iters:
             return _vals(self.optimizer, "lr")
-        f = ((1.0 - self.last_epoch / self.total_iters) / (1.0 - (self.last_epoch - 1) / self.total_iters)) ** self.power
+        e, n = self.last_epoch, self.total_iters
+        f = ((1.0 - e / n) / (1.0 - (e - 1) / n)) ** self.power
         return [g["lr"] * f for g in self.optimizer.param_groups]
 
     def _get_closed_form_lr(self):

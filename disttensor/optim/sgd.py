@@ -41,8 +41,9 @@ class SGD(Optimizer):
         has_mom = mom != 0
         buf = bufs.get("momentum_buffer")
         if kern is not None:
-            kern.pick("sgd", p.size)(p, g, buf if has_mom else g[:0], dt(lr), dt(wd), dt(mom), dt(1 - damp), bool(nesterov),
-                     bool(maximize), bool(first), bool(has_mom))
+            k = kern.pick("sgd", p.size)
+            k(p, g, buf if has_mom else g[:0], float(lr), float(wd), float(mom), float(1 - damp), bool(nesterov),
+              bool(maximize), bool(first), bool(has_mom))
             return None
         if maximize:
             g *= -1

@@ -326,7 +326,8 @@ class DatasetFolder(VisionDataset):
         if empty and not allow_empty:
             msg = f"Found no valid file for the classes {', '.join(sorted(empty))}. "
             if extensions is not None:
-                msg += f"Supported extensions are: {extensions if isinstance(extensions, str) else ', '.join(extensions)}"
+                exts = extensions if isinstance(extensions, str) else ", ".join(extensions)
+                msg += f"Supported extensions are: {exts}"
             raise FileNotFoundError(msg)
         return instances
 

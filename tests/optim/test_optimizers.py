@@ -264,7 +264,7 @@ def test_parallel_kernels_on_large_buckets(name, kw):
     """Buckets above PARALLEL_MIN elements run the prange (multi-threaded) kernels."""
     from disttensor.optim import _kernels
     rng = np.random.default_rng(5)
-    arrs = [rng.standard_normal((300, 300)).astype(np.float32), rng.standard_normal(300).astype(np.float32)]
+    arrs = [rng.standard_normal((600, 500)).astype(np.float32), rng.standard_normal(300).astype(np.float32)]
     assert arrs[0].size >= _kernels.PARALLEL_MIN
     dps = [dt.tensor(a.copy(), requires_grad=True) for a in arrs]
     tps = [torch.tensor(a.copy(), requires_grad=True) for a in arrs]

@@ -1,4 +1,5 @@
-"""Datasets: Dataset, IterableDataset, TensorDataset, StackDataset, ConcatDataset, ChainDataset, Subset, random_split."""
+"""Datasets: Dataset, IterableDataset, TensorDataset, StackDataset, ConcatDataset, ChainDataset, Subset,
+random_split."""
 import bisect
 import math
 import warnings
@@ -47,8 +48,8 @@ class TensorDataset(Dataset):
 class StackDataset(Dataset):
     def __init__(self, *args, **kwargs):
         if args and kwargs:
-            raise ValueError("Supported either ``tuple``- (via ``args``) or``dict``- (via ``kwargs``) like input/output,"
-                             " but both types are given.")
+            raise ValueError("Supported either ``tuple``- (via ``args``) or``dict``- (via ``kwargs``) like "
+                             "input/output, but both types are given.")
         self._length = None
         if args:
             self._length = len(args[0])
