@@ -837,7 +837,12 @@ class Tri(Node):
     def forward(self, a, k, upper):
         xp = xp_of(a)
         self.mask = mask = _tri_mask(xp, a.shape[-2], a.shape[-1], k, upper)
-        return xp.where(mask, a, xp.zeros((), dtype=a.dtype))
+        kind = a.dtype.kind
+        if kind == "b":
+            return a & mask
+        if kind in "iu":
+            return a * mask.astype(a.dtype)
+        return xp.where(mask, a, xp.zeros((), dtype=a.dtype))  # keeps 0 where a is inf/nan
 
     def backward(self, g):
         xp = xp_of(g)
