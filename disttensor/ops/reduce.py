@@ -456,7 +456,7 @@ def _arg(input, dim, keepdim, is_max):
     axis = _one_dim(dim, d.ndim, "argmax" if is_max else "argmin")
     if d.ndim == 0:
         return _new_tensor(xp.zeros((), np.int64))
-    return _new_tensor(f(d, axis=axis, keepdims=keepdim).astype(np.int64, copy=False))
+    return _new_tensor(xp.asarray(f(d, axis=axis, keepdims=keepdim), dtype=np.int64))
 
 
 @register("argmax")

@@ -82,6 +82,8 @@ OPS = [
     OpInfo("argmax", lambda L, a: a.argmax(0), make=_ties),
     OpInfo("argmin", lambda L, a: L.argmin(a, -1), A),
     OpInfo("argmin", lambda L, a: a.argmin(), A),
+    OpInfo("argmin", lambda L, a: a.argmin(0), [((5,),)]),
+    OpInfo("argmax", lambda L, a: L.argmax(a, -1), [((5,),)]),
     # var / std
     OpInfo("var", lambda L, a: L.var(a), A),
     OpInfo("var", lambda L, a: a.var(1), A),

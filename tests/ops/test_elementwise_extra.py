@@ -455,3 +455,53 @@ def test_std_var_degenerate_gradients_like_torch():
             warnings.simplefilter("ignore")
             xt.var(1, **kw).sum().backward()
         np.testing.assert_array_equal(np.isnan(xd.grad.numpy()), np.isnan(xt.grad.numpy()))
+
+
+# ---- randomized sweep: reductions/scans/selections over random shapes, dims, keepdim, ties ----------
+SWEEP = {
+    "sum": lambda L, x, d, k: x.sum(d, keepdim=k), "mean": lambda L, x, d, k: x.mean(d, keepdim=k),
+    "amax": lambda L, x, d, k: x.amax(d, keepdim=k), "var": lambda L, x, d, k: x.var(d, keepdim=k),
+    "std0": lambda L, x, d, k: x.std(d, keepdim=k, correction=0), "lse": lambda L, x, d, k: L.logsumexp(x, d, k),
+    "norm": lambda L, x, d, k: x.norm(dim=d, keepdim=k), "norminf": lambda L, x, d, k: x.norm(float("inf"), d, k),
+    "prod": lambda L, x, d, k: x.prod(d[0], keepdim=k), "cumsum": lambda L, x, d, k: x.cumsum(d[0]),
+    "cumprod": lambda L, x, d, k: x.cumprod(d[0]), "cummax": lambda L, x, d, k: x.cummax(d[0])[1],
+    "lcse": lambda L, x, d, k: x.logcumsumexp(d[0]), "sorti": lambda L, x, d, k: x.sort(dim=d[0], stable=True,
+                                                                                         descending=k)[1],
+    "max": lambda L, x, d, k: x.max(d[0], keepdim=k)[1], "argmin": lambda L, x, d, k: x.argmin(d[0], keepdim=k),
+    "median": lambda L, x, d, k: x.median(d[0], keepdim=k)[1], "mode": lambda L, x, d, k: x.mode(d[0], keepdim=k)[1],
+    "quantile": lambda L, x, d, k: x.quantile(0.3, d[0], keepdim=k),
+}
+_EXACT_GRAD = {"sum", "mean", "var", "std0", "lse", "norm", "prod", "cumsum", "cumprod", "lcse", "quantile", "amax",
+               "norminf"}
+
+
+def test_randomized_reduction_sweep_matches_torch():
+    import random
+    rnd = random.Random(0)
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        nd = rnd.randint(1, 4)
+        shape = tuple(rnd.randint(1, 4) for _ in range(nd))
+        x = np.round(rng.standard_normal(shape), 1)        # rounding makes ties
+        if rnd.random() < 0.3:
+            x[x > 1] = 0.0
+        keep = rnd.random() < 0.5
+        dims = tuple(rnd.sample(range(-nd, nd), 1)) if rnd.random() < 0.6 else \
+            tuple(rnd.sample(range(nd), rnd.randint(1, nd)))
+        for name, f in SWEEP.items():
+            xd = dt.tensor(x, requires_grad=True)
+            xt = torch.tensor(x, requires_grad=True)
+            try:
+                rt = f(torch, xt, dims, keep)
+            except (RuntimeError, IndexError, ValueError):
+                continue
+            rd = f(dt, xd, dims, keep)
+            ctx = f"{name} shape={shape} dims={dims} keepdim={keep}"
+            assert tuple(rd.shape) == tuple(rt.shape), ctx
+            np.testing.assert_allclose(rd.detach().numpy().astype(float), rt.detach().numpy().astype(float),
+                                       rtol=1e-10, atol=1e-12, err_msg=ctx)
+            if rt.requires_grad and name in _EXACT_GRAD:
+                g = rng.standard_normal(tuple(rt.shape))
+                rd.backward(dt.tensor(g))
+                rt.backward(torch.tensor(g))
+                np.testing.assert_allclose(xd.grad.numpy(), xt.grad.numpy(), rtol=1e-9, atol=1e-12, err_msg=ctx)
