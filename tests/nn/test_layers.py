@@ -274,3 +274,13 @@ def test_torch_module_paths():
     from disttensor.nn.modules.normalization import LayerNorm  # noqa: F401
     from disttensor.nn.modules.module import Module  # noqa: F401
     assert issubclass(nn.BatchNorm2d, _BatchNorm)
+
+
+def test_embedding_max_norm_renorms_like_torch():
+    torch.manual_seed(0)
+    ref = torch.nn.Embedding(5, 3, max_norm=1.0).double()
+    ours = nn.Embedding(5, 3, max_norm=1.0).double()
+    copy_weights(ours, ref)
+    idx = np.array([0, 2, 2, 4])
+    assert_close(ours(dt.tensor(idx)), ref(torch.tensor(idx)))
+    assert_close(ours.weight, ref.weight)

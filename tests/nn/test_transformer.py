@@ -138,3 +138,17 @@ def test_transformer_init_is_xavier():
     assert w.min() >= -bound and w.max() <= bound and w.max() > 0.9 * bound
     b = m.encoder.layers[0].self_attn.in_proj_bias.detach().numpy()
     assert np.all(b == 0)
+
+
+def test_multi_head_attention_forward_signature():
+    from disttensor.nn.modules.activation import multi_head_attention_forward
+    ours, ref = _pair(lambda L: L.nn.MultiheadAttention(8, 2))
+    x = R.standard_normal((4, 2, 8))
+    tx, ox = _both(x, grad=False)
+    a = torch.nn.functional.multi_head_attention_forward(
+        tx, tx, tx, 8, 2, ref.in_proj_weight, ref.in_proj_bias, None, None, False, 0.0, ref.out_proj.weight,
+        ref.out_proj.bias, training=False)
+    b = multi_head_attention_forward(ox, ox, ox, 8, 2, ours.in_proj_weight, ours.in_proj_bias, None, None, False,
+                                     0.0, ours.out_proj.weight, ours.out_proj.bias, training=False)
+    assert_close(b[0], a[0])
+    assert_close(b[1], a[1])

@@ -88,7 +88,7 @@ class ReLU6(Hardtanh):
         super().__init__(0.0, 6.0, inplace)
 
     def forward(self, input):
-        return F.relu6(input, self.inplace) if hasattr(F, "relu6") else F.hardtanh(input, 0.0, 6.0, self.inplace)
+        return F.relu6(input, self.inplace)
 
     def extra_repr(self):
         return _ip(self.inplace)
@@ -482,6 +482,23 @@ def multi_head_attention(query, key, value, num_heads, in_proj_weight, in_proj_b
     if not is_batched:
         out = out.squeeze(1)
     return out, weights
+
+
+def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_heads, in_proj_weight, in_proj_bias,
+                                 bias_k, bias_v, add_zero_attn, dropout_p, out_proj_weight, out_proj_bias,
+                                 training=True, key_padding_mask=None, need_weights=True, attn_mask=None,
+                                 use_separate_proj_weight=False, q_proj_weight=None, k_proj_weight=None,
+                                 v_proj_weight=None, static_k=None, static_v=None, average_attn_weights=True,
+                                 is_causal=False):
+    """PyTorch's F.multi_head_attention_forward signature over `multi_head_attention`."""
+    if static_k is not None or static_v is not None:
+        raise NotImplementedError("multi_head_attention_forward: static_k/static_v are not supported")
+    if query.shape[-1] != embed_dim_to_check:
+        raise AssertionError(f"was expecting embedding dimension of {embed_dim_to_check}, but got {query.shape[-1]}")
+    return multi_head_attention(query, key, value, num_heads, in_proj_weight, in_proj_bias, bias_k, bias_v,
+                                add_zero_attn, dropout_p, out_proj_weight, out_proj_bias, training, key_padding_mask,
+                                need_weights, attn_mask, use_separate_proj_weight, q_proj_weight, k_proj_weight,
+                                v_proj_weight, average_attn_weights, is_causal)
 
 
 class MultiheadAttention(Module):

@@ -140,11 +140,8 @@ class _InstanceNorm(_NormBase):
     def _apply_instance_norm(self, input):
         use_input_stats = self.training or not self.track_running_stats
         mom = self.momentum if self.momentum is not None else 0.0
-        if hasattr(F, "instance_norm"):
-            return F.instance_norm(input, self.running_mean, self.running_var, self.weight, self.bias,
-                                   use_input_stats, mom, self.eps)
-        return _instance_norm(input, self.running_mean, self.running_var, self.weight, self.bias,
-                              use_input_stats, mom, self.eps)
+        return F.instance_norm(input, self.running_mean, self.running_var, self.weight, self.bias, use_input_stats,
+                               mom, self.eps)
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
                               error_msgs):
@@ -177,31 +174,6 @@ class _InstanceNorm(_NormBase):
         if input.dim() == self._get_no_batch_dim():
             return self._apply_instance_norm(input.unsqueeze(0)).squeeze(0)
         return self._apply_instance_norm(input)
-
-
-def _instance_norm(input, running_mean, running_var, weight, bias, use_input_stats, momentum, eps):
-    """instance_norm from batch_norm on the (1, N*C, ...) view, as PyTorch defines it."""
-    n, c = input.shape[0], input.shape[1]
-    x = input.reshape(1, n * c, *input.shape[2:])
-    rm = rv = None
-    if running_mean is not None:
-        from ..._backends.device import xp_of
-        xp = xp_of(running_mean._data)
-        rm = Tensor._wrap(xp.tile(running_mean._data, n))
-        rv = Tensor._wrap(xp.tile(running_var._data, n))
-    out = F.batch_norm(x, rm, rv, None, None, use_input_stats, momentum, eps)
-    if running_mean is not None and use_input_stats:
-        running_mean._data[...] = rm._data.reshape(n, c).mean(0)
-        running_var._data[...] = rv._data.reshape(n, c).mean(0)
-        running_mean._vc[0] += 1
-        running_var._vc[0] += 1
-    out = out.reshape(input.shape)
-    if weight is not None:
-        shape = (1, c) + (1,) * (input.dim() - 2)
-        out = out * weight.reshape(shape)
-        if bias is not None:
-            out = out + bias.reshape(shape)
-    return out
 
 
 class InstanceNorm1d(_InstanceNorm):
@@ -323,12 +295,7 @@ class RMSNorm(Module):
             init.ones_(self.weight)
 
     def forward(self, x):
-        if hasattr(F, "rms_norm"):
-            return F.rms_norm(x, self.normalized_shape, self.weight, self.eps)
-        dims = tuple(range(-len(self.normalized_shape), 0))
-        eps = self.eps if self.eps is not None else float(np.finfo(x._data.dtype).eps)
-        y = x * ((x * x).mean(dim=dims, keepdim=True) + eps).rsqrt()
-        return y * self.weight if self.weight is not None else y
+        return F.rms_norm(x, self.normalized_shape, self.weight, self.eps)
 
     def extra_repr(self):
         return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"

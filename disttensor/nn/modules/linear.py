@@ -76,27 +76,11 @@ class Bilinear(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input1, input2):
-        if hasattr(F, "bilinear"):
-            return F.bilinear(input1, input2, self.weight, self.bias)
-        return _bilinear(input1, input2, self.weight, self.bias)
+        return F.bilinear(input1, input2, self.weight, self.bias)
 
     def extra_repr(self):
         return (f"in1_features={self.in1_features}, in2_features={self.in2_features}, "
                 f"out_features={self.out_features}, bias={self.bias is not None}")
-
-
-def _bilinear(x1, x2, w, b):
-    # y[..., o] = sum_ij x1[..., i] w[o, i, j] x2[..., j]
-    from ...ops.linalg import matmul
-    o, i, j = w.shape
-    lead = x1.shape[:-1]
-    a = x1.reshape(-1, i)
-    c = x2.reshape(-1, j)
-    t = matmul(a, w.permute(1, 0, 2).reshape(i, o * j)).reshape(-1, o, j)
-    y = (t * c.unsqueeze(1)).sum(-1)
-    if b is not None:
-        y = y + b
-    return y.reshape(*lead, o)
 
 
 class LazyLinear(Linear):

@@ -75,18 +75,7 @@ class PixelShuffle(Module):
         self.upscale_factor = upscale_factor
 
     def forward(self, input):
-        if hasattr(F, "pixel_shuffle"):
-            return F.pixel_shuffle(input, self.upscale_factor)
-        r = self.upscale_factor
-        *lead, c, h, w = input.shape
-        if c % (r * r) != 0:
-            raise RuntimeError(f"pixel_shuffle expects its input's 'channel' dimension to be divisible by the square "
-                               f"of upscale_factor, but input.size(-3)={c} is not divisible by {r * r}")
-        oc = c // (r * r)
-        n = len(lead)
-        x = input.reshape(*lead, oc, r, r, h, w)
-        perm = list(range(n)) + [n, n + 3, n + 1, n + 4, n + 2]
-        return x.permute(*perm).reshape(*lead, oc, h * r, w * r)
+        return F.pixel_shuffle(input, self.upscale_factor)
 
     def extra_repr(self):
         return f"upscale_factor={self.upscale_factor}"
@@ -100,14 +89,7 @@ class PixelUnshuffle(Module):
         self.downscale_factor = downscale_factor
 
     def forward(self, input):
-        if hasattr(F, "pixel_unshuffle"):
-            return F.pixel_unshuffle(input, self.downscale_factor)
-        r = self.downscale_factor
-        *lead, c, h, w = input.shape
-        n = len(lead)
-        x = input.reshape(*lead, c, h // r, r, w // r, r)
-        perm = list(range(n)) + [n, n + 2, n + 4, n + 1, n + 3]
-        return x.permute(*perm).reshape(*lead, c * r * r, h // r, w // r)
+        return F.pixel_unshuffle(input, self.downscale_factor)
 
     def extra_repr(self):
         return f"downscale_factor={self.downscale_factor}"
