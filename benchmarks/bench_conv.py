@@ -81,11 +81,31 @@ def case_pool(N, C, H, W, k, kind="max"):
     return make(DF, dt.from_numpy), make(TF, torch.from_numpy)
 
 
+def case_gemm_floor(N, C, O, H, W, k, padding=0):
+    """The three GEMMs an im2col convolution cannot avoid (forward, weight grad, input grad), as bare NumPy
+    matmuls with the conv's shapes, against PyTorch's whole conv forward+backward: the floor of this design."""
+    rng = np.random.default_rng(0)
+    L = N * (H + 2 * padding - k + 1) * (W + 2 * padding - k + 1)
+    KC = k * k * C
+    wm = rng.standard_normal((O, KC), dtype=np.float32)
+    cols = rng.standard_normal((KC, L), dtype=np.float32)
+    g = rng.standard_normal((O, L), dtype=np.float32)
+
+    def gemms():
+        wm @ cols
+        cols @ g.T
+        wm.T @ g
+    _, ft = case_conv(N, C, O, H, W, k, padding=padding)
+    return gemms, ft
+
+
 CASES = [
     ("conv1 MNIST 1->32 28x28 b64 3x3 (no input grad)", lambda: case_conv(64, 1, 32, 28, 28, 3, input_grad=False)),
     ("conv2 MNIST 32->64 26x26 b64 3x3", lambda: case_conv(64, 32, 64, 26, 26, 3)),
     ("ResNet 64->64 32x32 b32 3x3 pad1", lambda: case_conv(32, 64, 64, 32, 32, 3, padding=1)),
     ("ResNet down 64->128 32x32 b32 3x3 s2 pad1", lambda: case_conv(32, 64, 128, 32, 32, 3, stride=2, padding=1)),
+    ("  (NumPy GEMM floor of conv2 vs torch conv2)", lambda: case_gemm_floor(64, 32, 64, 26, 26, 3)),
+    ("  (NumPy GEMM floor of ResNet vs torch ResNet)", lambda: case_gemm_floor(32, 64, 64, 32, 32, 3, padding=1)),
     ("1x1 64->128 32x32 b32", lambda: case_conv(32, 64, 128, 32, 32, 1)),
     ("max_pool2d 2 MNIST b64 64x24x24", lambda: case_pool(64, 64, 24, 24, 2)),
     ("avg_pool2d 2 b32 64x32x32", lambda: case_pool(32, 64, 32, 32, 2, kind="avg")),
@@ -93,29 +113,37 @@ CASES = [
 
 
 def bench(fd, ft, reps):
+    """Interleaved runs; returns (wall median, CPU-time min) per library, in ms. With one thread the
+    CPU time of this thread counts only the time the op really ran, so it is the steadier figure on a
+    shared machine; with more threads only the wall-clock figure is meaningful."""
     fd(), ft(), fd(), ft()
-    td, tt = [], []
+    wd, wt, cd, ct = [], [], [], []
     for _ in range(reps):
-        t0 = time.perf_counter()
+        c0, t0 = time.thread_time(), time.perf_counter()
         fd()
-        t1 = time.perf_counter()
+        c1, t1 = time.thread_time(), time.perf_counter()
         ft()
-        t2 = time.perf_counter()
-        td.append(t1 - t0)
-        tt.append(t2 - t1)
-    return float(np.median(td)) * 1e3, float(np.median(tt)) * 1e3
+        c2, t2 = time.thread_time(), time.perf_counter()
+        wd.append(t1 - t0)
+        wt.append(t2 - t1)
+        cd.append(c1 - c0)
+        ct.append(c2 - c1)
+    return (float(np.median(wd)) * 1e3, float(np.median(wt)) * 1e3, min(cd) * 1e3, min(ct) * 1e3)
 
 
 def main():
-    print(f"threads={threads} (torch.set_num_threads, OMP/OPENBLAS_NUM_THREADS), torch {torch.__version__}, "
-          f"numpy {np.__version__}, reps={args.reps}, median ms of forward+backward")
-    print(f"{'case':48s} {'disttensor':>11s} {'torch':>9s} {'ratio':>7s}")
+    print(f"threads={threads} (torch.set_num_threads, OMP/OPENBLAS/NUMBA_NUM_THREADS), torch {torch.__version__}, "
+          f"numpy {np.__version__}, reps={args.reps}; forward+backward in ms: wall-clock median, and (threads=1) "
+          f"the minimum CPU time of the calling thread")
+    print(f"{'case':48s} {'disttensor':>10s} {'torch':>8s} {'ratio':>6s} | {'cpu dt':>7s} {'cpu torch':>9s} "
+          f"{'ratio':>6s}")
     for name, mk in CASES:
         if args.only and args.only not in name:
             continue
         fd, ft = mk()
-        a, b = bench(fd, ft, args.reps)
-        print(f"{name:48s} {a:9.2f}ms {b:7.2f}ms {a / b:6.2f}x", flush=True)
+        a, b, c, d = bench(fd, ft, args.reps)
+        cpu = f"{c:7.2f} {d:9.2f} {c / d:5.2f}x" if threads == 1 else f"{'-':>7s} {'-':>9s} {'-':>6s}"
+        print(f"{name:48s} {a:10.2f} {b:8.2f} {a / b:5.2f}x | {cpu}", flush=True)
 
 
 if __name__ == "__main__":
