@@ -338,10 +338,11 @@ def _einsum_pair(xp, sa, a, sb, b, so):
 
 
 class Einsum(Node):
-    __slots__ = ("ins", "out", "sizes")
+    __slots__ = ("ins", "out", "sizes", "save_inputs")  # save_inputs per call: every operand is kept
 
     def forward(self, *arrays, ins, out, sizes):
         self.ins, self.out, self.sizes = ins, out, sizes
+        self.save_inputs = tuple(range(len(arrays)))
         self.saved = arrays
         return _einsum_arrays(xp_of(arrays[0]), ",".join(ins) + "->" + out, *arrays)
 
@@ -784,7 +785,6 @@ def qr(A, mode="reduced", *, out=None):
 class SVDPart(Node):
     """One output (0: U, 1: S, 2: Vh) of a reduced SVD; the others' gradients are taken as zero."""
     __slots__ = ("part",)
-    save_inputs = (0,)
 
     def forward(self, a, part, u, s, vh):
         self.part = part
@@ -849,7 +849,6 @@ def svdvals(A, *, driver=None, out=None):
 class EighPart(Node):
     """Output 0 (eigenvalues) or 1 (eigenvectors) of a symmetric eigendecomposition."""
     __slots__ = ("part",)
-    save_inputs = (0,)
 
     def forward(self, a, part, w, v):
         self.part = part

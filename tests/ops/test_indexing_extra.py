@@ -367,3 +367,13 @@ def test_inplace_on_view_of_leaf_raises():
     w = dt.randn(3, 4, requires_grad=True)
     with pytest.raises(RuntimeError, match="view of a leaf Variable that requires grad"):
         w[0].add_(1.0)
+
+
+def test_einsum_operand_modified_in_place_raises_version_error():
+    a = dt.randn(3, 4, requires_grad=True)
+    b = dt.randn(4, 5, requires_grad=True)
+    c = a * 1.0
+    y = dt.einsum("ij,jk->ik", c, b)
+    c[0, 0] = 2.0
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.sum().backward()
