@@ -476,7 +476,7 @@ def _compare(ufunc_name, name):
         except (ValueError, TypeError) as e:
             from ._binary import _explain
             raise _explain(type("C", (), {"op_name": name}), input, other, e) from None
-        return _new_tensor(np.asarray(r) if r.__class__ is not np.ndarray and not hasattr(r, "device") else r)
+        return _new_tensor(np.asarray(r) if isinstance(r, (np.generic, bool)) else r)
     fn.__name__ = name
     register(name, inplace=True)(fn)
     return fn
@@ -1152,7 +1152,7 @@ def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
     xp = xp_of(a)
     try:
         if a.dtype.kind == "b":
-            return _new_tensor(a == b)
+            return _new_tensor(xp.asarray(a == b))
         with np.errstate(invalid="ignore", over="ignore"):
             r = xp.isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan)
     except ValueError as e:

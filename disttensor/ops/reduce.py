@@ -488,7 +488,7 @@ class Var(Node):
         else:                      # inf (or nan for 0/0) like PyTorch, without NumPy's warning
             with np.errstate(divide="ignore", invalid="ignore"):
                 v = ss / _mx(dof, 0)
-        if v.__class__ is not np.ndarray and not hasattr(v, "device"):
+        if isinstance(v, np.generic):
             v = np.asarray(v)
         r = xp_of(v).sqrt(v) if is_std else v
         self.axes, self.keepdim, self.dof, self.is_std = axes, keepdim, dof, is_std

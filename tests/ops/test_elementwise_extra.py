@@ -505,3 +505,10 @@ def test_randomized_reduction_sweep_matches_torch():
                 rd.backward(dt.tensor(g))
                 rt.backward(torch.tensor(g))
                 np.testing.assert_allclose(xd.grad.numpy(), xt.grad.numpy(), rtol=1e-9, atol=1e-12, err_msg=ctx)
+
+
+def test_zero_dim_results_are_real_tensors():
+    a, b = dt.tensor(0.5), dt.tensor(0.25)
+    for r in (a == b, a > b, a <= 0.5, a != 1, dt.isclose(dt.tensor(True), dt.tensor(True)), a.argmax(0),
+              dt.tensor([1.0, 3.0]).argmax(0), a.var(0), dt.tensor([1.0]).std(0)):
+        assert isinstance(r.numpy(), np.ndarray) and r.numpy().shape == ()
