@@ -62,6 +62,7 @@ FASTMATH = {"reassoc", "contract", "nsz", "arcp", "afn"}
 def _build_act(numba):
     njit, prange = numba.njit, numba.prange
     S2 = 1.0 / math.sqrt(2.0)
+    K0 = math.sqrt(2.0 / math.pi)
     p0, p1, p2, p3, p4, p5, p6 = _ERF_P
     q0, q1, q2, q3, q4, q5 = _ERF_Q
     FM = FASTMATH
@@ -87,11 +88,31 @@ def _build_act(numba):
             dp = (((((6.0 * p6 * u + 5.0 * p5) * u + 4.0 * p4) * u + 3.0 * p3) * u + 2.0 * p2) * u + p1)
             qq = (((((q5 * u + q4) * u + q3) * u + q2) * u + q1) * u + q0)
             dq = ((((5.0 * q5 * u + 4.0 * q4) * u + 3.0 * q3) * u + 2.0 * q2) * u + q1)
-            e = z * pp / qq
-            de = (pp + 2.0 * u * dp) / qq - 2.0 * u * pp * dq / (qq * qq)
+            # d/dz [z P/Q] = ((P + 2u P') Q - 2u P Q') / Q^2; one division for both terms
+            iq = 1.0 / (qq * qq)
+            e = z * pp * qq * iq
+            de = ((pp + 2.0 * u * dp) * qq - 2.0 * u * pp * dq) * iq
             if zr != z:
                 de = 0.0
             out[i] = g[i] * (0.5 * (1.0 + e) + 0.5 * S2 * v * de)
+
+    @njit(parallel=True, cache=True, fastmath=FM)
+    def gelu_tanh_inner(x, t):
+        for i in prange(x.size):
+            v = x[i]
+            t[i] = K0 * (v + 0.044715 * v * v * v)
+
+    @njit(parallel=True, cache=True, fastmath=FM)
+    def gelu_tanh_out(x, t, y):
+        for i in prange(x.size):
+            y[i] = 0.5 * x[i] * (1.0 + t[i])
+
+    @njit(parallel=True, cache=True, fastmath=FM)
+    def gelu_tanh_b(x, t, g, out):
+        for i in prange(x.size):
+            v = x[i]
+            th = t[i]
+            out[i] = g[i] * (0.5 * (1.0 + th) + 0.5 * v * (1.0 - th * th) * K0 * (1.0 + 3.0 * 0.044715 * v * v))
 
     @njit(parallel=True, cache=True, fastmath=FM)
     def row_sub_max(x, mxs, z, sumz):
@@ -149,6 +170,7 @@ def _build_act(numba):
         pass
     k = K()
     k.gelu_f, k.gelu_b = gelu_f, gelu_b
+    k.gelu_tanh_inner, k.gelu_tanh_out, k.gelu_tanh_b = gelu_tanh_inner, gelu_tanh_out, gelu_tanh_b
     k.row_sub_max, k.row_normalize, k.softmax_b, k.log_softmax_b = row_sub_max, row_normalize, softmax_b, \
         log_softmax_b
     return k
@@ -265,11 +287,18 @@ class Gelu(Node):
     def forward(self, a, tanh):
         self.saved = a
         self.tanh = tanh
-        if not tanh and a.dtype == np.float32 and use_numba(a):
+        if use_numba(a) and (tanh or a.dtype == np.float32):
             k = _k()
             if k is not None:
                 y = np.empty_like(a)
-                k.gelu_f(a.reshape(-1), y.reshape(-1))
+                if tanh:  # numba polynomial passes around NumPy's SIMD tanh; tanh saved for backward
+                    t = np.empty_like(a)
+                    k.gelu_tanh_inner(a.reshape(-1), t.reshape(-1))
+                    np.tanh(t, out=t)
+                    k.gelu_tanh_out(a.reshape(-1), t.reshape(-1), y.reshape(-1))
+                    self.saved = (a, t)
+                else:
+                    k.gelu_f(a.reshape(-1), y.reshape(-1))
                 return y
         xp = xp_of(a)
         if tanh:
@@ -287,6 +316,13 @@ class Gelu(Node):
 
     def backward(self, g):
         a = self.saved
+        if a.__class__ is tuple:  # numba tanh path: (x, tanh(inner))
+            a, t = a
+            k = _k()
+            g = np.ascontiguousarray(g, dtype=a.dtype)
+            out = np.empty_like(a)
+            k.gelu_tanh_b(a.reshape(-1), t.reshape(-1), g.reshape(-1), out.reshape(-1))
+            return out
         if not self.tanh and a.dtype == np.float32 and use_numba(a) and g.__class__ is _ndarray:
             k = _k()
             if k is not None:

@@ -296,6 +296,7 @@ BIG = [
     ("softmax", lambda L, x: L.nn.functional.softmax(x, -1), (64, 600)),
     ("log_softmax", lambda L, x: L.nn.functional.log_softmax(x, -1), (64, 600)),
     ("gelu", lambda L, x: L.nn.functional.gelu(x * 3), (70000,)),
+    ("gelu_tanh", lambda L, x: L.nn.functional.gelu(x * 3, approximate="tanh"), (70000,)),
     ("layer_norm", lambda L, x: L.nn.functional.layer_norm(x, (600,)), (64, 600)),
 ]
 
