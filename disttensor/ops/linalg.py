@@ -1145,3 +1145,53 @@ def cdist(x1, x2, p=2.0, compute_mode=None):
     if p < 0:
         raise RuntimeError(f"cdist only supports non-negative p values, got {p}")
     return vector_norm(sub(unsqueeze(x1, -2), unsqueeze(x2, -3)), float(p), -1)
+
+
+@register("chain_matmul", method=False)
+def chain_matmul(*matrices, out=None):
+    if len(matrices) == 1:
+        return matrices[0]
+    return multi_dot(matrices)
+
+
+def solve_triangular(A, B, *, upper, left=True, unitriangular=False, out=None):
+    """Solve AX = B (or XA = B) for triangular A; only A's triangle (and unit diagonal if asked) is read."""
+    from .movement import triu, tril
+    _square(A, "linalg.solve_triangular")
+    T = triu(A) if upper else tril(A)
+    if unitriangular:
+        from .elementwise import add, sub
+        from .movement import diagonal, diag_embed
+        T = add(sub(T, diag_embed(diagonal(T, 0, -2, -1))), Tensor._wrap(xp_of(A._data).eye(A._data.shape[-1],
+                                                                                          dtype=A._data.dtype)))
+    if B._data.ndim < 2:
+        raise RuntimeError("linalg.solve_triangular: The input tensor B must have at least 2 dimensions.")
+    return solve(T, B, left=left)
+
+
+def lstsq(A, B, rcond=None, *, driver=None):
+    """Least squares through the pseudo-inverse; returns (solution, residuals, rank, singular_values)."""
+    import collections
+    a = A._data
+    res = collections.namedtuple("lstsq", ["solution", "residuals", "rank", "singular_values"])
+    vec = B._data.ndim == a.ndim - 1
+    from .movement import unsqueeze, squeeze
+    Bm = unsqueeze(B, -1) if vec else B
+    X = matmul(pinv(A, rtol=rcond), Bm)
+    if vec:
+        X = squeeze(X, -1)
+    xp = xp_of(a)
+    empty = Tensor._wrap(xp.zeros((0,), dtype=a.dtype))
+    return res(X, empty, Tensor._wrap(xp.zeros((0,), dtype=np.int64)), empty)
+
+
+@register("cholesky_solve")
+def cholesky_solve(B, L, upper=False):
+    LL = matmul(_mT(L), L) if upper else matmul(L, _mT(L))
+    return solve(LL, B)
+
+
+@register("cholesky_inverse")
+def cholesky_inverse(L, upper=False):
+    LL = matmul(_mT(L), L) if upper else matmul(L, _mT(L))
+    return inv(LL)

@@ -1171,3 +1171,100 @@ def as_strided(input, size, stride, storage_offset=0):
     src = input if input._data.flags.c_contiguous else contiguous(input)
     out = apply1(AsStrided, src, size, stride, int(storage_offset))
     return as_view(out, src) if src is input else out
+
+
+def _tri_indices(row, col, offset, upper, dtype, device):
+    from .creation import tensor
+    from .. import _dtype
+    r, c = np.nonzero(~np.tri(row, col, offset - 1, dtype=bool) if upper else np.tri(row, col, offset, dtype=bool))
+    return tensor(np.stack([r, c]).astype(_dtype.np_dtype(dtype) if dtype is not None else np.int64), device=device)
+
+
+@register("tril_indices", method=False)
+def tril_indices(row, col, offset=0, *, dtype=None, device=None, layout=None):
+    return _tri_indices(row, col, offset, False, dtype, device)
+
+
+@register("triu_indices", method=False)
+def triu_indices(row, col, offset=0, *, dtype=None, device=None, layout=None):
+    return _tri_indices(row, col, offset, True, dtype, device)
+
+
+@register("cartesian_prod", method=False)
+def cartesian_prod(*tensors):
+    if len(tensors) == 1:
+        return tensors[0]
+    grids = meshgrid(*tensors, indexing="ij")
+    return stack([reshape(g, -1) for g in grids], 1)
+
+
+@register("combinations", method=False)
+def combinations(input, r=2, with_replacement=False):
+    import itertools
+    if input._data.ndim != 1:
+        raise RuntimeError(f"Expect a 1D vector, but got shape {list(input.shape)}")
+    n = input._data.shape[0]
+    gen = itertools.combinations_with_replacement if with_replacement else itertools.combinations
+    idx = np.array(list(gen(range(n), r)), dtype=np.int64).reshape(-1, r)
+    if idx.shape[0] == 0:
+        return input.new_zeros((0, r)) if r else input.new_zeros((0,))
+    from .indexing import getitem
+    return getitem(input, Tensor._wrap(idx if input._data.__class__ is np.ndarray else
+                                       xp_of(input._data).asarray(idx)))
+
+
+@register("diff")
+def diff(input, n=1, dim=-1, prepend=None, append=None):
+    from .elementwise import sub
+    x = input
+    if prepend is not None or append is not None:
+        parts = ([prepend] if prepend is not None else []) + [x] + ([append] if append is not None else [])
+        parts = [p if p._data.ndim else expand(reshape(p, *([1] * x._data.ndim)),
+                                                *[1 if i == dim % x._data.ndim else s
+                                                  for i, s in enumerate(x._data.shape)]) for p in parts]
+        x = cat(parts, dim)
+    ax = _dim(dim, x._data.ndim, "diff")
+    for _ in range(n):
+        m = x._data.shape[ax]
+        if m == 0:
+            break
+        if x._data.dtype.kind == "b":
+            from .elementwise import ne
+            x = ne(narrow(x, ax, 1, m - 1), narrow(x, ax, 0, m - 1))
+        else:
+            x = sub(narrow(x, ax, 1, m - 1), narrow(x, ax, 0, m - 1))
+    return x
+
+
+@register("select_scatter")
+def select_scatter(input, src, dim, index):
+    out = apply1(Clone, input)
+    ax = _dim(dim, input._data.ndim, "select_scatter")
+    from .indexing import setitem
+    setitem(out, (slice(None),) * ax + (index,), src)
+    return out
+
+
+@register("slice_scatter")
+def slice_scatter(input, src, dim=0, start=None, end=None, step=1):
+    out = apply1(Clone, input)
+    ax = _dim(dim, input._data.ndim, "slice_scatter")
+    from .indexing import setitem
+    setitem(out, (slice(None),) * ax + (slice(start, end, step),), src)
+    return out
+
+
+@register("diagonal_scatter")
+def diagonal_scatter(input, src, offset=0, dim1=0, dim2=1):
+    out = apply1(Clone, input)
+    view = diagonal(out, offset, dim1, dim2)
+    from .indexing import setitem
+    setitem(view, Ellipsis, src)
+    return out
+
+
+@register("adjoint")
+def adjoint(input):
+    if input._data.ndim < 2:
+        raise RuntimeError("tensor.adjoint() is only supported on matrices or batches of matrices. Got 1-D tensor.")
+    return transpose(input, -2, -1)

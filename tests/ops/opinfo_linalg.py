@@ -148,3 +148,18 @@ OPS += [
     OpInfo("einsum", lambda L, a, b: L.einsum(a, [0, 1], b, [1, 2], [0, 2]), [((3, 4), (4, 5))]),
     OpInfo("einsum", lambda L, a, b: L.einsum(a, [Ellipsis, 1], b, [1]), [((2, 3, 4), (4,))]),
 ]
+
+OPS += [
+    OpInfo("chain_matmul", lambda L, a, b, c: L.chain_matmul(a, b, c), [((2, 3), (3, 4), (4, 2))]),
+    OpInfo("linalg.solve_triangular", lambda L, a, b: L.linalg.solve_triangular(a, b, upper=True),
+           make=lambda r: [[_wc(r, 3, 3), r.standard_normal((3, 2))]]),
+    OpInfo("linalg.solve_triangular", lambda L, a, b: L.linalg.solve_triangular(a, b, upper=False, left=False,
+                                                                                  unitriangular=True),
+           make=lambda r: [[_wc(r, 3, 3), r.standard_normal((2, 3))]]),
+    OpInfo("linalg.lstsq", lambda L, a, b: L.linalg.lstsq(a, b).solution, [((5, 3), (5, 2))], atol32=1e-3),
+    OpInfo("cholesky_solve", lambda L, b, a: L.cholesky_solve(b, L.linalg.cholesky(_spd(L, a))),
+           [((3, 2), (3, 3))]),
+    OpInfo("cholesky_solve", lambda L, b, a: L.cholesky_solve(b, L.linalg.cholesky(_spd(L, a), upper=True), True),
+           [((3, 2), (3, 3))]),
+    OpInfo("cholesky_inverse", lambda L, a: L.cholesky_inverse(L.linalg.cholesky(_spd(L, a))), [((3, 3),)]),
+]

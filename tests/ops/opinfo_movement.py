@@ -112,3 +112,18 @@ OPS += [
     OpInfo("as_strided", lambda L, a: a.as_strided((2, 2, 3), (4, 1, 2), 1), [((3, 4),)], noncontig=False),
     OpInfo("as_strided", lambda L, a: a.as_strided((4, 3), (0, 1)), [((3, 4),)], noncontig=False),
 ]
+
+OPS += [
+    OpInfo("tril_indices", lambda L: L.tril_indices(4, 3, -1), [()], grad=False, noncontig=False),
+    OpInfo("triu_indices", lambda L: L.triu_indices(3, 5, 1), [()], grad=False, noncontig=False),
+    OpInfo("cartesian_prod", lambda L, a, b: L.cartesian_prod(a, b), [((3,), (2,))]),
+    OpInfo("combinations", lambda L, a: L.combinations(a), [((4,),)]),
+    OpInfo("combinations", lambda L, a: L.combinations(a, 3, with_replacement=True), [((3,),)]),
+    OpInfo("diff", lambda L, a: L.diff(a), [((3, 5),)]),
+    OpInfo("diff", lambda L, a: a.diff(2, dim=0), [((5, 3),)]),
+    OpInfo("diff", lambda L, a, p: L.diff(a, dim=1, prepend=p), [((3, 4), (3, 2))]),
+    OpInfo("select_scatter", lambda L, a, s: L.select_scatter(a, s, 1, 2), [((3, 4), (3,))]),
+    OpInfo("slice_scatter", lambda L, a, s: L.slice_scatter(a, s, 1, 0, 4, 2), [((3, 4), (3, 2))]),
+    OpInfo("diagonal_scatter", lambda L, a, s: L.diagonal_scatter(a, s, 1), [((3, 4), (3,))]),
+    OpInfo("adjoint", lambda L, a: L.adjoint(a), [((2, 3, 4),)]),
+]
