@@ -138,7 +138,7 @@ def _is_pointwise(ksize, stride, pads, dil):
     return all(k == 1 for k in ksize) and all(s == 1 for s in stride) and not any(lo or hi for lo, hi in pads)
 
 
-def conv_forward(x, w, b, stride, pads, dil, G):
+def conv_forward(x, w, b, stride, pads, dil, G, xpad=None):
     """y (N, O, *So) = conv(x, w) + b, tile by tile: im2col (in cache) then one GEMM into y."""
     xp = xp_of(x)
     N, C = x.shape[0], x.shape[1]
@@ -153,7 +153,8 @@ def conv_forward(x, w, b, stride, pads, dil, G):
         return y.reshape((N, O) + x.shape[2:])
     out_sp = _out_size(x.shape[2:], ksize, stride, dil, pads)
     H = out_sp[0]
-    xpad = _pad(x, pads)
+    if xpad is None:
+        xpad = _pad(x, pads)
     wm = _wmat(w, G)
     offs = _offsets(ksize, dil)
     out = xp.empty((N, G, Og) + out_sp, dtype=x.dtype)
@@ -204,7 +205,7 @@ def conv_grad_input(g, w, xshape, stride, pads, dil, G):
     return buf
 
 
-def conv_grad_weight(g, x, wshape, stride, pads, dil, G):
+def conv_grad_weight(g, x, wshape, stride, pads, dil, G, xpad=None):
     """Gradient of conv_forward with respect to w: sum over tiles of cols(x) @ g^T, im2col recomputed per tile
     (cheaper than keeping a K-times-the-input buffer alive between forward and backward)."""
     xp = xp_of(g)
@@ -219,7 +220,8 @@ def conv_grad_weight(g, x, wshape, stride, pads, dil, G):
     H = out_sp[0]
     offs = _offsets(ksize, dil)
     K = len(offs)
-    xpad = _pad(x, pads)
+    if xpad is None:
+        xpad = _pad(x, pads)
     g5 = g.reshape((N, G, Og) + out_sp)
     acc = None
     for n0, n1, r0, r1 in _tiles(N, out_sp, C * K * _prod(out_sp) * x.itemsize):
@@ -246,12 +248,14 @@ class ConvNd(Node):
         if cd != dt:
             x, w = x.astype(cd), w.astype(cd)
             b = None if b is None else b.astype(cd)
-        y = conv_forward(x, w, b, stride, pads, dil, G)
-        self.saved = (x, w, stride, pads, dil, G, b is not None)
+        xpad = x if G == 1 and _is_pointwise(w.shape[2:], stride, pads, dil) else _pad(x, pads)
+        y = conv_forward(x, w, b, stride, pads, dil, G, xpad)
+        # the padded input serves the weight gradient (not padded again there)
+        self.saved = (x, xpad, w, stride, pads, dil, G, b is not None)
         return y if cd == dt else y.astype(dt)
 
     def backward(self, g):
-        x, w, stride, pads, dil, G, has_b = self.saved
+        x, xpad, w, stride, pads, dil, G, has_b = self.saved
         if g.dtype != w.dtype:
             g = g.astype(w.dtype)
         nx = self._next
@@ -259,7 +263,7 @@ class ConvNd(Node):
         if nx[0] is not None:
             gx = conv_grad_input(g, w, x.shape, stride, pads, dil, G)
         if nx[1] is not None:
-            gw = conv_grad_weight(g, x, w.shape, stride, pads, dil, G)
+            gw = conv_grad_weight(g, x, w.shape, stride, pads, dil, G, xpad)
         if has_b and nx[2] is not None:
             gb = g.sum(axis=(0,) + tuple(range(2, g.ndim)))
         return gx, gw, gb
@@ -309,6 +313,9 @@ def _check_common(op, input, weight, bias, d, transposed=False):
     if weight.dim() != d + 2:
         raise RuntimeError(f"{op}: expected weight to be {d + 2}-dimensional, but got weight of size "
                            f"{list(weight.shape)}")
+    if not input.dtype.is_floating_point:
+        raise RuntimeError(f"{op}: expected a floating point input, but got {input.dtype} (convolution is not "
+                           "implemented for integer or bool tensors)")
     if input.dtype != weight.dtype or (bias is not None and bias.dtype != input.dtype):
         raise RuntimeError(f"{op}: Input type ({input.dtype}) and weight type ({weight.dtype})"
                            + (f" and bias type ({bias.dtype})" if bias is not None else "") + " should be the same")

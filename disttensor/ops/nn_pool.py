@@ -296,6 +296,8 @@ class AvgPoolNd(Node):
 
 def _avg_pool(op, nd, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
     k, s, p, d, out = _pool_args(op, nd, input, kernel_size, stride, padding, 1, ceil_mode)
+    if not input.dtype.is_floating_point:
+        raise RuntimeError(f"{op}: not implemented for '{input.dtype}' (expected a floating point input)")
     if divisor_override is not None and int(divisor_override) == 0:
         raise RuntimeError(f"{op}: divisor must be not zero")
     return apply1(AvgPoolNd, input, nd, k, s, p, out, bool(count_include_pad),
