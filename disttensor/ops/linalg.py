@@ -289,14 +289,28 @@ def _einsum_arrays(xp, eq, *arrays):
     ins = lhs.split(",")
     if len(arrays) == 1:
         return xp.einsum(eq, arrays[0])
-    cur_s, cur = ins[0], arrays[0]
-    for k in range(1, len(arrays)):
-        last = k == len(arrays) - 1
-        rest = set(out).union(*ins[k + 1:])
-        target = out if last else "".join(c for c in dict.fromkeys(cur_s + ins[k]) if c in rest)
-        cur = _einsum_pair(xp, cur_s, cur, ins[k], arrays[k], target)
-        cur_s = target
-    return cur
+    if len(arrays) == 2:
+        return _einsum_pair(xp, ins[0], arrays[0], ins[1], arrays[1], out)
+    # several operands: NumPy's greedy path picks the order (on zero-stride stand-ins: shapes only)
+    dummies = [np.lib.stride_tricks.as_strided(np.zeros(1), a.shape, (0,) * a.ndim) for a in arrays]
+    path = np.einsum_path(eq, *dummies, optimize="greedy")[0][1:]
+    ops = list(zip(ins, arrays))
+    for step in path:
+        picked = [ops[i] for i in step]
+        for i in sorted(step, reverse=True):
+            ops.pop(i)
+        need = set(out).union(*[set(sub) for sub, _ in ops])
+        cur_s, cur = picked[0]
+        for k, (sb, b) in enumerate(picked[1:], 1):
+            later = need.union(*[set(sub) for sub, _ in picked[k + 1:]])
+            target = "".join(c for c in dict.fromkeys(cur_s + sb) if c in later)
+            cur = _einsum_pair(xp, cur_s, cur, sb, b, target)
+            cur_s = target
+        if len(picked) == 1:
+            cur_s, cur = _reduce_operand(xp, cur_s, cur, need)
+        ops.append((cur_s, cur))
+    s_, r = ops[0]
+    return r if s_ == out else xp.einsum(s_ + "->" + out, r)
 
 
 def _reduce_operand(xp, s, a, needed):

@@ -163,3 +163,11 @@ OPS += [
            [((3, 2), (3, 3))]),
     OpInfo("cholesky_inverse", lambda L, a: L.cholesky_inverse(L.linalg.cholesky(_spd(L, a))), [((3, 3),)]),
 ]
+
+OPS += [
+    OpInfo("einsum", lambda L, a, b, c: L.einsum("ij,jk,k->i", a, b, c), [((3, 4), (4, 5), (5,))]),
+    OpInfo("einsum", lambda L, a, b, c, d: L.einsum("ab,bc,cd,de->ae", a, b, c, d),
+           [((2, 3), (3, 4), (4, 2), (2, 3))]),
+    OpInfo("einsum", lambda L, a, b, c: L.einsum("ii,ij,j->", a, b, c), [((3, 3), (3, 4), (4,))]),
+    OpInfo("einsum", lambda L, a, b, c: L.einsum("bi,bj,bk->bijk", a, b, c), [((2, 3), (2, 2), (2, 4))]),
+]
