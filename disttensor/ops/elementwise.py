@@ -949,15 +949,19 @@ def _xp2(a, b):
     return xp_of(a if hasattr(a, "shape") else b)
 
 
-_HALF = (np.dtype(np.float16),)
-
-
-def _int_float(r, a, b):
-    """NumPy gives float16 for math on small integer types; PyTorch gives the default float dtype."""
-    if r.dtype in _HALF and getattr(a, "dtype", None) not in _HALF and getattr(b, "dtype", None) not in _HALF:
+def _float_args(a, b):
+    """Float math on two integer/bool operands runs in the default float dtype, as PyTorch (NumPy would
+    pick float16 for small integer types and lose precision)."""
+    ka = a.dtype.kind if hasattr(a, "dtype") else ("f" if isinstance(a, float) else "i")
+    kb = b.dtype.kind if hasattr(b, "dtype") else ("f" if isinstance(b, float) else "i")
+    if ka in "iub" and kb in "iub":
         from .. import _dtype
-        return r.astype(_dtype.get_default_dtype().np)
-    return r
+        npd = _dtype.get_default_dtype().np
+        if hasattr(a, "dtype"):
+            a = a.astype(npd)
+        if hasattr(b, "dtype"):
+            b = b.astype(npd)
+    return a, b
 
 
 class Atan2(Binary):
@@ -967,8 +971,9 @@ class Atan2(Binary):
     save_inputs = (0, 1)
 
     def forward(self, a, b):
+        a, b = _float_args(a, b)
         self.saved = (a, b)
-        return _int_float(_xp2(a, b).arctan2(a, b), a, b)
+        return _xp2(a, b).arctan2(a, b)
 
     def backward(self, g):
         a, b = self.saved
@@ -984,7 +989,8 @@ class Hypot(Binary):
     save_output = True
 
     def forward(self, a, b):
-        r = _int_float(_xp2(a, b).hypot(a, b), a, b)
+        a, b = _float_args(a, b)
+        r = _xp2(a, b).hypot(a, b)
         self.saved = (a, b, r)
         return r
 
@@ -1052,7 +1058,8 @@ class Copysign(Binary):
     save_output = True
 
     def forward(self, a, b):
-        r = _int_float(_xp2(a, b).copysign(a, b), a, b)
+        a, b = _float_args(a, b)
+        r = _xp2(a, b).copysign(a, b)
         self.saved = (a, r)
         return r
 
@@ -1429,9 +1436,10 @@ class LogAddExp(Binary):
     base2 = False
 
     def forward(self, a, b):
+        a, b = _float_args(a, b)
         self.saved = (a, b)
         xp = _xp2(a, b)
-        return _int_float((xp.logaddexp2 if self.base2 else xp.logaddexp)(a, b), a, b)
+        return (xp.logaddexp2 if self.base2 else xp.logaddexp)(a, b)
 
     def backward(self, g):
         a, b = self.saved
@@ -1456,6 +1464,7 @@ class XLogY(Binary):
     save_inputs = (0, 1)
 
     def forward(self, a, b):
+        a, b = _float_args(a, b)
         self.saved = (a, b)
         xp = _xp2(a, b)
         with np.errstate(divide="ignore", invalid="ignore"):
