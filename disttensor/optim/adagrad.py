@@ -1,7 +1,7 @@
 """Adagrad, RMSprop and Adadelta with PyTorch's update rules."""
 import numpy as np
 
-from .optimizer import Optimizer, _check_lr, _check, _to_float
+from .optimizer import Optimizer, _sc, _check_lr, _check, _to_float
 from ..tensor import _new_tensor
 
 __all__ = ["Adagrad", "RMSprop", "Adadelta"]
@@ -48,15 +48,16 @@ class Adagrad(Optimizer):
     def _buffer_init(self, group, name):
         return group["initial_accumulator_value"]
 
-    def _update(self, group, p, g, bufs, step, scalars, kern):
+    def _kernel(self, group, step, scalars, dtype):
+        clr = _to_float(group["lr"]) / (1 + (step - 1) * group["lr_decay"])
+        return ("adagrad", ("sum",), (*_sc(dtype, clr, group["weight_decay"], group["eps"]),
+                                      bool(group["maximize"])), None)
+
+    def _update(self, group, p, g, bufs, step, scalars):
         dt = p.dtype.type
         lr = _to_float(group["lr"])
         clr = lr / (1 + (step - 1) * group["lr_decay"])
         s = bufs["sum"]
-        if kern is not None:
-            k = kern.pick("adagrad", p.size)
-            k(p, g, s, float(clr), float(group["weight_decay"]), float(group["eps"]), bool(group["maximize"]))
-            return None
         xp = _xp(p)
         g = _grad(group, p, g, dt)
         tmp = xp.multiply(g, g)
@@ -89,19 +90,19 @@ class RMSprop(Optimizer):
             keys += ("grad_avg",)
         return keys
 
-    def _update(self, group, p, g, bufs, step, scalars, kern):
+    def _kernel(self, group, step, scalars, dtype):
+        mom, centered, alpha = group["momentum"], group["centered"], group["alpha"]
+        return ("rmsprop", ("square_avg", "grad_avg" if centered else None, "momentum_buffer" if mom > 0 else None),
+                (*_sc(dtype, _to_float(group["lr"]), alpha, 1 - alpha, group["eps"], group["weight_decay"], mom),
+                 bool(centered), mom > 0, bool(group["maximize"])), None)
+
+    def _update(self, group, p, g, bufs, step, scalars):
         dt = p.dtype.type
         lr = _to_float(group["lr"])
         alpha, eps, mom, centered = group["alpha"], group["eps"], group["momentum"], group["centered"]
         sq = bufs["square_avg"]
         gavg = bufs.get("grad_avg")
         buf = bufs.get("momentum_buffer")
-        if kern is not None:
-            k = kern.pick("rmsprop", p.size)
-            k(p, g, sq, gavg if centered else sq[:0], buf if mom > 0 else sq[:0], float(lr), float(alpha),
-              float(1 - alpha), float(eps), float(group["weight_decay"]), float(mom), bool(centered), bool(mom > 0),
-              bool(group["maximize"]))
-            return None
         xp = _xp(p)
         g = _grad(group, p, g, dt)
         sq *= dt(alpha)
@@ -143,16 +144,17 @@ class Adadelta(Optimizer):
     def _buffers(self, group):
         return ("square_avg", "acc_delta")
 
-    def _update(self, group, p, g, bufs, step, scalars, kern):
+    def _kernel(self, group, step, scalars, dtype):
+        rho = group["rho"]
+        return ("adadelta", ("square_avg", "acc_delta"),
+                (*_sc(dtype, _to_float(group["lr"]), rho, 1 - rho, group["eps"], group["weight_decay"]),
+                 bool(group["maximize"])), None)
+
+    def _update(self, group, p, g, bufs, step, scalars):
         dt = p.dtype.type
         lr = _to_float(group["lr"])
         rho, eps = group["rho"], group["eps"]
         sq, acc = bufs["square_avg"], bufs["acc_delta"]
-        if kern is not None:
-            k = kern.pick("adadelta", p.size)
-            k(p, g, sq, acc, float(lr), float(rho), float(1 - rho), float(eps), float(group["weight_decay"]),
-              bool(group["maximize"]))
-            return None
         xp = _xp(p)
         g = _grad(group, p, g, dt)
         sq *= dt(rho)

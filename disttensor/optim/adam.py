@@ -1,7 +1,7 @@
 """Adam, AdamW, Adamax, NAdam, RAdam with PyTorch's update rules (single-tensor reference semantics)."""
 import math
 
-from .optimizer import Optimizer, _check_lr, _check, _to_float
+from .optimizer import Optimizer, _sc, _check_lr, _check, _to_float
 
 __all__ = ["Adam", "AdamW", "Adamax", "NAdam", "RAdam"]
 
@@ -34,7 +34,17 @@ class Adam(Optimizer):
     def _buffers(self, group):
         return ("exp_avg", "exp_avg_sq", "max_exp_avg_sq") if group["amsgrad"] else ("exp_avg", "exp_avg_sq")
 
-    def _update(self, group, p, g, bufs, step, scalars, kern):
+    def _kernel(self, group, step, scalars, dtype):
+        lr = _to_float(group["lr"])
+        b1, b2 = (_to_float(b) for b in group["betas"])
+        wd = group["weight_decay"]
+        amsgrad = group["amsgrad"]
+        return ("adam", ("exp_avg", "exp_avg_sq", "max_exp_avg_sq" if amsgrad else None),
+                (*_sc(dtype, lr, 1 - b1, b2, 1 - b2, group["eps"], wd, 1 - lr * wd, lr / (1 - b1 ** step),
+                      math.sqrt(1 - b2 ** step)),
+                 bool(amsgrad), bool(group["maximize"]), bool(group.get("decoupled_weight_decay", False))), None)
+
+    def _update(self, group, p, g, bufs, step, scalars):
         dt = p.dtype.type
         lr = _to_float(group["lr"])
         b1, b2 = (_to_float(b) for b in group["betas"])
@@ -48,12 +58,6 @@ class Adam(Optimizer):
         bc1 = 1 - b1 ** step
         bc2s = math.sqrt(1 - b2 ** step)
         step_size = lr / bc1
-        if kern is not None:
-            k = kern.pick("adam", p.size)
-            k(p, g, m, v, vmax if amsgrad else m[:0], float(lr), float(1 - b1), float(b2), float(1 - b2), float(eps),
-              float(wd), float(1 - lr * wd), float(step_size), float(bc2s), bool(amsgrad), bool(maximize),
-              bool(decoupled))
-            return None
         xp = _xp(p)
         if maximize:
             g *= -1
@@ -91,6 +95,28 @@ class AdamW(Adam):
                          fused=fused, decoupled_weight_decay=True)
 
 
+def _nadam_coeffs(group, step, scalars):
+    """NAdam's two step sizes and the new mu_product (kept in float32, like PyTorch's state tensor)."""
+    import numpy as np
+    lr = _to_float(group["lr"])
+    b1 = group["betas"][0]
+    md = group["momentum_decay"]
+    mu = b1 * (1.0 - 0.5 * (0.96 ** (step * md)))
+    mu_next = b1 * (1.0 - 0.5 * (0.96 ** ((step + 1) * md)))
+    mu_product = float(np.float32(scalars["mu_product"]) * np.float32(mu))
+    c_grad = -lr * (1.0 - mu) / (1.0 - mu_product)
+    c_avg = -lr * mu_next / (1.0 - mu_product * mu_next)
+    return c_grad, c_avg, mu_product
+
+
+def _radam_rect(b2, step):
+    rho_inf = 2 / (1 - b2) - 1
+    rho_t = rho_inf - 2 * step * (b2 ** step) / (1 - b2 ** step)
+    if rho_t > 5.0:
+        return True, math.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+    return False, 1.0
+
+
 def _xp(a):
     from .._backends.device import xp_of
     return xp_of(a)
@@ -120,17 +146,19 @@ class Adamax(Optimizer):
     def _buffers(self, group):
         return ("exp_avg", "exp_inf")
 
-    def _update(self, group, p, g, bufs, step, scalars, kern):
+    def _kernel(self, group, step, scalars, dtype):
+        b1, b2 = group["betas"]
+        clr = _to_float(group["lr"]) / (1 - b1 ** step)
+        return ("adamax", ("exp_avg", "exp_inf"),
+                (*_sc(dtype, clr, 1 - b1, b2, group["eps"], group["weight_decay"]), bool(group["maximize"])), None)
+
+    def _update(self, group, p, g, bufs, step, scalars):
         dt = p.dtype.type
         lr = _to_float(group["lr"])
         b1, b2 = group["betas"]
         eps, wd = group["eps"], group["weight_decay"]
         clr = lr / (1 - b1 ** step)
         m, u = bufs["exp_avg"], bufs["exp_inf"]
-        if kern is not None:
-            k = kern.pick("adamax", p.size)
-            k(p, g, m, u, float(clr), float(1 - b1), float(b2), float(eps), float(wd), bool(group["maximize"]))
-            return None
         xp = _xp(p)
         g = _decay_grad(group, p, g, dt)
         tmp = xp.subtract(g, m)
@@ -163,26 +191,23 @@ class NAdam(Optimizer):
     def _buffers(self, group):
         return ("exp_avg", "exp_avg_sq")
 
-    def _update(self, group, p, g, bufs, step, scalars, kern):
-        import numpy as np
-        dt = p.dtype.type
+    def _kernel(self, group, step, scalars, dtype):
         lr = _to_float(group["lr"])
         b1, b2 = group["betas"]
-        eps, wd, md = group["eps"], group["weight_decay"], group["momentum_decay"]
+        wd = group["weight_decay"]
+        c_grad, c_avg, mu_product = _nadam_coeffs(group, step, scalars)
+        return ("nadam", ("exp_avg", "exp_avg_sq"),
+                (*_sc(dtype, c_grad, c_avg, 1 - b1, b2, 1 - b2, 1 - b2 ** step, group["eps"], wd, 1 - lr * wd),
+                 bool(group["decoupled_weight_decay"]), bool(group["maximize"])), {"mu_product": mu_product})
+
+    def _update(self, group, p, g, bufs, step, scalars):
+        dt = p.dtype.type
+        b1, b2 = group["betas"]
+        eps = group["eps"]
         decoupled = group["decoupled_weight_decay"]
         bc2 = 1 - b2 ** step
-        mu = b1 * (1.0 - 0.5 * (0.96 ** (step * md)))
-        mu_next = b1 * (1.0 - 0.5 * (0.96 ** ((step + 1) * md)))
-        mu_product = float(np.float32(scalars["mu_product"]) * np.float32(mu))  # float32 state like PyTorch
-        mu_product_next = mu_product * mu_next
-        c_grad = -lr * (1.0 - mu) / (1.0 - mu_product)
-        c_avg = -lr * mu_next / (1.0 - mu_product_next)
+        c_grad, c_avg, mu_product = _nadam_coeffs(group, step, scalars)
         m, v = bufs["exp_avg"], bufs["exp_avg_sq"]
-        if kern is not None:
-            k = kern.pick("nadam", p.size)
-            k(p, g, m, v, float(c_grad), float(c_avg), float(1 - b1), float(b2), float(1 - b2), float(bc2),
-              float(eps), float(wd), float(1 - lr * wd), bool(decoupled), bool(group["maximize"]))
-            return {"mu_product": mu_product}
         xp = _xp(p)
         g = _decay_grad(group, p, g, dt, decoupled)
         tmp = xp.subtract(g, m)
@@ -217,7 +242,17 @@ class RAdam(Optimizer):
     def _buffers(self, group):
         return ("exp_avg", "exp_avg_sq")
 
-    def _update(self, group, p, g, bufs, step, scalars, kern):
+    def _kernel(self, group, step, scalars, dtype):
+        lr = _to_float(group["lr"])
+        b1, b2 = group["betas"]
+        wd = group["weight_decay"]
+        use_rect, rect = _radam_rect(b2, step)
+        return ("radam", ("exp_avg", "exp_avg_sq"),
+                (*_sc(dtype, lr, 1 - b1, b2, 1 - b2, 1 - b1 ** step, math.sqrt(1 - b2 ** step), rect, group["eps"],
+                      wd, 1 - lr * wd),
+                 bool(group["decoupled_weight_decay"]), bool(use_rect), bool(group["maximize"])), None)
+
+    def _update(self, group, p, g, bufs, step, scalars):
         dt = p.dtype.type
         lr = _to_float(group["lr"])
         b1, b2 = group["betas"]
@@ -225,18 +260,8 @@ class RAdam(Optimizer):
         decoupled = group["decoupled_weight_decay"]
         bc1 = 1 - b1 ** step
         bc2 = 1 - b2 ** step
-        rho_inf = 2 / (1 - b2) - 1
-        rho_t = rho_inf - 2 * step * (b2 ** step) / bc2
-        use_rect = rho_t > 5.0
-        rect = math.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) \
-            if use_rect else 1.0
+        use_rect, rect = _radam_rect(b2, step)
         m, v = bufs["exp_avg"], bufs["exp_avg_sq"]
-        if kern is not None:
-            k = kern.pick("radam", p.size)
-            k(p, g, m, v, float(lr), float(1 - b1), float(b2), float(1 - b2), float(bc1), float(math.sqrt(bc2)),
-              float(rect), float(eps), float(wd), float(1 - lr * wd), bool(decoupled), bool(use_rect),
-              bool(group["maximize"]))
-            return None
         xp = _xp(p)
         g = _decay_grad(group, p, g, dt, decoupled)
         tmp = xp.subtract(g, m)

@@ -251,10 +251,15 @@ class Optimizer:
     def _buffer_init(self, group, name):
         return 0.0
 
-    def _update(self, group, p, g, bufs, step, scalars, kern):
-        """Update one run in place. p, g: flat 1-D slices (g is scratch); bufs: name -> flat slice;
-        step: the new step count (float); scalars: dict of extra scalar state (current values);
-        kern: the numba kernels module or None. Returns a dict of new extra-scalar values (or None)."""
+    def _update(self, group, p, g, bufs, step, scalars):
+        """Array-module update of one run, in place (the NumPy/CuPy fallback). p, g: flat 1-D slices (g is
+        scratch); bufs: name -> flat slice; step: the new step count (float); scalars: dict of extra scalar
+        state (current values). Returns a dict of new extra-scalar values (or None)."""
+        raise NotImplementedError
+
+    def _kernel(self, group, step, scalars, dtype):
+        """The fused kernel for one run: (kernel name, buffer names in kernel order (None: unused), scalar
+        arguments, new extra-scalar values or None). Computed once per run, used for each of its segments."""
         raise NotImplementedError
 
     # ---- the step ------------------------------------------------------------------------------
@@ -407,25 +412,47 @@ class Optimizer:
             old_step = float(sc[0, i0])
             step = old_step + 1.0
             extra = {name: float(sc[j, i0]) for j, (name, _) in enumerate(self._extra_scalars, 1)}
-            new_extra = None
-            if b.flat_p is None:  # parameters left in place: one update per parameter
-                self._gather(b, grads, i0, i1)
-                for i in range(i0, i1):
-                    s1, e1 = off[i], off[i + 1]
-                    arr = params[i]._data
-                    pv = arr.reshape(-1) if arr.flags.c_contiguous else arr.flatten()
-                    new_extra = self._update(group, pv, b.flat_g[s1:e1],
-                                             {k: v[s1:e1] for k, v in b.bufs.items()}, step, extra, kern)
-                    if not arr.flags.c_contiguous:
-                        arr[...] = pv.reshape(arr.shape)
+            if kern is not None:
+                name, bnames, args, new_extra = self._kernel(group, step, extra, b.flat_g.dtype)
+                bufs = [b.bufs[k] if k is not None else None for k in bnames]
+                empty = b.flat_g[:0]
+                if b.flat_p is None:  # parameters left in place: one call per parameter
+                    for i in range(i0, i1):
+                        s1, e1 = off[i], off[i + 1]
+                        g = grads[i]._data
+                        if not (g.dtype == b.flat_g.dtype and g.flags.c_contiguous):
+                            self._gather(b, grads, i, i + 1)
+                            g = b.flat_g[s1:e1]
+                        arr = params[i]._data
+                        pv = arr.reshape(-1) if arr.flags.c_contiguous else arr.flatten()
+                        kern.pick(name, e1 - s1)(pv, g.reshape(-1), *[x[s1:e1] if x is not None else empty
+                                                                       for x in bufs], *args)
+                        if not arr.flags.c_contiguous:
+                            arr[...] = pv.reshape(arr.shape)
+                else:
+                    for j0, j1, garr in self._segments(b, grads, i0, i1):
+                        s, e = off[j0], off[j1]
+                        if garr is None:
+                            self._gather(b, grads, j0, j1)
+                            garr = b.flat_g[s:e]
+                        kern.pick(name, e - s)(b.flat_p[s:e], garr, *[x[s:e] if x is not None else empty
+                                                                      for x in bufs], *args)
             else:
-                for j0, j1, garr in self._segments(b, grads, i0, i1, kern):
-                    s, e = off[j0], off[j1]
-                    if garr is None:  # gathered into the scratch buffer (the fallback also writes into it)
-                        self._gather(b, grads, j0, j1)
-                        garr = b.flat_g[s:e]
-                    new_extra = self._update(group, b.flat_p[s:e], garr, {k: v[s:e] for k, v in b.bufs.items()},
-                                             step, extra, kern)
+                self._gather(b, grads, i0, i1)
+                bufs = {k: v for k, v in b.bufs.items()}
+                if b.flat_p is None:
+                    for i in range(i0, i1):
+                        s1, e1 = off[i], off[i + 1]
+                        arr = params[i]._data
+                        pv = arr.reshape(-1) if arr.flags.c_contiguous else arr.flatten()
+                        new_extra = self._update(group, pv, b.flat_g[s1:e1], {k: v[s1:e1] for k, v in bufs.items()},
+                                                 step, extra)
+                        if not arr.flags.c_contiguous:
+                            arr[...] = pv.reshape(arr.shape)
+                else:
+                    s, e = off[i0], off[i1]
+                    new_extra = self._update(group, b.flat_p[s:e], b.flat_g[s:e],
+                                             {k: v[s:e] for k, v in bufs.items()}, step, extra)
             sc[0, i0:i1] = step
             if new_extra:
                 for j, (name, _) in enumerate(self._extra_scalars, 1):
@@ -449,11 +476,9 @@ class Optimizer:
 
     _DIRECT_MIN = 1 << 15
 
-    def _segments(self, b, grads, i0, i1, kern):
+    def _segments(self, b, grads, i0, i1):
         """Split a run for the fused kernels: a large contiguous gradient of the bucket's dtype is read where it
         lies (no copy: the kernels never write gradients); runs of the others are gathered together."""
-        if kern is None:
-            return ((i0, i1, None),)
         segs = []
         start = i0
         dt = b.flat_p.dtype
@@ -512,6 +537,12 @@ class Optimizer:
                 buckets = self._buckets[gi] = self._build(group, keys)
             out.extend((gi, b) for b in buckets)
         return out
+
+
+def _sc(dtype, *vals):
+    """Kernel scalars in the arrays' dtype (float32 math vectorises twice as wide and sqrt/div stay cheap),
+    made with one array construction instead of one NumPy scalar constructor call each."""
+    return tuple(np.array(vals, dtype=dtype))
 
 
 def _check_lr(lr):

@@ -1,5 +1,5 @@
 """SGD with momentum, dampening, Nesterov, weight decay and maximize (PyTorch's update rule)."""
-from .optimizer import Optimizer, required, _check_lr, _check, _to_float
+from .optimizer import Optimizer, _sc, required, _check_lr, _check, _to_float
 
 __all__ = ["SGD"]
 
@@ -29,7 +29,13 @@ class SGD(Optimizer):
     def _buffers(self, group):
         return ("momentum_buffer",) if group["momentum"] != 0 else ()
 
-    def _update(self, group, p, g, bufs, step, scalars, kern):
+    def _kernel(self, group, step, scalars, dtype):
+        mom = group["momentum"]
+        return ("sgd", ("momentum_buffer" if mom != 0 else None,),
+                (*_sc(dtype, _to_float(group["lr"]), _to_float(group["weight_decay"]), mom, 1 - group["dampening"]),
+                 bool(group["nesterov"]), bool(group["maximize"]), step == 1.0, mom != 0), None)
+
+    def _update(self, group, p, g, bufs, step, scalars):
         dt = p.dtype.type
         lr = _to_float(group["lr"])
         wd = _to_float(group["weight_decay"])
@@ -40,11 +46,6 @@ class SGD(Optimizer):
         first = step == 1.0
         has_mom = mom != 0
         buf = bufs.get("momentum_buffer")
-        if kern is not None:
-            k = kern.pick("sgd", p.size)
-            k(p, g, buf if has_mom else g[:0], float(lr), float(wd), float(mom), float(1 - damp), bool(nesterov),
-              bool(maximize), bool(first), bool(has_mom))
-            return None
         if maximize:
             g *= -1
         if wd != 0:
