@@ -132,7 +132,11 @@ BINARY = {
     "bitwise_and": lambda L, a, b: a & b, "bitwise_xor": lambda L, a, b: a ^ b,
     "logical_or": lambda L, a, b: L.logical_or(a, b),
     "where": lambda L, a, b: L.where(a > 0 if a.dtype != L.bool else a, a, b),
-    "clamp": lambda L, a, b: L.clamp(a, b, None), "lerp_like": lambda L, a, b: L.isclose(a, a),
+    "clamp": lambda L, a, b: L.clamp(a, b, None), "isclose": lambda L, a, b: L.isclose(a, a),
+    "add": lambda L, a, b: a + b, "sub": lambda L, a, b: a - b, "mul": lambda L, a, b: a * b,
+    "div": lambda L, a, b: a / b, "rdiv": lambda L, a, b: b / a, "eq": lambda L, a, b: a == b,
+    "logaddexp": lambda L, a, b: L.logaddexp(a, b), "xlogy": lambda L, a, b: L.xlogy(a, b),
+    "gcd": lambda L, a, b: L.gcd(a, b), "shift": lambda L, a, b: a << b,
 }
 
 
