@@ -566,8 +566,11 @@ class LogSumExp(Node):
         xp = xp_of(a)
         m = a.max(axis=axes, keepdims=True) if a.size else xp.zeros((1,) * a.ndim, a.dtype)
         m = xp.where(xp.isinf(m), 0, m)
+        e = a - m
+        xp.exp(e, out=e)
         with np.errstate(divide="ignore"):
-            rk = xp.log(xp.exp(a - m).sum(axis=axes, keepdims=True)) + m
+            rk = xp.log(e.sum(axis=axes, keepdims=True))
+        rk += m
         self.axes, self.keepdim = axes, keepdim
         self.saved = (a, rk)
         if keepdim:
@@ -578,8 +581,10 @@ class LogSumExp(Node):
         a, rk = self.saved
         xp = xp_of(g)
         with np.errstate(invalid="ignore"):
-            w = xp.exp(a - rk)
-        return _keep(g, a.shape, self.axes, self.keepdim) * w
+            w = a - rk
+        xp.exp(w, out=w)
+        w *= _keep(g, a.shape, self.axes, self.keepdim)
+        return w
 
 
 @register("logsumexp")
