@@ -556,7 +556,8 @@ def _square(A, op):
 
 def _float(A, op):
     if A._data.dtype.kind not in "fc":
-        raise RuntimeError(f"{op}: Expected a floating point or complex tensor as input. Got {A.dtype.name.capitalize()}")
+        raise RuntimeError(f"{op}: Expected a floating point or complex tensor as input. Got "
+                           f"{A.dtype.name.capitalize()}")
 
 
 def _linalg_call(fn, op, *args, **kw):

@@ -587,7 +587,8 @@ def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
             flat = True
     if not isinstance(repeats, int) and repeats.shape[0] != n:
         raise RuntimeError(f"repeat_interleave: repeats must have the same size as input along dim, but got "
-                           f"repeats.size(0) = {repeats.shape[0]} and input.size({dim if dim is not None else 0}) = {n}")
+                           f"repeats.size(0) = {repeats.shape[0]} and input.size({dim if dim is not None else 0}) = "
+                           f"{n}")
     return apply1(RepeatInterleave, input, repeats, axis, flat)
 
 

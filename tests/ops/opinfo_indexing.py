@@ -1,7 +1,19 @@
 """OpInfos for indexing ops: getitem/setitem, gather/scatter family, index_*, masks, take/put, queries."""
+import warnings
+
 import numpy as np
 
 from tests.ops.opinfo import OpInfo
+
+
+def _quiet(f):
+    """Call f with warnings silenced (PyTorch deprecation warnings of the reference calls)."""
+    def g(*args):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return f(*args)
+    return g
+
 
 
 def _setitem(idx, val_is_tensor=True):
@@ -85,10 +97,11 @@ OPS = [
            make=lambda rng: [[_g((3, 5), rng), np.array([[0, 1], [4, 3], [2, 0]]), _g((3, 2), rng)]]),
     OpInfo("scatter", lambda L, a, i: a.scatter(0, i, 1.5), make=lambda rng: [[_g((4, 3), rng),
                                                                               np.array([[0, 1, 2], [3, 3, 0]])]]),
-    OpInfo("scatter", lambda L, a, i, s: a.scatter(1, i, s, reduce="add"), make=_scatter_samples, grad=False),
+    OpInfo("scatter", _quiet(lambda L, a, i, s: a.scatter(1, i, s, reduce="add")), make=_scatter_samples, grad=False),
     OpInfo("scatter", lambda L, a, i, s: a.clone().scatter_(1, i, s),
            make=lambda rng: [[_g((3, 5), rng), np.array([[0, 1], [4, 3], [2, 0]]), _g((3, 2), rng)]]),
-    OpInfo("scatter", lambda L, a, i, s: a.scatter(1, i, s, reduce="multiply"), make=_scatter_samples, grad=False),
+    OpInfo("scatter", _quiet(lambda L, a, i, s: a.scatter(1, i, s, reduce="multiply")), make=_scatter_samples,
+           grad=False),
     OpInfo("scatter_add", lambda L, a, i, s: L.scatter_add(a, 1, i, s), make=_scatter_samples),
     OpInfo("scatter_add", lambda L, a, i, s: a.clone().scatter_add_(0, i, s),
            make=lambda rng: [[_g((3, 2), rng), np.array([[0, 2], [0, 0], [2, 1]]), _g((3, 2), rng)]]),
