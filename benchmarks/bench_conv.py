@@ -64,10 +64,12 @@ def case_conv(N, C, O, H, W, k, stride=1, padding=0, input_grad=True):
     return make("dt", DF, dt.from_numpy), make("torch", TF, torch.from_numpy)
 
 
-def case_pool(N, C, H, W, k, kind="max"):
+def case_pool(N, C, H, W, k, kind="max", stride=None, padding=0):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((N, C, H, W), dtype=np.float32)
-    g = rng.standard_normal((N, C, H // k, W // k), dtype=np.float32)
+    s = stride or k
+    g = rng.standard_normal((N, C, (H + 2 * padding - k) // s + 1, (W + 2 * padding - k) // s + 1),
+                            dtype=np.float32)
 
     def make(F, frm):
         xt = frm(x.copy()).requires_grad_()
@@ -75,7 +77,7 @@ def case_pool(N, C, H, W, k, kind="max"):
         fn = getattr(F, kind + "_pool2d")
 
         def step():
-            fn(xt, k).backward(gt)
+            fn(xt, k, stride, padding).backward(gt)
             xt.grad = None
         return step
     return make(DF, dt.from_numpy), make(TF, torch.from_numpy)
@@ -108,6 +110,7 @@ CASES = [
     ("  (NumPy GEMM floor of ResNet vs torch ResNet)", lambda: case_gemm_floor(32, 64, 64, 32, 32, 3, padding=1)),
     ("1x1 64->128 32x32 b32", lambda: case_conv(32, 64, 128, 32, 32, 1)),
     ("max_pool2d 2 MNIST b64 64x24x24", lambda: case_pool(64, 64, 24, 24, 2)),
+    ("max_pool2d 3 s2 p1 b32 64x56x56 (ResNet stem)", lambda: case_pool(32, 64, 56, 56, 3, stride=2, padding=1)),
     ("avg_pool2d 2 b32 64x32x32", lambda: case_pool(32, 64, 32, 32, 2, kind="avg")),
 ]
 

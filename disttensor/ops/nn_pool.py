@@ -6,6 +6,7 @@ general paths loop over kernel offsets (one strided window view each), so their 
 K passes over the output. Every function works on numpy and cupy arrays alike (`xp = xp_of(x)`).
 """
 import math
+import os
 
 import numpy as np
 
@@ -127,6 +128,72 @@ def _tiles(x, k, out):
     return v.reshape(shp), tuple(2 + 2 * i for i in range(nd))
 
 
+# ---- numba kernels for overlapping 2-D max pooling (CPU; lazy import, NumPy path without numba) ---------
+_NB = 0
+
+
+def _numba_pool():
+    global _NB
+    if _NB == 0:
+        _NB = None
+        if os.environ.get("DISTTENSOR_NO_NUMBA", "0") in ("0", ""):
+            try:
+                import numba
+                _NB = _build_pool(numba)
+            except ImportError:
+                _NB = None
+    return _NB
+
+
+def _build_pool(numba):
+    njit, prange = numba.njit, numba.prange
+
+    @njit(parallel=True, cache=True)
+    def fwd(x, kh, kw, sh, sw, ph, pw, dh, dw, y, kid):
+        B, H, W = x.shape
+        Ho, Wo = y.shape[1], y.shape[2]
+        for b in prange(B):
+            for i in range(Ho):
+                for j in range(Wo):
+                    best = x[b, 0, 0]
+                    bk = -1
+                    for a in range(kh):
+                        r = i * sh - ph + a * dh
+                        if r < 0 or r >= H:
+                            continue
+                        for c in range(kw):
+                            q = j * sw - pw + c * dw
+                            if q < 0 or q >= W:
+                                continue
+                            v = x[b, r, q]
+                            if bk < 0 or v > best or v != v:   # PyTorch: (val > maxval) || isnan(val)
+                                best = v
+                                bk = a * kw + c
+                    y[b, i, j] = best
+                    kid[b, i, j] = bk
+
+    @njit(parallel=True, cache=True)
+    def bwd(g, kid, kw, sh, sw, ph, pw, dh, dw, gx):
+        B, Ho, Wo = g.shape
+        for b in prange(B):
+            for i in range(Ho):
+                for j in range(Wo):
+                    k = kid[b, i, j]
+                    a = k // kw
+                    c = k - a * kw
+                    gx[b, i * sh - ph + a * dh, j * sw - pw + c * dw] += g[b, i, j]
+
+    class K:
+        pass
+    k = K()
+    k.fwd, k.bwd = fwd, bwd
+    return k
+
+
+def _use_numba_pool(x, nd):
+    return nd == 2 and x.__class__ is np.ndarray and x.dtype in (np.float32, np.float64) and x.size >= 4096
+
+
 class MaxPoolNd(Node):
     """Running maximum over the kernel offsets (strided views, no window copy), tracking the offset id
     of the maximum: the first one in row-major order, or the last NaN, as PyTorch picks them."""
@@ -137,6 +204,17 @@ class MaxPoolNd(Node):
         xb, lead = _flat_lead(x, nd)
         S = xb.shape[1:]
         tiling = _is_tiling(k, s, p, d, out, S)
+        if _use_numba_pool(x, nd) and _numba_pool() is not None:
+            # one pass per output: also faster than the tile views for 2x2 windows
+            xb = np.ascontiguousarray(xb)
+            y = np.empty((xb.shape[0],) + out, dtype=x.dtype)
+            kid = np.empty(y.shape, dtype=np.int32)
+            _numba_pool().fwd(xb, k[0], k[1], s[0], s[1], p[0], p[1], d[0], d[1], y, kid)
+            self.saved = (kid, "numba", (nd, k, s, p, d, out, lead, S))
+            y = y.reshape(lead + out)
+            if want_idx:
+                return y, _flat_indices(xp, kid, S, k, s, p, d, out).reshape(lead + out)
+            return y
         if tiling:  # kernel == stride: the offsets are views of the input split into tiles
             xr, _ = _tiles(xb, k, out)
             views = [xr[_tile_sel(kpos, nd)] for kpos in np.ndindex(*k)]
@@ -167,6 +245,10 @@ class MaxPoolNd(Node):
         xp = xp_of(g)
         B = _prod(lead)
         gb = g.reshape((B,) + out)
+        if tiling == "numba":
+            gx = np.zeros((B,) + S, dtype=g.dtype)
+            _numba_pool().bwd(np.ascontiguousarray(gb), kid, k[1], s[0], s[1], p[0], p[1], d[0], d[1], gx)
+            return gx.reshape(lead + S)
         if tiling:
             covered = tuple(o * kk for o, kk in zip(out, k))
             gx = xp.empty((B,) + S, dtype=g.dtype) if covered == S else xp.zeros((B,) + S, dtype=g.dtype)

@@ -5,7 +5,7 @@ import pytest
 
 import disttensor as dt
 import disttensor.nn.functional as DF
-from disttensor.ops import nn_conv
+from disttensor.ops import nn_conv, nn_pool
 
 torch = pytest.importorskip("torch")
 TF = torch.nn.functional
@@ -135,16 +135,44 @@ def test_pool_errors():
         DF.fold(dt.randn(1, 8, 7), (4, 5), 2)
 
 
+@pytest.fixture(params=["numpy", "numba"])
+def pool_path(request, monkeypatch):
+    """Run a max-pool test on the NumPy window loop and on the numba kernel (any size)."""
+    if request.param == "numba":
+        pytest.importorskip("numba")
+        monkeypatch.setattr(nn_pool, "_use_numba_pool", lambda x, nd: nd == 2 and x.__class__ is np.ndarray
+                            and x.dtype in (np.float32, np.float64))
+    else:
+        monkeypatch.setattr(nn_pool, "_use_numba_pool", lambda x, nd: False)
+    return request.param
+
+
 @pytest.mark.parametrize("args", [
     dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1), dict(kernel_size=3, stride=2, ceil_mode=True),
     dict(kernel_size=(2, 3), stride=1, dilation=(2, 1), padding=(1, 1)), dict(kernel_size=2, ceil_mode=True)])
-def test_max_pool2d_indices_match_torch(args):
+def test_max_pool2d_indices_match_torch(args, pool_path):
     x = np.random.default_rng(6).standard_normal((2, 3, 7, 9))
     yd, id_ = DF.max_pool2d(dt.from_numpy(x), return_indices=True, **args)
     yt, it = TF.max_pool2d(torch.from_numpy(x), return_indices=True, **args)
     np.testing.assert_array_equal(yd.numpy(), yt.numpy())
     np.testing.assert_array_equal(id_.numpy(), it.numpy())
     assert id_.dtype == dt.int64
+    _check(lambda a: DF.max_pool2d(a, **args), lambda a: TF.max_pool2d(a, **args), [x.astype(np.float32)],
+           atol=1e-6)
+
+
+def test_overlapping_max_pool_ties_nan_like_torch(pool_path):
+    x = np.round(np.random.default_rng(16).standard_normal((2, 2, 7, 8)))  # many ties
+    x[0, 0, 3, 3] = np.nan
+    x[1, 1, 0, 0] = -np.inf
+    d, t = _pair(x)
+    yd, id_ = DF.max_pool2d(d[0], 3, 2, 1, return_indices=True)
+    yt, it = TF.max_pool2d(t[0], 3, 2, 1, return_indices=True)
+    np.testing.assert_array_equal(yd.detach().numpy(), yt.detach().numpy())
+    np.testing.assert_array_equal(id_.numpy(), it.numpy())
+    yd.sum().backward()
+    yt.sum().backward()
+    np.testing.assert_array_equal(d[0].grad.numpy(), t[0].grad.numpy())
 
 
 def test_max_pool_ties_and_nan_like_torch():
