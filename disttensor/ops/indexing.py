@@ -15,7 +15,6 @@ from ..tensor import Tensor, _new_tensor
 from .._backends.device import xp_of
 from ._apply import apply1, apply
 from ._registry import register
-from .inplace import check_inplace
 from .movement import GetItem, as_view, _dim, add_rows, ufunc_at
 
 
@@ -256,7 +255,7 @@ def setitem(self, idx, value):
         raise RuntimeError("unsupported operation: more than one element of the written-to tensor refers to a single "
                            "memory location. Please clone() the tensor before performing the operation.")
     xp = xp_of(d)
-    idx, basic = convert_index(idx, xp, d.ndim)
+    idx, _ = convert_index(idx, xp, d.ndim)
     vt = isinstance(value, Tensor)
     if vt:
         if value._data.__class__ is not d.__class__:
@@ -986,7 +985,7 @@ def _val_array(v, like):
 @register("searchsorted", method=False)
 def searchsorted(sorted_sequence, input, *, out_int32=False, right=False, side=None, sorter=None):
     s = sorted_sequence._data
-    v, scalar = _val_array(input, s)
+    v, _ = _val_array(input, s)
     if side is not None:
         if side not in ("left", "right"):
             raise RuntimeError(f"torch.searchsorted(): side can only be 'left' or 'right' but got {side}")

@@ -416,7 +416,7 @@ def einsum(equation, *operands):
         operands = tuple(operands[0])
     if not operands:
         raise RuntimeError("einsum(): must provide at least one operand")
-    for k, t in enumerate(operands[1:], 1):
+    for t in operands[1:]:
         _check_same(operands[0], t, "einsum()")
     ins, out, sizes = parse_einsum(equation, [t._data.shape for t in operands])
     return apply(Einsum, *operands, ins=ins, out=out, sizes=sizes)
@@ -771,7 +771,7 @@ class QRPart(Node):
                                    "not implemented")
             return _qr_backward(Q, R, gQ, gR, xp)
         # wide: A = Q [X | Y] with X = Q R1 square
-        R1, R2 = R[..., :, :m], R[..., :, m:]
+        R1 = R[..., :, :m]
         gR1, gR2 = gR[..., :, :m], gR[..., :, m:]
         Y = a[..., :, m:]
         gY = Q @ gR2
