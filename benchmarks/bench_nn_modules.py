@@ -11,15 +11,21 @@ import time
 import numpy as np
 
 
-def timed(step, warmup=2, iters=10):
+def timed_pair(f, g, warmup=2, iters=10):
+    """Median step times of f and g, run alternately so load changes hit both alike."""
     for _ in range(warmup):
-        step()
-    ts = []
+        f()
+        g()
+    ta, tb = [], []
     for _ in range(iters):
         t0 = time.perf_counter()
-        step()
-        ts.append(time.perf_counter() - t0)
-    return float(np.median(ts))
+        f()
+        t1 = time.perf_counter()
+        g()
+        t2 = time.perf_counter()
+        ta.append(t1 - t0)
+        tb.append(t2 - t1)
+    return float(np.median(ta)), float(np.median(tb))
 
 
 def cases(lib):
@@ -41,7 +47,7 @@ def cases(lib):
         lstm.zero_grad()
         o, (h, c) = lstm(xl)
         (o.sum() + h.sum()).backward()
-    out["LSTM 2x256, batch 32, seq 64"] = (lstm_step, 5)
+    out["LSTM 2x256, batch 32, seq 64"] = (lstm_step, 9)
 
     gru = nn.GRU(128, 256, num_layers=2, batch_first=True)
 
@@ -49,7 +55,7 @@ def cases(lib):
         gru.zero_grad()
         o, h = gru(xl)
         (o.sum() + h.sum()).backward()
-    out["GRU 2x256, batch 32, seq 64"] = (gru_step, 5)
+    out["GRU 2x256, batch 32, seq 64"] = (gru_step, 9)
 
     enc = nn.TransformerEncoderLayer(256, 4, 1024, dropout=0.0, batch_first=True)
     xe = lib.randn(8, 128, 256)
@@ -58,7 +64,7 @@ def cases(lib):
     def enc_step():
         enc.zero_grad()
         enc(xe, src_mask=mask).sum().backward()
-    out["TransformerEncoderLayer d256 h4, batch 8, seq 128"] = (enc_step, 5)
+    out["TransformerEncoderLayer d256 h4, batch 8, seq 128"] = (enc_step, 9)
 
     mha = nn.MultiheadAttention(256, 4, batch_first=True)
 
@@ -66,7 +72,7 @@ def cases(lib):
         mha.zero_grad()
         o, w = mha(xe, xe, xe, need_weights=True)
         o.sum().backward()
-    out["MultiheadAttention d256 h4 (need_weights), batch 8, seq 128"] = (mha_step, 5)
+    out["MultiheadAttention d256 h4 (need_weights), batch 8, seq 128"] = (mha_step, 9)
     return out
 
 
@@ -82,8 +88,7 @@ def main():
     for name in ours:
         f, n = ours[name]
         g, _ = ref[name]
-        a = timed(f, iters=n)
-        b = timed(g, iters=n)
+        a, b = timed_pair(f, g, iters=n)
         unit, k = ("us", 1e6) if a < 1e-3 else ("ms", 1e3)
         print(f"{name:58s} {a * k:10.1f}{unit} {b * k:10.1f}{unit} {a / b:7.2f}")
 
