@@ -15,7 +15,7 @@ from .._backends.device import xp_of, device_of_array
 from ._apply import apply, apply1
 from ._registry import register
 from .. import random as _random
-from .nn_activation import numba_kernels, FASTMATH
+from .nn_activation import numba_kernels, FASTMATH, use_numba, softmax_rows, _k as _act_kernels
 
 _ndarray = np.ndarray
 
@@ -498,48 +498,72 @@ def bilinear(input1, input2, weight, bias=None):
 
 # ---- scaled dot-product attention -------------------------------------------------------------
 class Sdpa(Node):
-    """softmax(q k^T * scale + mask) (dropout) @ v, with the fused backward of the attention block."""
+    """softmax(q k^T * scale + mask) (dropout) @ v, with the fused backward of the attention block.
+
+    The scale is folded into q (the smaller operand), masks are applied in place, and on CPU the row
+    softmax and its backward run on the numba row kernels of nn_activation."""
     __slots__ = ("scale", "float_mask")
 
     def forward(self, q, k, v, mask, scale, causal, dropout_p, drop):
         xp = xp_of(q)
-        s = xp.matmul(q, xp.swapaxes(k, -1, -2))
-        s *= scale
+        qs = q * q.dtype.type(scale)
+        s = xp.matmul(qs, xp.swapaxes(k, -1, -2))
         self.float_mask = False
         if mask is not None:
             if mask.dtype == np.bool_:
-                s = xp.where(mask, s, -xp.inf).astype(q.dtype, copy=False)
+                xp.copyto(s, -xp.inf, where=~mask)
             else:
-                s = s + mask
                 self.float_mask = True
+                if np.broadcast_shapes(s.shape, mask.shape) == s.shape:
+                    s += mask
+                else:
+                    s = s + mask
         if causal:
             L, S = q.shape[-2], k.shape[-2]
-            tri = xp.tril(xp.ones((L, S), dtype=bool))
-            s = xp.where(tri, s, -xp.inf).astype(q.dtype, copy=False)
-        m = s.max(axis=-1, keepdims=True)
-        s -= m
-        xp.exp(s, out=s)
-        s /= s.sum(axis=-1, keepdims=True)
-        p = s
+            xp.copyto(s, -xp.inf, where=~xp.tril(xp.ones((L, S), dtype=bool)))
+        p = _row_softmax(xp, s)
         pd = p * drop if drop is not None else p
-        self.saved = (q, k, v, p, pd, drop)
+        self.saved = (qs, k, v, p, pd, drop)
         self.scale = scale
         return xp.matmul(pd, v)
 
     def backward(self, g):
-        q, k, v, p, pd, drop = self.saved
+        qs, k, v, p, pd, drop = self.saved
         xp = xp_of(g)
         gv = xp.matmul(xp.swapaxes(pd, -1, -2), g)
         gp = xp.matmul(g, xp.swapaxes(v, -1, -2))
         if drop is not None:
             gp *= drop
-        gs = gp - (gp * p).sum(axis=-1, keepdims=True)
-        gs *= p
+        gs = _row_softmax_backward(xp, p, gp)
         gm = gs if self.float_mask else None
-        gs = gs * self.scale
         gq = xp.matmul(gs, k)
-        gk = xp.matmul(xp.swapaxes(gs, -1, -2), q)
+        gq *= gq.dtype.type(self.scale)
+        gk = xp.matmul(xp.swapaxes(gs, -1, -2), qs)
         return gq, gk, gv, gm
+
+
+def _row_softmax(xp, s):
+    """Softmax over the last axis of a fresh scores array (may overwrite it)."""
+    if use_numba(s):
+        k = _act_kernels()
+        if k is not None:
+            return softmax_rows(k, s.reshape(-1, s.shape[-1]), False)[0].reshape(s.shape)
+    s -= s.max(axis=-1, keepdims=True)
+    xp.exp(s, out=s)
+    s /= s.sum(axis=-1, keepdims=True)
+    return s
+
+
+def _row_softmax_backward(xp, p, gp):
+    if use_numba(p) and gp.__class__ is np.ndarray and gp.flags.c_contiguous and gp.dtype == p.dtype:
+        k = _act_kernels()
+        if k is not None:
+            out = np.empty_like(p)
+            k.softmax_b(p.reshape(-1, p.shape[-1]), gp.reshape(-1, p.shape[-1]), out.reshape(-1, p.shape[-1]))
+            return out
+    gs = gp - (gp * p).sum(axis=-1, keepdims=True)
+    gs *= p
+    return gs
 
 
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,

@@ -279,6 +279,21 @@ def test_sdpa_matches_torch(case):
         close(kw_d["attn_mask"].grad, kw_t["attn_mask"].grad, 1e-10, 1e-8)
 
 
+@pytest.mark.parametrize("causal", [False, True])
+def test_sdpa_big_float32_uses_row_kernels_and_matches_torch(causal):
+    rng = np.random.default_rng(12)
+    q, k, v = (rng.standard_normal((2, 2, 160, 16)).astype(np.float32) for _ in range(3))
+    (qd, qt), (kd, kt), (vd, vt) = pair(q), pair(k), pair(v)
+    y_d = F.scaled_dot_product_attention(qd, kd, vd, is_causal=causal)
+    y_t = TF.scaled_dot_product_attention(qt, kt, vt, is_causal=causal)
+    close(y_d, y_t, 1e-5, 1e-5)
+    g = rng.standard_normal(q.shape).astype(np.float32)
+    y_d.backward(disttensor.from_numpy(g.copy()))
+    y_t.backward(torch.from_numpy(g.copy()))
+    for a, b in ((qd, qt), (kd, kt), (vd, vt)):
+        close(a.grad, b.grad, 1e-4, 1e-4)
+
+
 def test_sdpa_dropout_is_seeded_and_unbiased():
     q = disttensor.randn(2, 2, 6, 4)
     disttensor.manual_seed(3)
