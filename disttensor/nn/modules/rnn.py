@@ -473,14 +473,13 @@ class RNNBase(Module):
         return Tensor._wrap(xp_of(x._data).zeros((self.num_layers * D, n, width), dtype=x._data.dtype))
 
     def forward(self, input, hx=None):
-        from ..utils.rnn import PackedSequence, pad_packed_sequence, pack_padded_sequence
+        from ..utils.rnn import PackedSequence, pad_packed_sequence
         lstm = self.mode == "LSTM"
         P = self.proj_size if self.proj_size > 0 else self.hidden_size
         packed = isinstance(input, PackedSequence)
         lengths = None
         if packed:
             padded, lens = pad_packed_sequence(input, batch_first=False)
-            sorted_idx, unsorted_idx = input.sorted_indices, input.unsorted_indices
             lengths = lens.tolist()
             # pad_packed_sequence restores the original batch order; hx is given in that order too
             x = padded
@@ -529,8 +528,7 @@ class RNNBase(Module):
                 hx_ = h0
         out, hid = self._run(x, hx_, lengths)
         if packed:
-            out_packed = pack_padded_sequence(out, lengths, batch_first=False, enforce_sorted=False)
-            return out_packed, hid
+            return _pack_like(out, input), hid
         if not is_batched:
             out = out.squeeze(1)
             hid = (hid[0].squeeze(1), hid[1].squeeze(1)) if lstm else hid.squeeze(1)
@@ -542,6 +540,22 @@ class RNNBase(Module):
     def _check_hidden(hx, expected, msg):
         if tuple(hx.shape) != tuple(expected):
             raise RuntimeError(msg.format(list(expected), list(hx.shape)))
+
+
+def _pack_like(out, template):
+    """Pack the time-major padded output (L, N, H) (original batch order) with the input's layout."""
+    from ...ops.movement import cat
+    from ..utils.rnn import PackedSequence
+    bs = template.batch_sizes.tolist()
+    order = template.sorted_indices.tolist() if template.sorted_indices is not None else list(range(out.shape[1]))
+    parts = []
+    for t, b in enumerate(bs):
+        rows = order[:int(b)]
+        if rows == list(range(rows[0], rows[0] + len(rows))):
+            parts.append(out[t, rows[0]:rows[0] + len(rows)])
+        else:
+            parts.append(out[t].index_select(0, Tensor._wrap(np.asarray(rows, dtype=np.int64))))
+    return PackedSequence(cat(parts, 0), template.batch_sizes, template.sorted_indices, template.unsorted_indices)
 
 
 def _final_state(o, lengths, reverse):
