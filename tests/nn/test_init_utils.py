@@ -221,3 +221,28 @@ def test_functional_call_swaps_and_restores():
     w = dt.ones(1, 2, requires_grad=True)
     nn.utils.stateless.functional_call(m, {"weight": w}, dt.ones(3, 2)).sum().backward()
     np.testing.assert_array_equal(_np(w.grad), [[3.0, 3.0]])
+
+
+@pytest.mark.parametrize("ctor", [lambda L: L.nn.Linear(4, 3), lambda L: L.nn.ConvTranspose2d(3, 2, 3)])
+def test_spectral_norm_matches_torch(ctor):
+    torch.manual_seed(0)
+    ref = torch.nn.utils.spectral_norm(ctor(torch).double(), n_power_iterations=2)
+    ours = nn.utils.spectral_norm(ctor(dt).double(), n_power_iterations=2)
+    assert list(ours.state_dict()) == list(ref.state_dict())
+    ours.load_state_dict({k: dt.tensor(v.numpy()) for k, v in ref.state_dict().items()})
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 4) if isinstance(ref, torch.nn.Linear) else (1, 3, 4, 4))
+    for train in (True, True, False):
+        ref.train(train)
+        ours.train(train)
+        a, b = ref(torch.tensor(x)), ours(dt.tensor(x))
+        np.testing.assert_allclose(_np(b), a.detach().numpy(), rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(_np(ours.weight_u), ref.weight_u.numpy(), rtol=1e-9, atol=1e-12)
+    ref.train()
+    ours.train()
+    a, b = ref(torch.tensor(x)), ours(dt.tensor(x))
+    a.sum().backward()
+    b.sum().backward()
+    np.testing.assert_allclose(_np(ours.weight_orig.grad), ref.weight_orig.grad.numpy(), rtol=1e-8, atol=1e-12)
+    nn.utils.remove_spectral_norm(ours)
+    assert "weight" in dict(ours.named_parameters()) and "weight_u" not in dict(ours.named_buffers())

@@ -10,3 +10,4 @@ from .stateless import functional_call  # noqa: F401
 def skip_init(module_cls, *args, **kwargs):
     """Build the module (parameters are initialised as usual: there is no uninitialised-memory shortcut here)."""
     return module_cls(*args, **kwargs)
+from .spectral_norm import spectral_norm, remove_spectral_norm  # noqa: F401
