@@ -600,6 +600,60 @@ def _basic_view(input, idx):
     return as_view(apply1(GetItem, input, idx, True), input)
 
 
+class _Collect(Node):
+    """The shared parent of the pieces of one split/unbind (PyTorch's SplitBackward/UnbindBackward): each
+    piece's backward adds its gradient into one buffer of the input's shape and passes on only a scalar
+    token, so n pieces cost O(input) in backward instead of n input-sized zero arrays."""
+    __slots__ = ("buf", "shape")
+
+    def backward(self, g):
+        buf = self.buf
+        self.buf = None  # the next backward (retain_graph=True) starts from a fresh buffer
+        return buf
+
+
+class _Piece(Node):
+    __slots__ = ("col", "idx")
+
+    def forward(self, a, idx):
+        self.idx = idx
+        return a[idx]
+
+    def backward(self, g):
+        c = self.col
+        if c.buf is None:
+            c.buf = xp_of(g).zeros(c.shape, dtype=g.dtype)
+        c.buf[self.idx] += g
+        return xp_of(g).zeros((), dtype=g.dtype)
+
+
+def _pieces(input, idxs):
+    """Views input[idx] for each basic index in idxs, sharing one backward buffer when autograd records."""
+    from ..autograd.grad_mode import STATE as GRAD
+    if not (input.requires_grad and GRAD.enabled) or len(idxs) < 2:
+        return tuple(_basic_view(input, i) for i in idxs)
+    col = _Collect.__new__(_Collect)
+    col._next = (input.grad_fn if input.grad_fn is not None else input,)
+    col.saved = None
+    col._versions = None
+    col._pre_hooks = None
+    col._retain = None
+    col._oshape = ()
+    col._odtype = input._data.dtype
+    col.buf = None
+    col.shape = input._data.shape
+    from ..autograd import anomaly_mode
+    if anomaly_mode.STATE.enabled:
+        anomaly_mode.record_trace(col)
+    out = []
+    for i in idxs:
+        t = as_view(apply1(_Piece, input, i), input)
+        t.grad_fn._next = (col,)
+        t.grad_fn.col = col
+        out.append(t)
+    return tuple(out)
+
+
 @register("narrow")
 def narrow(input, dim, start, length):
     d = input._data
@@ -648,11 +702,11 @@ def split(tensor, split_size_or_sections=None, dim=0, *, split_size=None):
         if s < 0 or (s == 0 and n != 0):
             raise RuntimeError(f"split expects split_size be non-negative, but got split_size={s}")
         sizes = [s] * (n // s) + ([n % s] if n % s else []) if s else [0]
-    out, start = [], 0
+    idxs, start = [], 0
     for s in sizes:
-        out.append(_basic_view(tensor, _narrow_index(d.ndim, ax, start, start + s)))
+        idxs.append(_narrow_index(d.ndim, ax, start, start + s))
         start += s
-    return tuple(out)
+    return _pieces(tensor, idxs)
 
 
 @register("chunk")
@@ -678,7 +732,7 @@ def unbind(input, dim=0):
         raise IndexError("unbind(): Dimension specified as 0 but tensor has no dimensions")
     ax = _dim(dim, d.ndim, "unbind")
     pre = (slice(None),) * ax
-    return tuple(_basic_view(input, pre + (i,)) for i in range(d.shape[ax]))
+    return _pieces(input, [pre + (i,) for i in range(d.shape[ax])])
 
 
 @register("tensor_split")
@@ -700,8 +754,8 @@ def tensor_split(input, indices_or_sections, dim=0):
         for i in range(k):
             b += q + (1 if i < r else 0)
             bounds.append(b)
-    return tuple(_basic_view(input, _narrow_index(d.ndim, ax, bounds[i], max(bounds[i], bounds[i + 1])))
-                 for i in range(len(bounds) - 1))
+    return _pieces(input, [_narrow_index(d.ndim, ax, bounds[i], max(bounds[i], bounds[i + 1]))
+                           for i in range(len(bounds) - 1)])
 
 
 @register("movedim", "moveaxis")

@@ -377,3 +377,26 @@ def test_einsum_operand_modified_in_place_raises_version_error():
     c[0, 0] = 2.0
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         y.sum().backward()
+
+
+def test_split_pieces_share_one_backward_buffer():
+    rng = np.random.default_rng(7)
+    xa = rng.standard_normal((6, 3))
+    res = []
+    for L in (dt, torch):
+        x = L.tensor(xa, requires_grad=True)
+        y = x * 1.0
+        a, b, c = y.split(2)
+        rows = y.unbind(1)
+        loss = (a * 2).sum() + (c ** 2).sum() + rows[2].sum()
+        loss.backward(retain_graph=True)
+        g1 = x.grad.clone()
+        (b * 3).sum().backward(retain_graph=True)      # a second pass through the same pieces
+        gb, = (L.autograd.grad((a ** 3).sum(), [a]))    # gradient w.r.t. a piece itself
+        res.append((g1, x.grad, gb))
+    for p, q in zip(*res):
+        _close(p, q)
+    x = dt.randn(5, 2, requires_grad=True)
+    parts = x.tensor_split(3)
+    parts[1].sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [[0, 0], [0, 0], [1, 1], [1, 1], [0, 0]])
