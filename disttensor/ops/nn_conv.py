@@ -65,6 +65,8 @@ def _compute_dtype(a):
 # The work is cut into tiles (a few samples, or a band of output rows of one sample) whose im2col
 # block, about this many bytes, stays in the per-core L2 cache between its copy and its GEMM.
 _CHUNK_BYTES = 1 << 20
+# stride-1 input gradients as a direct convolution when out channels <= in channels (see conv_grad_input)
+_DIRECT_INPUT_GRAD = True
 
 
 def _tiles(N, out_sp, per_sample_bytes):
@@ -185,6 +187,16 @@ def conv_grad_input(g, w, xshape, stride, pads, dil, G):
     out_sp = tuple(g.shape[2:])
     H = out_sp[0]
     Cg, Og = C // G, O // G
+    if _DIRECT_INPUT_GRAD and Og <= Cg and all(st == 1 for st in stride) and \
+            all(d * (k - 1) >= lo for d, k, (lo, _) in zip(dil, ksize, pads)):
+        # stride 1 and no more output than input channels: the input gradient is a convolution of the
+        # gradient with the flipped, transposed kernel. Its im2col is no bigger than the forward's, and its
+        # GEMM has the forward's efficient shape (inner dimension K*Og) instead of a 9x-larger output + col2im.
+        nd = len(ksize)
+        wt = w.reshape((G, Og, Cg) + ksize).swapaxes(1, 2).reshape((C, Og) + ksize)
+        wt = xp.ascontiguousarray(wt[(slice(None), slice(None)) + (slice(None, None, -1),) * nd])
+        gp = tuple((d * (k - 1) - lo, d * (k - 1) - hi) for d, k, (lo, hi) in zip(dil, ksize, pads))
+        return conv_forward(g, wt, None, stride, gp, dil, G)
     offs = _offsets(ksize, dil)
     K = len(offs)
     wmt = xp.ascontiguousarray(_wmat(w, G).swapaxes(1, 2))       # (G, K*Cg, Og)

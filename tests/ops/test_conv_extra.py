@@ -269,3 +269,31 @@ def test_pool_gradcheck_tiny(fn):
     n = 2 * 5 * 6
     x = dt.from_numpy(np.random.default_rng(15).permutation(n).reshape(1, 2, 5, 6) / n).requires_grad_()
     assert dt.autograd.gradcheck(fn, (x,), eps=1e-6, atol=1e-5, rtol=1e-3)
+
+
+@pytest.mark.parametrize("direct", [True, False])
+@pytest.mark.parametrize("case", [
+    ((2, 6, 7, 8), (4, 6, 3, 3), dict(padding=1)),
+    ((2, 6, 7, 8), (4, 6, 2, 3), dict(padding="same", dilation=(2, 1))),
+    ((2, 6, 7, 8), (4, 3, 3, 2), dict(padding=(2, 0), dilation=(1, 2), groups=2)),
+    ((2, 6, 9), (6, 6, 3), dict(padding=3)),          # padding > dilation*(k-1): the col2im path
+])
+def test_conv_input_grad_direct_and_col2im(monkeypatch, direct, case):
+    """Stride-1 input gradients with out channels <= in channels run as a convolution of the gradient with
+    the flipped kernel; both that path and col2im must match torch."""
+    monkeypatch.setattr(nn_conv, "_DIRECT_INPUT_GRAD", direct)
+    xs, ws, kw = case
+    rng = np.random.default_rng(17)
+    x, w, b = rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])
+    fd = DF.conv1d if len(xs) == 3 else DF.conv2d
+    ft = TF.conv1d if len(xs) == 3 else TF.conv2d
+    _check(lambda x, w, b: fd(x, w, b, **kw), lambda x, w, b: ft(x, w, b, **kw), [x, w, b])
+
+
+@pytest.mark.parametrize("direct", [True, False])
+def test_conv_transpose_stride1_paths(monkeypatch, direct):
+    monkeypatch.setattr(nn_conv, "_DIRECT_INPUT_GRAD", direct)
+    rng = np.random.default_rng(18)
+    x, w, b = rng.standard_normal((2, 3, 4, 5)), rng.standard_normal((3, 4, 3, 3)), rng.standard_normal(4)
+    _check(lambda x, w, b: DF.conv_transpose2d(x, w, b, padding=1),
+           lambda x, w, b: TF.conv_transpose2d(x, w, b, padding=1), [x, w, b])
