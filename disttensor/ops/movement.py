@@ -6,7 +6,9 @@ checked) through every alias.
 import numpy as np
 
 from ..autograd.node import Node
-from ..tensor import Tensor
+from ..autograd.grad_mode import STATE as GRAD
+from ..autograd import anomaly_mode
+from ..tensor import Tensor, _new_tensor
 from .._backends.device import xp_of
 from ._apply import apply1, apply
 from ._registry import register, method
@@ -624,12 +626,17 @@ class _Piece(Node):
         if c.buf is None:
             c.buf = xp_of(g).zeros(c.shape, dtype=g.dtype)
         c.buf[self.idx] += g
-        return xp_of(g).zeros((), dtype=g.dtype)
+        tok = _TOKENS.get((g.__class__, g.dtype))
+        if tok is None:
+            tok = _TOKENS[(g.__class__, g.dtype)] = xp_of(g).zeros((), dtype=g.dtype)
+        return tok  # read-only use: the engine only adds tokens into new arrays
+
+
+_TOKENS = {}
 
 
 def _pieces(input, idxs):
     """Views input[idx] for each basic index in idxs, sharing one backward buffer when autograd records."""
-    from ..autograd.grad_mode import STATE as GRAD
     if not (input.requires_grad and GRAD.enabled) or len(idxs) < 2:
         return tuple(_basic_view(input, i) for i in idxs)
     col = _Collect.__new__(_Collect)
@@ -642,14 +649,30 @@ def _pieces(input, idxs):
     col._odtype = input._data.dtype
     col.buf = None
     col.shape = input._data.shape
-    from ..autograd import anomaly_mode
     if anomaly_mode.STATE.enabled:
         anomaly_mode.record_trace(col)
+    a = input._data
+    vc = input._vc
+    base = input._base if input._base is not None else input
+    nxt = (col,)
     out = []
     for i in idxs:
-        t = as_view(apply1(_Piece, input, i), input)
-        t.grad_fn._next = (col,)
-        t.grad_fn.col = col
+        r = a[i]
+        node = _Piece.__new__(_Piece)
+        node.saved = None
+        node.idx = i
+        node.col = col
+        node._next = nxt
+        node._versions = None
+        node._pre_hooks = None
+        node._retain = None
+        node._oshape = r.shape
+        node._odtype = r.dtype
+        t = _new_tensor(r)
+        t.grad_fn = node
+        t.requires_grad = True
+        t._vc = vc
+        t._base = base
         out.append(t)
     return tuple(out)
 
