@@ -246,3 +246,49 @@ def test_spectral_norm_matches_torch(ctor):
     np.testing.assert_allclose(_np(ours.weight_orig.grad), ref.weight_orig.grad.numpy(), rtol=1e-8, atol=1e-12)
     nn.utils.remove_spectral_norm(ours)
     assert "weight" in dict(ours.named_parameters()) and "weight_u" not in dict(ours.named_buffers())
+
+
+def test_parametrizations_weight_norm_matches_torch():
+    torch.manual_seed(0)
+    ref = torch.nn.utils.parametrizations.weight_norm(torch.nn.Linear(3, 4).double())
+    ours = nn.utils.parametrizations.weight_norm(nn.Linear(3, 4).double())
+    assert list(ours.state_dict()) == list(ref.state_dict())
+    assert repr(ours) == repr(ref) and type(ours).__name__ == "ParametrizedLinear"
+    ours.load_state_dict({k: dt.tensor(v.numpy()) for k, v in ref.state_dict().items()})
+    x = np.random.default_rng(0).standard_normal((2, 3))
+    a, b = ref(torch.tensor(x)), ours(dt.tensor(x))
+    np.testing.assert_allclose(_np(b), a.detach().numpy(), rtol=1e-12)
+    a.sum().backward()
+    b.sum().backward()
+    for (n, p), (_, q) in zip(ref.named_parameters(), ours.named_parameters()):
+        np.testing.assert_allclose(_np(q.grad), p.grad.numpy(), rtol=1e-10, atol=1e-14, err_msg=n)
+    torch.nn.utils.parametrize.remove_parametrizations(ref, "weight")
+    nn.utils.parametrize.remove_parametrizations(ours, "weight")
+    assert type(ours) is nn.Linear and list(ours.state_dict()) == list(ref.state_dict())
+    np.testing.assert_allclose(_np(ours.weight), ref.weight.detach().numpy(), rtol=1e-12)
+
+
+def test_custom_parametrization():
+    P = nn.utils.parametrize
+
+    class Double(nn.Module):
+        def forward(self, x):
+            return x * 2
+
+        def right_inverse(self, x):
+            return x / 2
+
+    m = nn.Linear(2, 2)
+    w0 = m.weight.detach().numpy().copy()
+    P.register_parametrization(m, "weight", Double())
+    assert P.is_parametrized(m) and P.is_parametrized(m, "weight") and not P.is_parametrized(m, "bias")
+    np.testing.assert_allclose(_np(m.weight), w0, rtol=1e-6)  # original = w0 / 2, weight = 2 * original
+    np.testing.assert_allclose(_np(m.parametrizations.weight.original), w0 / 2, rtol=1e-6)
+    m.weight = dt.ones(2, 2)
+    np.testing.assert_allclose(_np(m.parametrizations.weight.original), 0.5)
+    with P.cached():
+        assert m.weight is m.weight
+    assert m.weight is not m.weight
+    P.remove_parametrizations(m, "weight", leave_parametrized=False)
+    assert type(m) is nn.Linear and isinstance(m.weight, nn.Parameter)
+    np.testing.assert_allclose(_np(m.weight), 0.5)

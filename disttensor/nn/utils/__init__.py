@@ -11,3 +11,5 @@ def skip_init(module_cls, *args, **kwargs):
     """Build the module (parameters are initialised as usual: there is no uninitialised-memory shortcut here)."""
     return module_cls(*args, **kwargs)
 from .spectral_norm import spectral_norm, remove_spectral_norm  # noqa: F401
+from . import parametrize  # noqa: F401,E402
+from . import parametrizations  # noqa: F401,E402
