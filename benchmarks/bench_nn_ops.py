@@ -1,6 +1,6 @@
 """Forward+backward of the nn ops that carry training, disttensor vs PyTorch CPU, side by side in one process.
 
-    .venv/bin/python benchmarks/bench_nn_ops.py [--repeat 30] [--threads N]
+    .venv/bin/python benchmarks/bench_nn_ops.py [--repeat 30] [--threads N] [--mallopt] [-k NAME]
 
 Each case builds the same inputs for both libraries, runs forward + backward (`loss.backward()` on a sum or
 on the loss), and reports the best (min) wall time over `--repeat` runs after warm-up, and the median; the min
@@ -117,7 +117,16 @@ def main():
     ap.add_argument("--repeat", type=int, default=30)
     ap.add_argument("--threads", type=int, default=0, help="torch/numba threads (0: library defaults)")
     ap.add_argument("-k", default="", help="only cases whose name contains this")
+    ap.add_argument("--mallopt", action="store_true",
+                    help="keep freed heap memory (glibc mallopt: no mmap/trim below 1 GiB) for both libraries; "
+                         "fresh-page faults otherwise dominate mid-size NumPy temporaries")
     args = ap.parse_args()
+    if args.mallopt:
+        import ctypes
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 1 << 30)  # M_MMAP_THRESHOLD
+        libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD
+        libc.mallopt(-2, 64 << 20)  # M_TOP_PAD
     import torch
     import disttensor
     if args.threads:
@@ -127,7 +136,8 @@ def main():
             numba.set_num_threads(args.threads)
         except ImportError:
             pass
-    print(f"torch {torch.__version__} threads={torch.get_num_threads()}  numpy {np.__version__}")
+    print(f"torch {torch.__version__} threads={torch.get_num_threads()}  numpy {np.__version__}  "
+          f"mallopt={args.mallopt}")
     d_cases = cases(disttensor, np.random.default_rng(0))
     t_cases = cases(torch, np.random.default_rng(0))
     print(f"{'case':40s} {'disttensor ms':>14s} {'torch ms':>10s} {'ratio':>7s}   (median: dt / torch ms)")

@@ -22,22 +22,34 @@ _ndarray = np.ndarray
 
 
 def _build_ln(numba):
-    import math as m
+    class K:
+        pass
+    k = K()
+    # one kernel pair per float type: accumulating in the input's own type keeps the loops vectorized
+    # (float32 lanes); the mean and variance are two-pass, so there is no cancellation
+    k.f32 = _ln_pair(numba, np.float32)
+    k.f64 = _ln_pair(numba, np.float64)
+    return k
+
+
+def _ln_pair(numba, C):
     njit, prange = numba.njit, numba.prange
 
     @njit(parallel=True, cache=True, fastmath=FASTMATH)
     def ln_f(x, w, b, y, mean, rstd, eps):
         n, d = x.shape
+        invd = C(1.0 / d)
+        epsc = C(eps)
         for i in prange(n):
-            s = 0.0
+            s = C(0.0)
             for j in range(d):
                 s += x[i, j]
-            mu = s / d
-            v = 0.0
+            mu = s * invd
+            v = C(0.0)
             for j in range(d):
                 t = x[i, j] - mu
                 v += t * t
-            rs = 1.0 / m.sqrt(v / d + eps)
+            rs = C(1.0) / np.sqrt(v * invd + epsc)
             mean[i] = mu
             rstd[i] = rs
             for j in range(d):
@@ -46,14 +58,15 @@ def _build_ln(numba):
     @njit(parallel=True, cache=True, fastmath=FASTMATH)
     def ln_b(x, g, w, mean, rstd, gx, gwp, gbp, nchunk):
         n, d = x.shape
+        invd = C(1.0 / d)
         for ch in prange(nchunk):
             lo = ch * n // nchunk
             hi = (ch + 1) * n // nchunk
             for i in range(lo, hi):
                 mu = mean[i]
                 rs = rstd[i]
-                a = 0.0
-                bb = 0.0
+                a = C(0.0)
+                bb = C(0.0)
                 for j in range(d):
                     xh = (x[i, j] - mu) * rs
                     gh = g[i, j] * w[j]
@@ -61,17 +74,13 @@ def _build_ln(numba):
                     bb += gh * xh
                     gwp[ch, j] += g[i, j] * xh
                     gbp[ch, j] += g[i, j]
-                a /= d
-                bb /= d
+                a *= invd
+                bb *= invd
                 for j in range(d):
                     xh = (x[i, j] - mu) * rs
                     gx[i, j] = rs * (g[i, j] * w[j] - a - xh * bb)
 
-    class K:
-        pass
-    k = K()
-    k.ln_f, k.ln_b = ln_f, ln_b
-    return k
+    return ln_f, ln_b
 
 
 class Norm(Node):
@@ -136,19 +145,20 @@ class LayerNormRows(Node):
         y = np.empty_like(x2)
         mean = np.empty(n, x.dtype)
         rstd = np.empty(n, x.dtype)
-        k.ln_f(x2, w1, b1, y, mean, rstd, eps)
-        self.saved = (x2, w1, mean, rstd, k)
+        kf, kb = k.f32 if x.dtype == np.float32 else k.f64
+        kf(x2, w1, b1, y, mean, rstd, eps)
+        self.saved = (x2, w1, mean, rstd, kb)
         return y.reshape(x.shape)
 
     def backward(self, g):
-        x2, w1, mean, rstd, k = self.saved
+        x2, w1, mean, rstd, kb = self.saved
         g2 = np.ascontiguousarray(g, dtype=x2.dtype).reshape(x2.shape)
         gx = np.empty_like(x2)
         import numba
         nchunk = max(1, min(numba.get_num_threads() * 2, x2.shape[0]))
         gwp = np.zeros((nchunk, x2.shape[1]), x2.dtype)
         gbp = np.zeros((nchunk, x2.shape[1]), x2.dtype)
-        k.ln_b(x2, g2, w1, mean, rstd, gx, gwp, gbp, nchunk)
+        kb(x2, g2, w1, mean, rstd, gx, gwp, gbp, nchunk)
         gw = gwp.sum(axis=0).reshape(self.wshape) if self.hasw else None
         gb = gbp.sum(axis=0).reshape(self.wshape) if self.hasb else None
         return gx.reshape(self.shape), gw, gb
