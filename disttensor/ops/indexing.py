@@ -43,6 +43,8 @@ def convert_index(idx, xp=np, ndim=None):
             d = i._data
             if d.dtype.kind not in "iub":
                 raise IndexError(f"tensors used as indices must be long, int, byte or bool tensors, got {i.dtype}")
+            if d.dtype == np.uint8:  # byte tensors index as masks in PyTorch (deprecated there, still honoured)
+                d = d.astype(bool)
             if d.ndim == 0 and d.dtype.kind in "iu":
                 i = int(d)
             else:
