@@ -554,7 +554,8 @@ def _pack_like(out, template):
         if rows == list(range(rows[0], rows[0] + len(rows))):
             parts.append(out[t, rows[0]:rows[0] + len(rows)])
         else:
-            parts.append(out[t].index_select(0, Tensor._wrap(np.asarray(rows, dtype=np.int64))))
+            idx = Tensor._wrap(np.asarray(rows, dtype=np.int64))
+            parts.append(out[t].index_select(0, idx if out.is_cpu else idx.to(out.device)))
     return PackedSequence(cat(parts, 0), template.batch_sizes, template.sorted_indices, template.unsorted_indices)
 
 

@@ -77,10 +77,18 @@ def invert_permutation(permutation):
     return _long(out)
 
 
+def _long_on(a, like):
+    """An int64 index tensor on the device of tensor `like`."""
+    t = _long(a)
+    if not like.is_cpu:
+        t = t.to(like.device)
+    return t
+
+
 def _select_batch(x, idx, dim):
     """x.index_select(dim, idx), differentiable."""
     if hasattr(x, "index_select"):
-        return x.index_select(dim, _long(idx))
+        return x.index_select(dim, _long_on(idx, x))
     from ...ops.movement import stack
     return stack([x.select(dim, int(i)) if hasattr(x, "select") else (x[int(i)] if dim == 0 else x[:, int(i)])
                   for i in idx], dim)
