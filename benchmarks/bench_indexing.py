@@ -76,6 +76,7 @@ def main():
     case("cat 3x(16,16) dim1 fwd+bwd", lambda L: fb(L, lambda L, a, b, c: L.cat([a, b, c], 1),
                                                    (16, 16), (16, 16), (16, 16)), 1000)
     case("chunk(4) + stack (16,16) fwd+bwd", lambda L: fb(L, lambda L, x: L.stack(x.chunk(4, 1)), (16, 16)), 500)
+    case("unbind(256) + stack (256,16) fwd+bwd", lambda L: fb(L, lambda L, x: L.stack(x.unbind(0)), (256, 16)), 50)
     case("flip (64,64) fwd+bwd", lambda L: fb(L, lambda L, x: x.flip(0), (64, 64)), 1000)
     case("tril (128,128) fwd+bwd", lambda L: fb(L, lambda L, x: x.tril(), (128, 128)), 500)
     case("bmm (32,64,64)x(32,64,64) fwd+bwd", lambda L: fb(L, lambda L, a, b: L.bmm(a, b),
