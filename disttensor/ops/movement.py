@@ -897,14 +897,19 @@ def rot90(input, k=1, dims=(0, 1)):
 _TRI_MASKS = {}
 
 
-def _tri_mask(xp, n, m, k, upper):
-    """Boolean mask of the kept triangle, cached (causal masks are rebuilt every step otherwise)."""
-    key = (xp.__name__, n, m, k, upper)
+def _tri_mask(a, n, m, k, upper):
+    """Boolean mask of the kept triangle, cached per device (causal masks are rebuilt every step otherwise)."""
+    key = (None if a.__class__ is np.ndarray else a.device.id, n, m, k, upper)
     mask = _TRI_MASKS.get(key)
     if mask is None:
         if len(_TRI_MASKS) > 64:
             _TRI_MASKS.clear()
-        mask = ~xp.tri(n, m, k - 1, dtype=bool) if upper else xp.tri(n, m, k, dtype=bool)
+        xp = xp_of(a)
+        if xp is np:
+            mask = ~np.tri(n, m, k - 1, dtype=bool) if upper else np.tri(n, m, k, dtype=bool)
+        else:
+            with a.device:
+                mask = ~xp.tri(n, m, k - 1, dtype=bool) if upper else xp.tri(n, m, k, dtype=bool)
         _TRI_MASKS[key] = mask
     return mask
 
@@ -914,7 +919,7 @@ class Tri(Node):
 
     def forward(self, a, k, upper):
         xp = xp_of(a)
-        self.mask = mask = _tri_mask(xp, a.shape[-2], a.shape[-1], k, upper)
+        self.mask = mask = _tri_mask(a, a.shape[-2], a.shape[-1], k, upper)
         kind = a.dtype.kind
         if kind == "b":
             return a & mask
