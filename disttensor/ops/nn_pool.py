@@ -546,9 +546,14 @@ def _adaptive_max(op, nd, input, output_size, return_indices):
     return (y, idx) if return_indices else y
 
 
-@register("adaptive_max_pool1d", method=False)
 def adaptive_max_pool1d(input, output_size, return_indices=False):
     return _adaptive_max("adaptive_max_pool1d", 1, input, output_size, return_indices)
+
+
+@register("adaptive_max_pool1d", method=False)
+def _torch_adaptive_max_pool1d(input, output_size):
+    """torch.adaptive_max_pool1d always returns (values, indices), unlike F.adaptive_max_pool1d."""
+    return _adaptive_max("adaptive_max_pool1d", 1, input, output_size, True)
 
 
 def adaptive_max_pool2d(input, output_size, return_indices=False):

@@ -297,3 +297,12 @@ def test_conv_transpose_stride1_paths(monkeypatch, direct):
     x, w, b = rng.standard_normal((2, 3, 4, 5)), rng.standard_normal((3, 4, 3, 3)), rng.standard_normal(4)
     _check(lambda x, w, b: DF.conv_transpose2d(x, w, b, padding=1),
            lambda x, w, b: TF.conv_transpose2d(x, w, b, padding=1), [x, w, b])
+
+
+def test_torch_namespace_adaptive_max_pool1d_returns_indices():
+    x = np.random.default_rng(19).standard_normal((2, 3, 10))
+    yd, id_ = dt.adaptive_max_pool1d(dt.from_numpy(x), 4)
+    yt, it = torch.adaptive_max_pool1d(torch.from_numpy(x), 4)
+    np.testing.assert_array_equal(yd.numpy(), yt.numpy())
+    np.testing.assert_array_equal(id_.numpy(), it.numpy())
+    assert not isinstance(DF.adaptive_max_pool1d(dt.from_numpy(x), 4), tuple)
