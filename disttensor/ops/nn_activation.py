@@ -123,8 +123,8 @@ def _build_act(numba):
         for i in prange(n):
             mx = mxs[i]
             if mx == -np.inf:
-                mx = 0.0
-            s = 0.0
+                mx = mx * 0  # keeps the float type: accumulators in the input's type stay vectorized
+            s = x[i, 0] * 0
             for j in range(c):
                 t = x[i, j] - mx
                 z[i, j] = t
@@ -137,10 +137,10 @@ def _build_act(numba):
         # p[i] /= sum(p[i]); logs[i] = log(sum(p[i]))
         n, c = p.shape
         for i in prange(n):
-            s = 0.0
+            s = p[i, 0] * 0
             for j in range(c):
                 s += p[i, j]
-            r = 1.0 / s
+            r = (s * 0 + 1) / s
             for j in range(c):
                 p[i, j] *= r
             logs[i] = np.log(s)
@@ -149,7 +149,7 @@ def _build_act(numba):
     def softmax_b(y, g, out):
         n, c = y.shape
         for i in prange(n):
-            s = 0.0
+            s = g[i, 0] * 0
             for j in range(c):
                 s += g[i, j] * y[i, j]
             for j in range(c):
@@ -160,7 +160,7 @@ def _build_act(numba):
         # out = g - exp(y) * sum(g), with e = exp(y) given
         n, c = e.shape
         for i in prange(n):
-            s = 0.0
+            s = g[i, 0] * 0
             for j in range(c):
                 s += g[i, j]
             for j in range(c):
