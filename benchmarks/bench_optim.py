@@ -1,6 +1,6 @@
 """Optimizer step time over ~3.2M float32 parameters (8 tensors, an MLP's shapes): disttensor vs PyTorch CPU.
 
-Run: .venv/bin/python benchmarks/bench_optim.py [--repeat 50] [--threads N]
+Run: .venv/bin/python benchmarks/bench_optim.py [--repeat 50] [--threads N] [--many]
 
 Every step includes what a training step pays: disttensor gathers the gradients into its flat buffer,
 runs one fused numba kernel per bucket (or the NumPy multi-pass fallback, DISTTENSOR_NO_NUMBA=1), and
@@ -14,6 +14,8 @@ import time
 import numpy as np
 
 SHAPES = [(1024, 1024), (1024,), (1024, 1024), (1024,), (1024, 1024), (1024,), (64, 1024), (64,)]
+# a transformer-like parameter list: many tensors, many small ones (5.64M params in 76 tensors)
+SHAPES_MANY = [(256, 256)] * 30 + [(256,)] * 30 + [(768, 256)] * 8 + [(1024, 256)] * 8
 
 
 def median_time(fn, repeat):
@@ -39,6 +41,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=50)
     ap.add_argument("--threads", type=int, default=0, help="threads for both libraries (0: their defaults)")
+    ap.add_argument("--many", action="store_true", help="76 tensors (5.6M params) instead of 8 (3.2M)")
     args = ap.parse_args()
     import disttensor
     import torch
@@ -47,10 +50,11 @@ def main():
         torch.set_num_threads(args.threads)
         numba.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
-    init = [rng.standard_normal(s).astype(np.float32) for s in SHAPES]
-    grads = [rng.standard_normal(s).astype(np.float32) * 1e-3 for s in SHAPES]
+    shapes = SHAPES_MANY if args.many else SHAPES
+    init = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    grads = [rng.standard_normal(s).astype(np.float32) * 1e-3 for s in shapes]
     n = sum(a.size for a in init)
-    print(f"{n / 1e6:.2f}M float32 params in {len(SHAPES)} tensors; torch threads {torch.get_num_threads()}, "
+    print(f"{n / 1e6:.2f}M float32 params in {len(shapes)} tensors; torch threads {torch.get_num_threads()}, "
           f"cores {os.cpu_count()}")
     cases = [("SGD momentum=0.9", "SGD", dict(lr=0.01, momentum=0.9)),
              ("AdamW", "AdamW", dict(lr=1e-3, weight_decay=0.01))]
