@@ -5,6 +5,9 @@ import warnings
 import numpy as np
 
 from ...tensor import Tensor
+from ...autograd.node import Node
+from ...ops._apply import apply
+from ..._backends.device import xp_of
 from .. import functional as F
 from .. import init
 from .module import Module
@@ -112,21 +115,130 @@ class BatchNorm3d(_BatchNorm):
             raise ValueError(f"expected 5D input (got {input.dim()}D input)")
 
 
+class _SyncBNNode(Node):
+    """Batch norm whose batch statistics (and their gradient terms) are all-reduced over a process group.
+
+    forward all-reduces [sum x, sum x^2, count] per channel (one collective); backward all-reduces
+    [sum dy, sum dy * xhat] (one collective). Weight and bias gradients stay local, as in PyTorch:
+    DistributedDataParallel averages them like any other gradient.
+    """
+    __slots__ = ("xhat", "invstd", "w", "total", "group", "axes")
+
+    def forward(self, x, w, b, running, momentum, eps, group):
+        running_mean, running_var = running
+        xp = xp_of(x)
+        axes = (0,) + tuple(range(2, x.ndim))
+        C = x.shape[1]
+        shape = (1, C) + (1,) * (x.ndim - 2)
+        x64 = x.astype(np.float64, copy=False)
+        stats = xp.concatenate([x64.sum(axis=axes), (x64 * x64).sum(axis=axes),
+                                xp.asarray([x.size // C], dtype=np.float64)])
+        stats = _all_reduce(stats, group)
+        total = float(stats[2 * C])
+        mean = stats[:C] / total
+        var = xp.maximum(stats[C:2 * C] / total - mean * mean, 0.0)
+        invstd = 1.0 / xp.sqrt(var + eps)
+        xhat = ((x64 - mean.reshape(shape)) * invstd.reshape(shape)).astype(x.dtype, copy=False)
+        y = xhat * w.reshape(shape) if w is not None else xhat.copy()
+        if b is not None:
+            y += b.reshape(shape)
+        if running_mean is not None:
+            rm, rv = running_mean._data, running_var._data
+            unbiased = var * (total / max(total - 1.0, 1.0))
+            rm *= (1 - momentum)
+            rm += (momentum * mean).astype(rm.dtype)
+            rv *= (1 - momentum)
+            rv += (momentum * unbiased).astype(rv.dtype)
+            running_mean._vc[0] += 1
+            running_var._vc[0] += 1
+        self.xhat, self.invstd, self.w, self.total, self.group, self.axes = xhat, invstd, w, total, group, axes
+        return y
+
+    def backward(self, g):
+        xp = xp_of(g)
+        xhat, axes = self.xhat, self.axes
+        C = g.shape[1]
+        shape = (1, C) + (1,) * (g.ndim - 2)
+        g64 = g.astype(np.float64, copy=False)
+        sum_dy = g64.sum(axis=axes)
+        sum_dy_xhat = (g64 * xhat).sum(axis=axes)
+        gw = sum_dy_xhat.astype(g.dtype) if self.w is not None else None
+        gb = sum_dy.astype(g.dtype)
+        red = _all_reduce(xp.concatenate([sum_dy, sum_dy_xhat]), self.group)
+        mean_dy = (red[:C] / self.total).reshape(shape)
+        mean_dy_xhat = (red[C:] / self.total).reshape(shape)
+        scale = self.invstd if self.w is None else self.invstd * self.w.astype(np.float64)
+        gx = (g64 - mean_dy - xhat * mean_dy_xhat) * scale.reshape(shape)
+        return gx.astype(g.dtype, copy=False), gw, gb, None, None, None, None
+
+
+def _all_reduce(arr, group):
+    from ... import distributed as dist
+    t = Tensor._wrap(arr)
+    dist.all_reduce(t, group=group)
+    return t._data
+
+
 class SyncBatchNorm(_BatchNorm):
-    """Single-process behaviour of SyncBatchNorm (statistics of the local batch)."""
+    """Batch norm over the whole distributed batch: statistics are all-reduced across the process group
+    in training mode when a process group with more than one rank is initialised; otherwise it is
+    BatchNorm on the local batch."""
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
-                 process_group=None, device=None, dtype=None):
-        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype)
+                 process_group=None, device=None, dtype=None, *, bias=True):
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype, bias=bias)
         self.process_group = process_group
 
     def _check_input_dim(self, input):
         if input.dim() < 2:
             raise ValueError(f"expected at least 2D input (got {input.dim()}D input)")
 
+    def _need_sync(self):
+        if not self.training:
+            return False
+        import sys
+        if "collectives" not in sys.modules:  # never initialised in this process: nothing to sync with
+            return False
+        from ... import distributed as dist
+        if not dist.is_initialized():
+            return False
+        return dist.get_world_size(self.process_group) > 1
+
+    def forward(self, input):
+        self._check_input_dim(input)
+        if input.shape[1] == 0:
+            raise ValueError("SyncBatchNorm number of input channels should be non-zero")
+        if not self._need_sync():
+            return super().forward(input)
+        factor = 0.0 if self.momentum is None else self.momentum
+        if self.track_running_stats and self.num_batches_tracked is not None:
+            nbt = self.num_batches_tracked
+            nbt._data += 1
+            nbt._vc[0] += 1
+            factor = 1.0 / float(nbt._data) if self.momentum is None else self.momentum
+        rm = self.running_mean if self.track_running_stats else None
+        rv = self.running_var if self.track_running_stats else None
+        return apply(_SyncBNNode, input, self.weight, self.bias, (rm, rv), factor, self.eps, self.process_group)
+
     @classmethod
     def convert_sync_batchnorm(cls, module, process_group=None):
-        return module
+        """Replace every BatchNorm*d in `module` by a SyncBatchNorm sharing its parameters and buffers."""
+        module_output = module
+        if isinstance(module, _BatchNorm) and not isinstance(module, SyncBatchNorm):
+            module_output = SyncBatchNorm(module.num_features, module.eps, module.momentum, module.affine,
+                                          module.track_running_stats, process_group, bias=module.bias is not None)
+            if module.affine:
+                module_output.weight = module.weight
+                if module.bias is not None:
+                    module_output.bias = module.bias
+            module_output.running_mean = module.running_mean
+            module_output.running_var = module.running_var
+            module_output.num_batches_tracked = module.num_batches_tracked
+            module_output.training = module.training
+        for name, child in module.named_children():
+            module_output.add_module(name, cls.convert_sync_batchnorm(child, process_group))
+        del module
+        return module_output
 
 
 class _InstanceNorm(_NormBase):
