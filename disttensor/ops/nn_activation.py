@@ -12,8 +12,7 @@ import warnings
 import numpy as np
 
 from ..autograd.node import Node
-from ..autograd.grad_mode import STATE as GRAD
-from ..tensor import Tensor, _new_tensor
+from ..tensor import Tensor
 from .._backends.device import xp_of
 from .. import _dtype
 from ._apply import apply1, apply

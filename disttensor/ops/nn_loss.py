@@ -596,14 +596,12 @@ def margin_ranking_loss(input1, input2, target, margin=0, size_average=None, red
 
 
 def _pos_neg_masks(target, dt):
-    from .creation import tensor  # noqa: F401
     t = target._data
     return Tensor._wrap((t == 1).astype(dt)), Tensor._wrap((t == -1).astype(dt))
 
 
 def cosine_embedding_loss(input1, input2, target, margin=0, size_average=None, reduce=None, reduction="mean"):
     from .elementwise import relu
-    from .nn_activation import cosine_similarity
     reduction = _red(legacy_reduction(size_average, reduce, reduction), "cosine_embedding_loss")
     if input1.ndim not in (1, 2) or tuple(input1.shape) != tuple(input2.shape):
         raise RuntimeError(f"cosine_embedding_loss: expected 1D or 2D inputs of equal shape, got {input1.shape} and "
@@ -611,7 +609,6 @@ def cosine_embedding_loss(input1, input2, target, margin=0, size_average=None, r
     cos = _cos_eps(input1, input2)
     pos, neg = _pos_neg_masks(target, input1._data.dtype)
     l = (1 - cos) * pos + relu(cos - margin) * neg
-    del cosine_similarity
     return _creduce(l, reduction)
 
 

@@ -9,7 +9,6 @@ import warnings
 import numpy as np
 
 from ..autograd.node import Node
-from ..autograd.grad_mode import STATE as GRAD
 from ..tensor import Tensor, _new_tensor
 from .._backends.device import xp_of, device_of_array
 from ._apply import apply, apply1

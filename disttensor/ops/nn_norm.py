@@ -6,13 +6,9 @@ per-channel affine; it has the fused backward gx = rstd * (gxhat - mean(gxhat) -
 layer_norm on big CPU arrays runs on two numba row kernels (forward; backward with the weight and
 bias gradients accumulated per thread chunk).
 """
-import math
-
 import numpy as np
 
 from ..autograd.node import Node
-from ..autograd.grad_mode import STATE as GRAD
-from ..tensor import Tensor
 from .._backends.device import xp_of
 from ._apply import apply
 from ._registry import register
@@ -164,10 +160,6 @@ class LayerNormRows(Node):
         return gx.reshape(self.shape), gw, gb
 
 
-def _tensor_or_none(t):
-    return t
-
-
 @register("layer_norm", method=False)
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5, cudnn_enable=True):
     if isinstance(normalized_shape, int):
@@ -259,9 +251,7 @@ class AffineFixed(Node):
 
 def _update_running(rm, rv, mean, var, n, momentum):
     """running = (1 - momentum) * running + momentum * batch stat (variance unbiased), in place."""
-    xp = xp_of(mean)
-    unbiased = var * (n / max(n - 1, 1))
-    with_no_grad = True  # noqa: F841 - running stats never record a graph
+    unbiased = var * (n / max(n - 1, 1))  # running stats are updated in place and never record a graph
     if rm is not None:
         d = rm._data
         d *= (1.0 - momentum)
@@ -272,7 +262,6 @@ def _update_running(rm, rv, mean, var, n, momentum):
         d *= (1.0 - momentum)
         d += (momentum * unbiased).astype(d.dtype, copy=False)
         rv._vc[0] += 1
-    del xp
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
