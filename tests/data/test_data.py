@@ -395,3 +395,11 @@ def test_distributed_sampler_from_process_group():
         t = tud.DistributedSampler(list(range(11)), num_replicas=2, rank=rank, seed=3)
         t.set_epoch(2)
         assert got == list(t)
+
+
+@pytest.mark.timeout(90)
+def test_spawn_context_workers():
+    from tests.data._spawn_ds import Squares  # a module without torch: spawned workers import it quickly
+    dl = dd.DataLoader(Squares(10), batch_size=3, num_workers=2, multiprocessing_context="spawn")
+    assert _labels(dl) == [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9]]
+    assert not mp.active_children()
