@@ -4,12 +4,11 @@ import math
 import numpy as np
 
 from ...tensor import Tensor
-from ..parameter import Parameter
 from .. import functional as F
 from .. import init
 from .module import Module
 from .linear import NonDynamicallyQuantizableLinear
-from ._utils import factory, empty_param
+from ._utils import empty_param
 
 __all__ = ["Threshold", "ReLU", "RReLU", "Hardtanh", "ReLU6", "Sigmoid", "Hardsigmoid", "Tanh", "SiLU", "Mish",
            "Hardswish", "ELU", "CELU", "SELU", "GLU", "GELU", "Hardshrink", "LeakyReLU", "LogSigmoid", "Softplus",

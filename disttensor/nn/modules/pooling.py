@@ -1,7 +1,7 @@
 """Pooling modules over nn.functional, with PyTorch's attributes and repr."""
 from .. import functional as F
 from .module import Module
-from ._utils import _single, _pair, _triple
+from ._utils import _single
 
 __all__ = ["MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d", "AdaptiveAvgPool1d",
            "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d",

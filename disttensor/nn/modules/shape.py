@@ -2,7 +2,7 @@
 and the distance modules (CosineSimilarity, PairwiseDistance)."""
 from .. import functional as F
 from .module import Module
-from ._utils import _pair, _quadruple, _ntuple
+from ._utils import _ntuple
 
 __all__ = ["Flatten", "Unflatten", "PixelShuffle", "PixelUnshuffle", "Upsample", "UpsamplingNearest2d",
            "UpsamplingBilinear2d", "ZeroPad1d", "ZeroPad2d", "ZeroPad3d", "ConstantPad1d", "ConstantPad2d",

@@ -1,6 +1,5 @@
 """Transformer, TransformerEncoder/Decoder and their layers (PyTorch's structure, names and defaults)."""
 import copy
-import warnings
 
 import numpy as np
 
