@@ -83,6 +83,22 @@ def case_pool(N, C, H, W, k, kind="max", stride=None, padding=0):
     return make(DF, dt.from_numpy), make(TF, torch.from_numpy)
 
 
+def case_interp(shape, mode):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape, dtype=np.float32)
+    g = rng.standard_normal(shape[:2] + (shape[2] * 2, shape[3] * 2), dtype=np.float32)
+
+    def make(F, frm):
+        xt = frm(x.copy()).requires_grad_()
+        gt = frm(g.copy())
+
+        def step():
+            F.interpolate(xt, scale_factor=2, mode=mode).backward(gt)
+            xt.grad = None
+        return step
+    return make(DF, dt.from_numpy), make(TF, torch.from_numpy)
+
+
 def case_gemm_floor(N, C, O, H, W, k, padding=0):
     """The three GEMMs an im2col convolution cannot avoid (forward, weight grad, input grad), as bare NumPy
     matmuls with the conv's shapes, against PyTorch's whole conv forward+backward: the floor of this design."""
@@ -112,6 +128,8 @@ CASES = [
     ("max_pool2d 2 MNIST b64 64x24x24", lambda: case_pool(64, 64, 24, 24, 2)),
     ("max_pool2d 3 s2 p1 b32 64x56x56 (ResNet stem)", lambda: case_pool(32, 64, 56, 56, 3, stride=2, padding=1)),
     ("avg_pool2d 2 b32 64x32x32", lambda: case_pool(32, 64, 32, 32, 2, kind="avg")),
+    ("interpolate nearest x2 b8 64x64x64", lambda: case_interp((8, 64, 64, 64), "nearest")),
+    ("interpolate bilinear x2 b8 64x64x64", lambda: case_interp((8, 64, 64, 64), "bilinear")),
 ]
 
 
