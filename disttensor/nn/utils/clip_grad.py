@@ -56,7 +56,7 @@ def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False, foreach=Non
     xp = xp_of(first)
     stacked = xp.stack([xp.asarray(n) for n in norms])
     total = _norm_arr(xp, stacked, norm_type)
-    out_dtype = first.dtype if first.dtype.kind == "f" else np.float32
+    out_dtype = first.dtype if first.dtype.kind == "f" or first.dtype.name == "bfloat16" else np.float32
     total = xp.asarray(total).astype(out_dtype)
     if error_if_nonfinite and not bool(xp.isfinite(total)):
         raise RuntimeError(f"The total norm of order {norm_type} for gradients from `parameters` is non-finite, so "
