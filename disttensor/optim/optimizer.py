@@ -283,20 +283,27 @@ class Optimizer:
             keys = self._buffers(group)
             if buckets is None or not self._valid(buckets, group, keys):
                 buckets = self._buckets[gi] = self._build(group, keys)
-            for b in buckets:
+            for b in buckets[1:]:
                 self._step_bucket(group, b, kern)
 
     @staticmethod
     def _valid(buckets, group, keys):
-        n = 0
-        for b in buckets:
+        """buckets[0] is the group's parameter list when it was flattened: any change (a parameter added,
+        removed or swapped, a new `_data`, other state buffers) makes the group flatten again."""
+        params = group["params"]
+        snap = buckets[0]
+        if len(snap) != len(params):
+            return False
+        for a, c in zip(snap, params):
+            if a is not c:
+                return False
+        for b in buckets[1:]:
             if b.keys != keys:
                 return False
             for p, v in zip(b.params, b.views):
                 if p._data is not v:
                     return False
-            n += len(b.params)
-        return n == len(group["params"])
+        return True
 
     def _build(self, group, keys):
         by_kind = {}
@@ -313,7 +320,7 @@ class Optimizer:
                 order.append(k)
             by_kind[k].append(p)
         n_sc = 1 + len(self._extra_scalars)
-        buckets = []
+        buckets = [list(group["params"])]
         for k in order:
             params = by_kind[k]
             d0 = params[0]._data
@@ -535,7 +542,7 @@ class Optimizer:
             buckets = self._buckets.get(gi)
             if buckets is None or not self._valid(buckets, group, keys):
                 buckets = self._buckets[gi] = self._build(group, keys)
-            out.extend((gi, b) for b in buckets)
+            out.extend((gi, b) for b in buckets[1:])
         return out
 
 

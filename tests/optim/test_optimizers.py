@@ -274,3 +274,17 @@ def test_parallel_kernels_on_large_buckets(name, kw):
         do.step()
         to.step()
     _compare(dps, tps, 1e-5)
+
+
+def test_param_list_edits_are_seen():
+    a, b, c = (dt.tensor(np.ones(3, np.float32), requires_grad=True) for _ in range(3))
+    opt = optim.SGD([a, b], lr=0.5)
+    for p in (a, b, c):
+        p.grad = dt.ones(3)
+    opt.step()
+    opt.param_groups[0]["params"][1] = c  # swap a parameter in place
+    opt.step()
+    assert a.tolist() == [0.0] * 3 and b.tolist() == [0.5] * 3 and c.tolist() == [0.5] * 3
+    opt.param_groups[0]["params"].append(b)
+    opt.step()
+    assert a.tolist() == [-0.5] * 3 and b.tolist() == [0.0] * 3 and c.tolist() == [0.0] * 3
