@@ -147,3 +147,32 @@ def test_resume_and_errors():
         oc.step()
     with pytest.raises(ValueError, match="Tried to step"):
         oc.step()
+
+
+@pytest.mark.parametrize("name", ["StepLR", "MultiStepLR", "CosineAnnealingWarmRestarts", "LambdaLR", "OneCycleLR",
+                                  "LinearLR"])
+def test_state_dict_survives_save_load(name):
+    import io
+    cls = name.split("-")[0]
+    do = _opts(optim, dt)
+    s = getattr(dls, cls)(do, **SIMPLE[name])
+    for _ in range(7):
+        do.step()
+        s.step()
+    buf = io.BytesIO()
+    dt.save({"sched": s.state_dict(), "opt": do.state_dict()}, buf)
+    buf.seek(0)
+    ck = dt.load(buf)
+    do2 = _opts(optim, dt)
+    s2 = getattr(dls, cls)(do2, **SIMPLE[name])  # like PyTorch: build the scheduler before loading the optimizer
+    do2.load_state_dict(ck["opt"])
+    s2.load_state_dict(ck["sched"])
+    for _ in range(5):
+        s.step()
+        s2.step()
+        assert s.get_last_lr() == s2.get_last_lr()
+    rp = dls.ReduceLROnPlateau(do)
+    buf = io.BytesIO()
+    dt.save(rp.state_dict(), buf)
+    buf.seek(0)
+    assert dt.load(buf)["best"] == math.inf
