@@ -288,3 +288,26 @@ def test_param_list_edits_are_seen():
     opt.param_groups[0]["params"].append(b)
     opt.step()
     assert a.tolist() == [-0.5] * 3 and b.tolist() == [0.0] * 3 and c.tolist() == [0.0] * 3
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "Adadelta", "Adamax", "NAdam",
+                                  "RAdam"])
+@pytest.mark.parametrize("half", ["float16", "bfloat16"])
+def test_half_precision_params_use_fallback(name, half):
+    """float16/bfloat16 buckets take the array-module path; results track a float32 run."""
+    import ml_dtypes
+    hd = np.float16 if half == "float16" else ml_dtypes.bfloat16
+    rng = np.random.default_rng(6)
+    a = rng.standard_normal((4, 5)).astype(np.float32)
+    ph = dt.Tensor._wrap(a.astype(hd), requires_grad=True)
+    pf = dt.tensor(a.astype(hd).astype(np.float32), requires_grad=True)
+    kw = dict(lr=0.01, momentum=0.9) if name == "SGD" else dict(lr=0.01)
+    oh, of = getattr(optim, name)([ph], **kw), getattr(optim, name)([pf], **kw)
+    for _ in range(3):
+        g = rng.standard_normal((4, 5)).astype(np.float32)
+        ph.grad = dt.Tensor._wrap(g.astype(hd))
+        pf.grad = dt.tensor(g.astype(hd).astype(np.float32))
+        oh.step()
+        of.step()
+    assert ph.dtype == getattr(dt, half)
+    np.testing.assert_allclose(ph.detach().numpy().astype(np.float32), pf.detach().numpy(), atol=3e-2, rtol=3e-2)
