@@ -461,13 +461,19 @@ def multi_head_attention(query, key, value, num_heads, in_proj_weight, in_proj_b
     if not training:
         dropout_p = 0.0
 
-    scores = (q * (1.0 / math.sqrt(head_dim))).matmul(k.transpose(-2, -1))
-    if am is not None:
-        scores = scores + Tensor._wrap(am)
-    attn = F.softmax(scores, dim=-1)
-    if dropout_p > 0.0:
-        attn = F.dropout(attn, p=dropout_p)
-    out = attn.matmul(v)
+    if not need_weights:
+        # no weights to return: the fused scaled_dot_product_attention (same math, fewer passes)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=None if am is None else Tensor._wrap(am),
+                                             dropout_p=dropout_p)
+        attn = None
+    else:
+        scores = (q * (1.0 / math.sqrt(head_dim))).matmul(k.transpose(-2, -1))
+        if am is not None:
+            scores = scores + Tensor._wrap(am)
+        attn = F.softmax(scores, dim=-1)
+        if dropout_p > 0.0:
+            attn = F.dropout(attn, p=dropout_p)
+        out = attn.matmul(v)
     out = out.transpose(0, 1).reshape(tgt_len * bsz, embed_dim)
     out = F.linear(out, out_proj_weight, out_proj_bias)
     out = out.reshape(tgt_len, bsz, out.shape[1])
