@@ -6,6 +6,7 @@ from ..tensor import Tensor
 from .._backends.device import xp_of
 from ._apply import apply, apply1
 from ._registry import register
+from .movement import with_out, write_out
 
 
 class Matmul(Node):
@@ -44,6 +45,8 @@ class Matmul(Node):
 
 @register("matmul")
 def matmul(input, other, *, out=None):
+    if out is not None:
+        return write_out(matmul(input, other), out, "matmul")
     a, b = input._data, other._data
     if a.ndim == 0 or b.ndim == 0:
         raise RuntimeError(f"matmul: both arguments to matmul need to be at least 1D, but they are {a.ndim}D and "
@@ -71,6 +74,7 @@ def _check_same(a, b, op):
 
 
 @register("mm")
+@with_out
 def mm(input, mat2, *, out=None):
     a, b = input._data, mat2._data
     if a.ndim != 2:
@@ -85,6 +89,7 @@ def mm(input, mat2, *, out=None):
 
 
 @register("bmm")
+@with_out
 def bmm(input, mat2, *, out=None):
     a, b = input._data, mat2._data
     if a.ndim != 3:
@@ -197,21 +202,25 @@ def _addmm_like(input, prod, beta, alpha):
 
 
 @register("addmm")
+@with_out
 def addmm(input, mat1, mat2, *, beta=1, alpha=1, out=None):
     return _addmm_like(input, mm(mat1, mat2), beta, alpha)
 
 
 @register("addmv")
+@with_out
 def addmv(input, mat, vec, *, beta=1, alpha=1, out=None):
     return _addmm_like(input, mv(mat, vec), beta, alpha)
 
 
 @register("baddbmm")
+@with_out
 def baddbmm(input, batch1, batch2, *, beta=1, alpha=1, out=None):
     return _addmm_like(input, bmm(batch1, batch2), beta, alpha)
 
 
 @register("addbmm")
+@with_out
 def addbmm(input, batch1, batch2, *, beta=1, alpha=1, out=None):
     from .reduce import sum as _sum
     return _addmm_like(input, _sum(bmm(batch1, batch2), 0), beta, alpha)
@@ -423,6 +432,7 @@ def einsum(equation, *operands):
 
 
 @register("tensordot", method=False)
+@with_out
 def tensordot(a, b, dims=2, out=None):
     na, nb = a._data.ndim, b._data.ndim
     if isinstance(dims, Tensor):
@@ -590,6 +600,7 @@ class Inv(Node):
         return -(iT @ g @ iT)
 
 
+@with_out
 def inv(A, *, out=None):
     _square(A, "linalg.inv")
     return apply(Inv, A)
@@ -684,6 +695,7 @@ class Solve(Node):
         return -(gb @ _T(x)), gb
 
 
+@with_out
 def solve(A, B, *, left=True, out=None):
     from .movement import unsqueeze, squeeze
     _square(A, "linalg.solve")
@@ -733,6 +745,7 @@ class Cholesky(Node):
         return 0.5 * (S + _T(S))
 
 
+@with_out
 def cholesky(A, *, upper=False, out=None):
     _square(A, "linalg.cholesky")
     L = apply(Cholesky, A)
@@ -779,6 +792,7 @@ class QRPart(Node):
         return xp.concatenate([gX, gY], axis=-1)
 
 
+@with_out
 def qr(A, mode="reduced", *, out=None):
     a = A._data
     _float(A, "linalg.qr")
@@ -841,6 +855,7 @@ class SVDPart(Node):
         return gA
 
 
+@with_out
 def svd(A, full_matrices=True, *, driver=None, out=None):
     a = A._data
     _float(A, "linalg.svd")
@@ -852,6 +867,7 @@ def svd(A, full_matrices=True, *, driver=None, out=None):
     return res(*(apply(SVDPart, A, part=i, u=u, s=s, vh=vh) for i in range(3)))
 
 
+@with_out
 def svdvals(A, *, driver=None, out=None):
     a = A._data
     _float(A, "linalg.svdvals")
@@ -884,6 +900,7 @@ class EighPart(Node):
         return v @ inner @ _T(v)
 
 
+@with_out
 def eigh(A, UPLO="L", *, out=None):
     _square(A, "linalg.eigh")
     a = A._data
@@ -893,6 +910,7 @@ def eigh(A, UPLO="L", *, out=None):
     return res(apply(EighPart, A, part=0, w=w, v=v), apply(EighPart, A, part=1, w=w, v=v))
 
 
+@with_out
 def eigvalsh(A, UPLO="L", *, out=None):
     _square(A, "linalg.eigvalsh")
     a = A._data
@@ -921,6 +939,7 @@ class Pinv(Node):
         return -(pT @ g @ pT) + (Im - a @ p) @ gT @ p @ pT + pT @ p @ gT @ (In - p @ a)
 
 
+@with_out
 def pinv(A, *, atol=None, rtol=None, hermitian=False, out=None, rcond=None):
     a = A._data
     _float(A, "linalg.pinv")
@@ -1026,6 +1045,7 @@ def _red_shape(shape, axes, keepdim):
     return tuple(1 if i in axes else s for i, s in enumerate(shape) if keepdim or i not in axes)
 
 
+@with_out
 def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None, out=None):
     from .reduce import norm_dims
     if dtype is not None:
@@ -1044,6 +1064,7 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None, out=None):
     return apply1(VectorNorm, x, ord, axes, keepdim)
 
 
+@with_out
 def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None, out=None):
     from .movement import squeeze
     if dtype is not None:
@@ -1078,6 +1099,7 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None, out=No
     raise RuntimeError(f"linalg.matrix_norm: Order {ord} not supported.")
 
 
+@with_out
 def linalg_norm(A, ord=None, dim=None, keepdim=False, *, dtype=None, out=None):
     nd = A._data.ndim
     if dim is not None and not isinstance(dim, int):
@@ -1097,6 +1119,7 @@ def linalg_norm(A, ord=None, dim=None, keepdim=False, *, dtype=None, out=None):
     return vector_norm(A, 2 if ord is None else ord, dim, keepdim, dtype=dtype)
 
 
+@with_out
 def multi_dot(tensors, *, out=None):
     tensors = list(tensors)
     if len(tensors) < 2:
@@ -1107,12 +1130,14 @@ def multi_dot(tensors, *, out=None):
     return r
 
 
+@with_out
 def vecdot(x, y, *, dim=-1, out=None):
     from .elementwise import mul
     from .reduce import sum as _sum
     return _sum(mul(x, y), dim)
 
 
+@with_out
 def linalg_cross(input, other, *, dim=-1, out=None):
     return _cross(input, other, dim, "linalg.cross")
 
@@ -1163,12 +1188,14 @@ def cdist(x1, x2, p=2.0, compute_mode=None):
 
 
 @register("chain_matmul", method=False)
+@with_out
 def chain_matmul(*matrices, out=None):
     if len(matrices) == 1:
         return matrices[0]
     return multi_dot(matrices)
 
 
+@with_out
 def solve_triangular(A, B, *, upper, left=True, unitriangular=False, out=None):
     """Solve AX = B (or XA = B) for triangular A; only A's triangle (and unit diagonal if asked) is read."""
     from .movement import triu, tril

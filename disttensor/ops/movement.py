@@ -21,6 +21,38 @@ def as_view(out, src):
     return out
 
 
+def write_out(r, out, name):
+    """The `out=` argument: PyTorch's rules (no autograd through it; resized when its shape differs)."""
+    if r.__class__ is not tuple and not isinstance(r, tuple):
+        rs, outs = (r,), (out,)
+    else:
+        rs, outs = r, tuple(out)
+        if len(outs) != len(rs):
+            raise RuntimeError(f"{name}(): expected out to be a tuple of {len(rs)} tensors, got {len(outs)}")
+    from .inplace import write_into
+    for ri, oi in zip(rs, outs):
+        if ri.requires_grad and GRAD.enabled:
+            raise RuntimeError(f"{name}(): functions with out=... arguments don't support automatic "
+                               "differentiation, but one of the arguments requires grad.")
+        if oi._data.shape != ri._data.shape:
+            oi._data = xp_of(ri._data).empty_like(ri._data, dtype=oi._data.dtype)
+        write_into(oi, ri._data, f"{name}(out=)")
+        oi._vc[0] += 1
+    return out if r.__class__ is not tuple and not isinstance(r, tuple) else \
+        (type(r)(*outs) if hasattr(r, "_fields") else outs)
+
+
+def with_out(fn):
+    """Decorator: give fn PyTorch's `out=` keyword through write_out."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, out=None, **kwargs):
+        r = fn(*args, **kwargs)
+        return r if out is None else write_out(r, out, fn.__name__)
+    return wrapper
+
+
 def _shape_arg(shape):
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
@@ -346,6 +378,8 @@ class Cat(Node):
 
 @register("cat", "concat", "concatenate", method=False)
 def cat(tensors, dim=0, *, out=None):
+    if out is not None:
+        return write_out(cat(tensors, dim), out, "cat")
     if tensors.__class__ is not list and tensors.__class__ is not tuple:
         tensors = list(tensors)
     try:
@@ -412,6 +446,8 @@ def _cat_checked(tensors, dim):
 
 @register("stack", method=False)
 def stack(tensors, dim=0, *, out=None):
+    if out is not None:
+        return write_out(stack(tensors, dim), out, "stack")
     tensors = list(tensors)
     if not tensors:
         raise RuntimeError("stack expects a non-empty TensorList")

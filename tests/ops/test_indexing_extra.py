@@ -400,3 +400,23 @@ def test_split_pieces_share_one_backward_buffer():
     parts = x.tensor_split(3)
     parts[1].sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), [[0, 0], [0, 0], [1, 1], [1, 1], [0, 0]])
+
+
+def test_out_argument_like_torch():
+    rng = np.random.default_rng(9)
+    a, b = rng.standard_normal((3, 4)), rng.standard_normal((4, 2))
+    res = []
+    for L in (dt, torch):
+        x, y = L.tensor(a), L.tensor(b)
+        o1, o2, o3 = L.empty(0, dtype=L.float64), L.empty(3, 2, dtype=L.float64), L.empty(0, dtype=L.float64)
+        r1 = L.mm(x, y, out=o1)
+        assert r1 is o1
+        L.cat([x, x], 1, out=o2)
+        L.linalg.vector_norm(x, dim=1, out=o3)
+        q = (L.empty(0, dtype=L.float64), L.empty(0, dtype=L.float64))
+        L.linalg.qr(x.t(), out=q)
+        res.append((o1, o2, o3, q[0].abs(), q[1].abs()))
+    for p, q in zip(*res):
+        _close(p, q)
+    with pytest.raises(RuntimeError, match="don't support automatic differentiation"):
+        dt.mm(dt.randn(2, 2, requires_grad=True), dt.randn(2, 2), out=dt.empty(2, 2))
