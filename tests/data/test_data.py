@@ -403,3 +403,26 @@ def test_spawn_context_workers():
     dl = dd.DataLoader(Squares(10), batch_size=3, num_workers=2, multiprocessing_context="spawn")
     assert _labels(dl) == [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9]]
     assert not mp.active_children()
+
+
+class SlowDataset(dd.Dataset):
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, i):
+        import time
+        time.sleep(2)
+        return i
+
+
+def _bad_init(wid):
+    raise OSError(f"cannot open shard for worker {wid}")
+
+
+@pytest.mark.timeout(60)
+def test_worker_init_error_and_timeout():
+    with pytest.raises(OSError, match="cannot open shard for worker"):
+        list(dd.DataLoader(SquareDataset(4), batch_size=2, num_workers=1, worker_init_fn=_bad_init))
+    with pytest.raises(RuntimeError, match="timed out after 0.5 seconds"):
+        list(dd.DataLoader(SlowDataset(), batch_size=1, num_workers=1, timeout=0.5))
+    assert not mp.active_children()
