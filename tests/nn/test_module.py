@@ -391,3 +391,37 @@ def test_nn_parallel_facade():
         assert "DistributedDataParallel" in str(e)
     else:
         assert ddp is not None
+
+
+def test_extra_state_and_state_dict_hooks():
+    for lib in (dt, torch):
+        class WithExtra(lib.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.lin = lib.nn.Linear(1, 1)
+                self.counter = 3
+
+            def get_extra_state(self):
+                return {"counter": self.counter}
+
+            def set_extra_state(self, state):
+                self.counter = state["counter"]
+
+        m = WithExtra()
+        sd = m.state_dict()
+        assert list(sd) == ["_extra_state", "lin.weight", "lin.bias"] and sd["_extra_state"] == {"counter": 3}
+        m2 = WithExtra()
+        m2.counter = 0
+        m2.load_state_dict(sd)
+        assert m2.counter == 3
+        seen = []
+        m2.register_load_state_dict_post_hook(lambda mod, keys: seen.append(list(keys.missing_keys)))
+        sd2 = dict(sd)
+        del sd2["lin.bias"]
+        m2.load_state_dict(sd2, strict=False)
+        assert seen == [["lin.bias"]]
+    post = []
+    m = nn.Linear(1, 1)
+    m.register_state_dict_post_hook(lambda mod, sd, prefix, meta: post.append(prefix))
+    m.state_dict(prefix="x.")
+    assert post == ["x."]
