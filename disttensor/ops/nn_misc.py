@@ -420,26 +420,31 @@ def constant_pad_nd(input, pad_, value=0):
 
 # ---- linear / bilinear ------------------------------------------------------------------------
 class Linear(Node):
+    """y = x W^T + b as one 2-D GEMM over all leading dims (NumPy's stacked matmul is slower)."""
     __slots__ = ()
 
     def forward(self, x, w, b):
-        y = x @ w.T
+        if x.ndim > 2:
+            x2 = x.reshape(-1, x.shape[-1])
+            y = (x2 @ w.T).reshape(x.shape[:-1] + (w.shape[0],))
+        else:
+            x2 = x
+            y = x @ w.T
         if b is not None:
             y += b
-        self.saved = (x, w, b is not None)
+        self.saved = (x2, x.shape, w, b is not None)
         return y
 
     def backward(self, g):
-        x, w, hasb = self.saved
-        gx = g @ w
-        if x.ndim == 1:
-            gw = g[:, None] * x[None, :]
-        else:
-            g2 = g.reshape(-1, g.shape[-1])
-            gw = g2.T @ x.reshape(-1, x.shape[-1])
-        gb = None
-        if hasb:
-            gb = g.reshape(-1, g.shape[-1]).sum(axis=0) if g.ndim > 1 else g
+        x2, shape, w, hasb = self.saved
+        if x2.ndim == 1:
+            gx = g @ w
+            gw = g[:, None] * x2[None, :]
+            return gx, gw, (g if hasb else None)
+        g2 = g.reshape(-1, g.shape[-1])
+        gx = (g2 @ w).reshape(shape)
+        gw = g2.T @ x2
+        gb = g2.sum(axis=0) if hasb else None
         return gx, gw, gb
 
 
