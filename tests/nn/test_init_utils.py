@@ -292,3 +292,22 @@ def test_custom_parametrization():
     P.remove_parametrizations(m, "weight", leave_parametrized=False)
     assert type(m) is nn.Linear and isinstance(m.weight, nn.Parameter)
     np.testing.assert_allclose(_np(m.weight), 0.5)
+
+
+def test_fuse_conv_bn_eval():
+    dt.manual_seed(0)
+    conv = nn.Conv2d(2, 3, 3, bias=False).double()
+    bn = nn.BatchNorm2d(3).double()
+    for _ in range(3):
+        bn(conv(dt.randn(4, 2, 5, 5, dtype=dt.float64)))
+    conv.eval()
+    bn.eval()
+    x = dt.randn(2, 2, 5, 5, dtype=dt.float64)
+    fused = nn.utils.fuse_conv_bn_eval(conv, bn)
+    np.testing.assert_allclose(_np(fused(x)), _np(bn(conv(x))), rtol=1e-10, atol=1e-12)
+    lin, bn1 = nn.Linear(3, 4).double().eval(), nn.BatchNorm1d(4).double()
+    bn1(lin(dt.randn(8, 3, dtype=dt.float64)))
+    bn1.eval()
+    y = dt.randn(5, 3, dtype=dt.float64)
+    np.testing.assert_allclose(_np(nn.utils.fuse_linear_bn_eval(lin, bn1)(y)), _np(bn1(lin(y))), rtol=1e-10,
+                               atol=1e-12)

@@ -13,3 +13,5 @@ def skip_init(module_cls, *args, **kwargs):
 from .spectral_norm import spectral_norm, remove_spectral_norm  # noqa: F401
 from . import parametrize  # noqa: F401,E402
 from . import parametrizations  # noqa: F401,E402
+from . import fusion  # noqa: F401,E402
+from .fusion import fuse_conv_bn_eval, fuse_conv_bn_weights, fuse_linear_bn_eval, fuse_linear_bn_weights  # noqa: F401,E402,E501
