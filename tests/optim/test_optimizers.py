@@ -311,3 +311,21 @@ def test_half_precision_params_use_fallback(name, half):
         of.step()
     assert ph.dtype == getattr(dt, half)
     np.testing.assert_allclose(ph.detach().numpy().astype(np.float32), pf.detach().numpy(), atol=3e-2, rtol=3e-2)
+
+
+def test_fallback_when_numba_is_missing(monkeypatch):
+    import sys
+    from disttensor.optim import _kernels
+    monkeypatch.delenv("DISTTENSOR_NO_NUMBA", raising=False)
+    monkeypatch.setattr(_kernels, "_K", None)
+    monkeypatch.setattr(_kernels, "_tried", False)
+    monkeypatch.setitem(sys.modules, "numba", None)  # `import numba` now raises ImportError
+    assert _kernels.kernels() is None
+    dps, tps = _make(np.float32)
+    do, to = optim.Adam(dps, lr=0.01, amsgrad=True), torch.optim.Adam(tps, lr=0.01, amsgrad=True)
+    rng = np.random.default_rng(7)
+    for _ in range(3):
+        _set_grads(dps, tps, rng)
+        do.step()
+        to.step()
+    _compare(dps, tps, 1e-5)
