@@ -426,3 +426,12 @@ def test_worker_init_error_and_timeout():
     with pytest.raises(RuntimeError, match="timed out after 0.5 seconds"):
         list(dd.DataLoader(SlowDataset(), batch_size=1, num_workers=1, timeout=0.5))
     assert not mp.active_children()
+
+
+def test_module_paths_like_torch():
+    import subprocess
+    import sys
+    code = ("import disttensor as torch; u = torch.utils.data; "
+            "assert u.DataLoader and u.distributed.DistributedSampler and u.dataset.Dataset and u.sampler.Sampler; "
+            "assert u._utils.collate.default_collate and u.dataloader.get_worker_info")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
