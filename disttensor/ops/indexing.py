@@ -5,7 +5,11 @@ searchsorted/bucketize, unique, bincount.
 (views see it), x's version counter is bumped (a backward that saved x fails loudly), and x takes
 over a new grad_fn whose backward routes the gradient to the old x (zero where overwritten) and to
 the value. Writing through a view of a tensor that takes part in autograd rebases the base's
-history, as PyTorch does: the base gets the new node and the view becomes a view of it again.
+history, as PyTorch does: the base gets the new node and the view becomes a view of it again
+(`inplace_on_view` does the same for `view.add_(...)` and friends, called from ops/inplace.py).
+
+Known limit: other views of the same base made before such a write keep their old grad_fn (PyTorch
+regenerates them lazily); their data is current, but gradients through them skip the write.
 """
 import numpy as np
 

@@ -1,4 +1,8 @@
-"""Linear algebra: matmul/@ (more: mm, bmm, einsum, outer, dot, ...)."""
+"""Linear algebra: matmul/@, mm/bmm/mv/dot/outer/addmm family, einsum (pairwise batched GEMMs) and
+tensordot/kron/inner/cross/trace, and the torch.linalg functions (exported by disttensor/linalg.py):
+decompositions and inverses through the array module's linalg, each with its backward here.
+Multi-output decompositions (qr, svd, eigh) record one node per output; each takes the other outputs'
+gradients as zero, and the engine sums the parts, which is exact because the gradient is linear in them."""
 import numpy as np
 
 from ..autograd.node import Node

@@ -1,7 +1,8 @@
 """Shape and movement ops: views where PyTorch gives views (reshape/view/transpose/permute/slicing).
 
 Views share memory and the version counter with their base, so in-place edits are seen (and
-checked) through every alias.
+checked) through every alias. The pieces of one split/chunk/unbind share one gradient buffer
+(`_pieces`), so their backward is linear in the input's size, not in pieces x size.
 """
 import numpy as np
 
