@@ -151,7 +151,8 @@ def test_cells_match_torch(cls, unbatched):
 
 
 @pytest.mark.parametrize("cls,kw", [("LSTM", dict(bidirectional=True)), ("GRU", dict(num_layers=2)),
-                                    ("RNN", dict(batch_first=True))])
+                                    ("RNN", dict(batch_first=True)),
+                                    ("LSTM", dict(proj_size=2, num_layers=2, bidirectional=True))])
 @pytest.mark.parametrize("enforce_sorted", [True, False])
 def test_packed_sequence_matches_torch(cls, kw, enforce_sorted):
     ours, ref = _pair(cls, 3, 4, **kw)

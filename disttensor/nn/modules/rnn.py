@@ -181,7 +181,7 @@ class _LSTMSeq(Node):
         for t in reversed(order):
             dh_t = dh + gh[t]
             if wr is not None:
-                dHt[t] = dh_t
+                dHt[t] = dh_t if mask is None else dh_t * mask[t]
                 dhf = dh_t @ wr
             else:
                 dhf = dh_t
