@@ -569,6 +569,10 @@ class Module:
     def share_memory(self):
         return self
 
+    def compile(self, *args, **kwargs):
+        """No compiler here (like disttensor.compile): the module keeps running eagerly."""
+        return None
+
     def _get_name(self):
         return self.__class__.__name__
 
