@@ -1095,3 +1095,16 @@ def bincount(input, weights=None, minlength=0):
                            f"and {tuple(a.shape)}")
     dt = np.float32 if w.dtype == np.float32 else np.float64
     return Tensor._wrap(xp.bincount(a, weights=w, minlength=minlength).astype(dt))
+
+
+@register("isin", method=False)
+def isin(elements, test_elements, *, assume_unique=False, invert=False):
+    e = elements._data if isinstance(elements, Tensor) else None
+    t = test_elements._data if isinstance(test_elements, Tensor) else None
+    like = e if e is not None else t
+    xp = xp_of(like)
+    if e is None:
+        e = xp.asarray(elements)
+    if t is None:
+        t = xp.asarray(test_elements)
+    return Tensor._wrap(xp.isin(e, t, assume_unique=assume_unique, invert=invert))

@@ -205,3 +205,10 @@ OPS = [
     OpInfo("bincount", lambda L, a, w: a.bincount(w, minlength=7),
            make=lambda rng: [[rng.integers(0, 5, (10,)), _g((10,), rng)]], grad=False),
 ]
+
+OPS += [
+    OpInfo("isin", lambda L, a, b: L.isin(a, b), make=lambda rng: [[rng.integers(0, 6, (3, 4)), np.array([1, 3, 9])]],
+           grad=False),
+    OpInfo("isin", lambda L, a: L.isin(a, 2, invert=True), make=lambda rng: [[rng.integers(0, 4, (5,))]], grad=False),
+    OpInfo("isin", lambda L, b: L.isin(3, b), make=lambda rng: [[np.array([1, 3, 9])]], grad=False),
+]
