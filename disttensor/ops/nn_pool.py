@@ -417,7 +417,7 @@ class AxisMaps(Node):
         for i, m in enumerate(maps):
             ax = x.ndim - nd + i
             y = _apply_map(y, ax, m, False)
-        return y
+        return y.copy() if y is x else y   # a new tensor, as PyTorch's, even when nothing is resampled
 
     def backward(self, g):
         maps = self.saved
