@@ -329,3 +329,30 @@ def test_fallback_when_numba_is_missing(monkeypatch):
         do.step()
         to.step()
     _compare(dps, tps, 1e-5)
+
+
+def test_training_loop_with_modules_matches_torch():
+    """nn modules + AdamW + OneCycleLR (which cycles betas) for 10 steps, weights vs PyTorch."""
+    from disttensor import nn as dnn
+    rng = np.random.default_rng(0)
+    dm = dnn.Sequential(dnn.Linear(8, 16), dnn.ReLU(), dnn.Linear(16, 4))
+    tm = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 4))
+    tm.load_state_dict({k: torch.tensor(v.detach().numpy()) for k, v in dm.state_dict().items()})
+    do, to = optim.AdamW(dm.parameters(), lr=0.01), torch.optim.AdamW(tm.parameters(), lr=0.01)
+    ds = optim.lr_scheduler.OneCycleLR(do, max_lr=0.05, total_steps=10)
+    ts = torch.optim.lr_scheduler.OneCycleLR(to, max_lr=0.05, total_steps=10)
+    for _ in range(10):
+        x = rng.standard_normal((5, 8)).astype(np.float32)
+        y = rng.integers(0, 4, 5)
+        for m, o, s, lib in ((dm, do, ds, dt), (tm, to, ts, torch)):
+            o.zero_grad()
+            lib.nn.functional.cross_entropy(m(lib.tensor(x)), lib.tensor(y)).backward()
+            o.step()
+            s.step()
+    for a, b in zip(dm.state_dict().values(), tm.state_dict().values()):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+    dm.double()  # parameters get new storage: the optimizer re-flattens and casts its state
+    do.zero_grad()
+    dm(dt.tensor(rng.standard_normal((5, 8)))).sum().backward()
+    do.step()
+    assert do.state[dm[0].weight]["exp_avg"].dtype == dt.float64
