@@ -311,3 +311,25 @@ def test_fuse_conv_bn_eval():
     y = dt.randn(5, 3, dtype=dt.float64)
     np.testing.assert_allclose(_np(nn.utils.fuse_linear_bn_eval(lin, bn1)(y)), _np(bn1(lin(y))), rtol=1e-10,
                                atol=1e-12)
+
+
+@pytest.mark.parametrize("ctor", [lambda L: L.nn.Linear(4, 3), lambda L: L.nn.ConvTranspose2d(3, 2, 3)])
+def test_parametrizations_spectral_norm_matches_torch(ctor):
+    torch.manual_seed(0)
+    ref = torch.nn.utils.parametrizations.spectral_norm(ctor(torch).double(), n_power_iterations=2)
+    ours = nn.utils.parametrizations.spectral_norm(ctor(dt).double(), n_power_iterations=2)
+    assert list(ours.state_dict()) == list(ref.state_dict())
+    ours.load_state_dict({k: dt.tensor(v.numpy()) for k, v in ref.state_dict().items()})
+    x = np.random.default_rng(0).standard_normal((2, 4) if isinstance(ref, torch.nn.Linear) else (1, 3, 4, 4))
+    for train in (True, True, False):
+        ref.train(train)
+        ours.train(train)
+        a, b = ref(torch.tensor(x)), ours(dt.tensor(x))
+        np.testing.assert_allclose(_np(b), a.detach().numpy(), rtol=1e-9, atol=1e-12)
+    ref.train()
+    ours.train()
+    a, b = ref(torch.tensor(x)), ours(dt.tensor(x))
+    a.sum().backward()
+    b.sum().backward()
+    for (n, p), (_, q) in zip(ref.named_parameters(), ours.named_parameters()):
+        np.testing.assert_allclose(_np(q.grad), p.grad.numpy(), rtol=1e-8, atol=1e-12, err_msg=n)
