@@ -42,6 +42,9 @@ SIMPLE = {
     "OneCycleLR": dict(max_lr=[1.0, 2.0], total_steps=31),
     "OneCycleLR-linear-3phase": dict(max_lr=1.0, total_steps=31, anneal_strategy="linear", three_phase=True),
     "OneCycleLR-adam": dict(max_lr=0.3, total_steps=31, pct_start=0.25),
+    "CyclicLR": dict(base_lr=0.01, max_lr=0.1, step_size_up=4, step_size_down=3),
+    "CyclicLR-triangular2": dict(base_lr=[0.01, 0.02], max_lr=0.1, step_size_up=3, mode="triangular2"),
+    "CyclicLR-exp_range-adam": dict(base_lr=0.01, max_lr=0.1, step_size_up=5, mode="exp_range", gamma=0.9),
 }
 
 
@@ -64,7 +67,7 @@ def test_curve_matches_torch(name):
     do, to = _opts(optim, dt, kind), _opts(torch.optim, torch, kind)
     ds = getattr(dls, cls)(do, **SIMPLE[name])
     ts = getattr(tls, cls)(to, **SIMPLE[name])
-    mk = ("betas" if kind == "Adam" else "momentum") if cls == "OneCycleLR" else None
+    mk = ("betas" if kind == "Adam" else "momentum") if cls in ("OneCycleLR", "CyclicLR") else None
     a, am = _curve(do, ds, momentum_key=mk)
     b, bm = _curve(to, ts, momentum_key=mk)
     np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
