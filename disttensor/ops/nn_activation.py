@@ -216,7 +216,8 @@ class Act(Node):
     def forward(self, a, *c):
         self.saved = a
         self.c = c
-        return self.f(xp_of(a), a, *c)
+        r = self.f(xp_of(a), a, *c)
+        return r if r.dtype == a.dtype else r.astype(a.dtype)
 
     def backward(self, g):
         return self.d(xp_of(g), g, self.saved, *self.c)
@@ -311,7 +312,7 @@ class Gelu(Node):
         y += 1
         y *= a
         y *= 0.5
-        return y
+        return y if y.dtype == a.dtype else y.astype(a.dtype)
 
     def backward(self, g):
         a = self.saved

@@ -433,7 +433,7 @@ class Linear(Node):
         if b is not None:
             y += b
         self.saved = (x2, x.shape, w, b is not None)
-        return y
+        return y if y.dtype == x.dtype else y.astype(x.dtype)
 
     def backward(self, g):
         x2, shape, w, hasb = self.saved
@@ -475,7 +475,7 @@ class Bilinear(Node):
         if b is not None:
             y += b
         self.saved = (a, c, w, wr, z, b is not None, x1.shape, x2.shape)
-        return y.reshape(lead + (o,))
+        return y.reshape(lead + (o,)).astype(x1.dtype, copy=False)
 
     def backward(self, g):
         a, c, w, wr, z, hasb, s1, s2 = self.saved
@@ -529,7 +529,7 @@ class Sdpa(Node):
         pd = p * drop if drop is not None else p
         self.saved = (qs, k, v, p, pd, drop)
         self.scale = scale
-        return xp.matmul(pd, v)
+        return xp.matmul(pd, v).astype(q.dtype, copy=False)
 
     def backward(self, g):
         qs, k, v, p, pd, drop = self.saved

@@ -106,10 +106,11 @@ class Norm(Node):
             y = xhat * wb
             if b is not None:
                 y += b.reshape(ashape)
-            return y
-        if b is not None:
-            return xhat + b.reshape(ashape)
-        return xhat.copy()
+        elif b is not None:
+            y = xhat + b.reshape(ashape)
+        else:
+            y = xhat.copy()
+        return y if y.dtype == x.dtype else y.astype(x.dtype)
 
     def backward(self, g):
         xhat, rstd, wb = self.saved
@@ -195,7 +196,8 @@ def rms_norm(input, normalized_shape, weight=None, eps=None):
         raise RuntimeError(f"rms_norm: Given normalized_shape={list(ns)}, expected input with shape "
                            f"[*, {', '.join(map(str, ns))}], but got input of size {list(xs)}")
     if eps is None:
-        eps = float(np.finfo(input._data.dtype).eps)
+        from .._dtype import finfo
+        eps = float(finfo(input.dtype).eps)
     axes = tuple(range(len(xs) - len(ns), len(xs)))
     return apply(RmsNorm, input, weight, axes, float(eps))
 
@@ -209,7 +211,8 @@ class RmsNorm(Node):
         r = 1.0 / xp.sqrt((x * x).mean(axis=axes, keepdims=True) + eps)
         y0 = x * r
         self.saved = (y0, r, w)
-        return y0 * w if w is not None else y0
+        y = y0 * w if w is not None else y0
+        return y if y.dtype == x.dtype else y.astype(x.dtype)
 
     def backward(self, g):
         y0, r, w = self.saved
@@ -236,8 +239,8 @@ class AffineFixed(Node):
         self.saved = (xhat, rstd.reshape(ashape), wb)
         y = xhat * wb if wb is not None else xhat
         if b is not None:
-            y += b.reshape(ashape)
-        return y
+            y = y + b.reshape(ashape)
+        return y if y.dtype == x.dtype else y.astype(x.dtype)
 
     def backward(self, g):
         xhat, rstd, wb = self.saved

@@ -424,3 +424,22 @@ def test_gelu_float32_kernel_accuracy_over_wide_range():
     y_d.sum().backward()
     y_t.sum().backward()
     close(x_d.grad, x_t.grad, 5e-7, 1e-6)
+
+
+@pytest.mark.parametrize("dt", ["float16", "bfloat16"])
+def test_half_precision_outputs_keep_their_dtype(dt):
+    d = getattr(disttensor, dt)
+    x = disttensor.randn(4, 3, 5).to(d).requires_grad_(True)
+    t = disttensor.tensor([0, 1, 2, 0])
+    fns = [lambda: F.gelu(x), lambda: F.gelu(x, approximate="tanh"), lambda: F.silu(x), lambda: F.elu(x),
+           lambda: F.softmax(x, -1), lambda: F.log_softmax(x, 1), lambda: F.layer_norm(x, (5,)),
+           lambda: F.rms_norm(x, (5,)), lambda: F.group_norm(x, 1), lambda: F.batch_norm(x, None, None, training=True),
+           lambda: F.linear(x, disttensor.randn(2, 5).to(d)), lambda: F.dropout(x, 0.5),
+           lambda: F.scaled_dot_product_attention(x, x, x), lambda: F.pad(x, (1, 1), mode="reflect"),
+           lambda: F.cross_entropy(x[:, :, 0], t)]
+    for i, f in enumerate(fns):
+        y = f()
+        assert y.dtype == d, f"case {i}: {y.dtype}"
+        y.float().sum().backward()
+        assert x.grad.dtype == d
+        x.grad = None
