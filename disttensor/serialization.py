@@ -229,6 +229,10 @@ def _read_all(f):
     if isinstance(f, (str, os.PathLike)):
         name = os.fspath(f)
         with open(name, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size > (1 << 20):  # large files are memory-mapped: arrays are copied out once, no second buffer
+                import mmap
+                return mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ), name
             return fh.read(), name
     if isinstance(f, (bytes, bytearray, memoryview)):
         return bytes(f), "<bytes>"
@@ -406,5 +410,12 @@ def load(f, map_location=None, pickle_module=None, *, weights_only=True, mmap=No
     `weights_only` is accepted for compatibility: this format never runs code, whatever its value.
     """
     buf, name = _read_all(f)
-    header, data_start = _check(buf, name)
-    return _Decoder(buf, header, data_start, map_location).dec(header["tree"])
+    try:
+        header, data_start = _check(buf, name)
+        return _Decoder(buf, header, data_start, map_location).dec(header["tree"])
+    finally:
+        if hasattr(buf, "close"):
+            try:
+                buf.close()
+            except BufferError:  # a view still alive somewhere (e.g. in a traceback): closed when collected
+                pass

@@ -209,3 +209,22 @@ def test_saved_file_mode_follows_umask(tmp_path):
         assert os.stat(p).st_mode & 0o777 == 0o600 and dt.load(p) == {"a": 2}
     finally:
         os.umask(mask)
+
+
+def test_large_file_memory_mapped(tmp_path):
+    rng = np.random.default_rng(0)
+    big = dt.tensor(rng.standard_normal((600, 1000)).astype(np.float32))  # 2.4 MB: read through mmap
+    p = tmp_path / "big"
+    dt.save({"w": big, "b": dt.ones(3)}, p)
+    out = dt.load(p)
+    np.testing.assert_array_equal(out["w"].numpy(), big.numpy())
+    out["w"].add_(1)  # loaded arrays are writable copies, not views of the map
+    raw = p.read_bytes()
+    p.write_bytes(raw[:-5000])
+    with pytest.raises(RuntimeError, match="truncated"):
+        dt.load(p)
+    bad = bytearray(raw)
+    bad[len(raw) // 2] ^= 1
+    p.write_bytes(bytes(bad))
+    with pytest.raises(RuntimeError, match="corrupted"):
+        dt.load(p)
