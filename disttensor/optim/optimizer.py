@@ -2,19 +2,24 @@
 
 Layout: for every param group, parameters are bucketed by (device, dtype). A bucket owns one flat
 1-D array holding all its parameters (each parameter's `_data` becomes a view into it, so code
-holding the parameter still sees updates), a flat gradient buffer (gradients are gathered into it
-with one concatenate per step; it is scratch space for the update), one flat array per state
-buffer (`exp_avg`, ...; `optimizer.state[p]['exp_avg']` is a view into it) and a small host array
-of per-parameter scalar state (`step`, NAdam's `mu_product`; `state[p]['step']` is a 0-d view).
+holding the parameter still sees updates; a one-tensor bucket keeps its own storage), one flat array
+per state buffer (`exp_avg`, ...; `optimizer.state[p]['exp_avg']` is a view into it), a flat scratch
+gradient buffer, and a small host array of per-parameter scalar state (`step`, NAdam's `mu_product`;
+`state[p]['step']` is a 0-d view into it).
 
 An update runs once per *run*: consecutive parameters that all have gradients and share their
-scalar state (the usual case is one run per bucket). CPU float32/float64 runs use one fused numba
-`prange` kernel (imported lazily); other dtypes, CUDA arrays, `DISTTENSOR_NO_NUMBA=1` or a missing
-numba use in-place array-module ufuncs with `out=` over the same flat slices.
+scalar state (the usual case is one run per bucket). CPU float32/float64 runs use fused numba
+kernels (imported lazily; `prange` for large segments): a large contiguous gradient is read where
+it lies, runs of small ones are gathered into the scratch buffer first, and the kernel arguments are
+computed once per run (`_kernel`). Other dtypes, CUDA arrays, `DISTTENSOR_NO_NUMBA=1` or a missing
+numba use in-place array-module ufuncs with `out=` over the same flat slices (`_update`).
 
-If a parameter's `_data` was replaced since flattening (`model.to(...)`, `p.data = ...`), or the
-state was loaded, the group is flattened again on the next step: values are read from the current
-parameters and from `self.state`, so nothing is lost.
+If a parameter's `_data` was replaced since flattening (`model.to(...)`, `p.data = ...`), a group's
+parameter list was edited, or the state was loaded, the group is flattened again on the next step:
+values are read from the current parameters and from `self.state` (cast to the parameters' dtype),
+so nothing is lost. Wrappers that own parameter storage (sharded flat parameters) can set
+`optimizer._flatten_params = False`: parameters then stay where they are and updates run per
+parameter.
 """
 import os
 from collections import OrderedDict, defaultdict
@@ -533,17 +538,6 @@ class Optimizer:
             else:
                 st[name] = _new_tensor(view)
         self._expose_scalars(st, b, i)
-
-    def _flat_views(self):
-        """(group index, bucket) pairs, building buckets where needed (for tests and tools)."""
-        out = []
-        for gi, group in enumerate(self.param_groups):
-            keys = self._buffers(group)
-            buckets = self._buckets.get(gi)
-            if buckets is None or not self._valid(buckets, group, keys):
-                buckets = self._buckets[gi] = self._build(group, keys)
-            out.extend((gi, b) for b in buckets[1:])
-        return out
 
 
 def _sc(dtype, *vals):
