@@ -54,6 +54,9 @@ _ERF_P = (1.1283791828682674e+00, 1.8464218085171089e-01, 5.4329578835399905e-02
           3.8289863257944928e-04, 4.7873176553952121e-06, -1.3695023282970467e-08)
 _ERF_Q = (1.0, 4.9696842670318137e-01, 1.1380346548557087e-01, 1.5450254739159017e-02,
           1.3094628387344727e-03, 6.4074772001158946e-05)
+# exp(-w) on [0, 1], least-squares degree 7 (max relative error 1.2e-9; 7.6e-9 after the 16th power)
+_EXP_W = (0.9999999995262333, -0.9999999387383123, 0.49999870028157223, -0.16665613053427691,
+          0.041624505402093406, -0.008240868121048664, 0.0012744598503799589, -0.00012128694338782816)
 # fastmath without nnan/ninf: loops vectorize, and -inf (masked scores) keeps its meaning
 FASTMATH = {"reassoc", "contract", "nsz", "arcp", "afn"}
 
@@ -64,6 +67,8 @@ def _build_act(numba):
     K0 = math.sqrt(2.0 / math.pi)
     p0, p1, p2, p3, p4, p5, p6 = _ERF_P
     q0, q1, q2, q3, q4, q5 = _ERF_Q
+    e0, e1, e2, e3, e4, e5, e6, e7 = _EXP_W
+    TSP = 2.0 / math.sqrt(math.pi)
     FM = FASTMATH
 
     @njit(parallel=True, cache=True, fastmath=FM)
@@ -78,22 +83,26 @@ def _build_act(numba):
 
     @njit(parallel=True, cache=True, fastmath=FM)
     def gelu_b(x, g, out):
+        # d/dx gelu = Phi(x) + x phi(x): Phi from the erf fit (its division in float32: float64 division
+        # throughput bounded this loop), phi = exp(-z^2)/sqrt(pi) as exp(-u/16)^16 with a polynomial
         for i in prange(x.size):
             v = np.float64(x[i])
             zr = v * S2
             z = min(max(zr, -4.0), 4.0)
             u = z * z
             pp = ((((((p6 * u + p5) * u + p4) * u + p3) * u + p2) * u + p1) * u + p0)
-            dp = (((((6.0 * p6 * u + 5.0 * p5) * u + 4.0 * p4) * u + 3.0 * p3) * u + 2.0 * p2) * u + p1)
             qq = (((((q5 * u + q4) * u + q3) * u + q2) * u + q1) * u + q0)
-            dq = ((((5.0 * q5 * u + 4.0 * q4) * u + 3.0 * q3) * u + 2.0 * q2) * u + q1)
-            # d/dz [z P/Q] = ((P + 2u P') Q - 2u P Q') / Q^2; one division for both terms
-            iq = 1.0 / (qq * qq)
-            e = z * pp * qq * iq
-            de = ((pp + 2.0 * u * dp) * qq - 2.0 * u * pp * dq) * iq
+            w = u * 0.0625
+            ex = (((((((e7 * w + e6) * w + e5) * w + e4) * w + e3) * w + e2) * w + e1) * w + e0)
+            ex = ex * ex
+            ex = ex * ex
+            ex = ex * ex
+            ex = ex * ex
+            de = TSP * ex
             if zr != z:
                 de = 0.0
-            out[i] = g[i] * (0.5 * (1.0 + e) + 0.5 * S2 * v * de)
+            erfv = np.float32(z * pp) / np.float32(qq)
+            out[i] = g[i] * np.float32(0.5 * (1.0 + erfv) + 0.5 * S2 * v * de)
 
     @njit(parallel=True, cache=True, fastmath=FM)
     def gelu_tanh_inner(x, t):
