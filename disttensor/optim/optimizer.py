@@ -14,14 +14,15 @@ it lies, runs of small ones are gathered into the scratch buffer first, and the 
 computed once per run (`_kernel`). Other dtypes, CUDA arrays, `DISTTENSOR_NO_NUMBA=1` or a missing
 numba use in-place array-module ufuncs with `out=` over the same flat slices (`_update`).
 
-If a parameter's `_data` was replaced since flattening (`model.to(...)`, `p.data = ...`), a group's
+Parameters that are views of arrays the optimizers did not make (a wrapper's sharded flat parameter)
+keep their storage, as do all with `optimizer._flatten_params = False`: their updates run per
+parameter. If a parameter's `_data` was replaced since flattening (`model.to(...)`, `p.data = ...`), a group's
 parameter list was edited, or the state was loaded, the group is flattened again on the next step:
 values are read from the current parameters and from `self.state` (cast to the parameters' dtype),
-so nothing is lost. Wrappers that own parameter storage (sharded flat parameters) can set
-`optimizer._flatten_params = False`: parameters then stay where they are and updates run per
-parameter.
+so nothing is lost.
 """
 import os
+import weakref
 from collections import OrderedDict, defaultdict
 from copy import deepcopy
 
@@ -63,6 +64,17 @@ def _as_array(v):
             return v.float().numpy().astype(ml_dtypes.bfloat16)
         return v.numpy()
     return np.asarray(v)
+
+
+# Flat parameter buffers made by any optimizer here (id -> array, weakly held): a parameter that is a view
+# of one of them may be flattened again; a view of any other array (a wrapper's sharded flat parameter)
+# keeps its storage, so the wrapper's aliasing survives.
+_OWNED = weakref.WeakValueDictionary()
+
+
+def _foreign_view(d):
+    base = d.base
+    return base is not None and _OWNED.get(id(base)) is not base
 
 
 class _Bucket:
@@ -342,7 +354,8 @@ class Optimizer:
             # one contiguous parameter (used in place) or `_flatten_params` was set False by a wrapper that
             # owns the parameters' storage (e.g. a sharded flat parameter): then updates run per parameter.
             single = len(params) == 1 and d0.flags.c_contiguous
-            flatten = self._flatten_params and not single
+            flatten = self._flatten_params and not single and \
+                not any(p._data.__class__ is np.ndarray and _foreign_view(p._data) for p in params)
             if single:
                 flat_p = d0.reshape(-1)
             elif xp is np:
@@ -351,6 +364,8 @@ class Optimizer:
                 with xp.cuda.Device(d0.device.id):
                     flat_p = xp.empty(total, dtype=dt)
             b.flat_p = flat_p if (flatten or single) else None
+            if flatten and xp is np:
+                _OWNED[id(flat_p)] = flat_p
             b.flat_g = xp.empty_like(flat_p)
             b.bufs = {name: xp.empty_like(flat_p) for name in keys}
             if not (flatten or single):

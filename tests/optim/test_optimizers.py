@@ -235,7 +235,7 @@ def test_storage_kept_when_not_flattening(flatten, backend):
     base = rng.standard_normal((4, 6)).astype(np.float32)
     arrs = [base.copy(), rng.standard_normal(5).astype(np.float32)]
     dps = [dt.tensor(a.copy(), requires_grad=True) for a in arrs]
-    dps[0]._data = np.ascontiguousarray(dps[0]._data.T).T  # a non-contiguous parameter
+    dps[0]._data = np.asfortranarray(dps[0]._data)  # a non-contiguous parameter that owns its memory
     tps = [torch.tensor(a.copy(), requires_grad=True) for a in arrs]
     do = optim.Adam(dps, lr=0.01, weight_decay=0.1)
     do._flatten_params = flatten
@@ -356,3 +356,31 @@ def test_training_loop_with_modules_matches_torch():
     dm(dt.tensor(rng.standard_normal((5, 8)))).sum().backward()
     do.step()
     assert do.state[dm[0].weight]["exp_avg"].dtype == dt.float64
+
+
+def test_views_of_foreign_storage_stay_aliased():
+    """Parameters that are views into one caller-owned flat array (like a sharded flat parameter) keep
+    pointing at it; a second optimizer over already-flattened parameters flattens them again."""
+    rng = np.random.default_rng(8)
+    flat = rng.standard_normal(10).astype(np.float32)
+    p1 = dt.Tensor._wrap(flat[:6].reshape(2, 3), requires_grad=True)
+    p2 = dt.Tensor._wrap(flat[6:], requires_grad=True)
+    tps = [torch.tensor(flat[:6].reshape(2, 3).copy(), requires_grad=True), torch.tensor(flat[6:].copy(),
+                                                                                          requires_grad=True)]
+    do, to = optim.Adam([p1, p2], lr=0.1), torch.optim.Adam(tps, lr=0.1)
+    for _ in range(3):
+        _set_grads([p1, p2], tps, rng)
+        do.step()
+        to.step()
+    _compare([p1, p2], tps, 1e-6)
+    assert p1._data.base is flat and p2._data.base is flat
+    np.testing.assert_allclose(flat[6:], tps[1].detach().numpy(), rtol=1e-6)
+    a, b = (dt.tensor(np.ones(3, np.float32), requires_grad=True) for _ in range(2))
+    o1 = optim.SGD([a, b], lr=0.1)
+    a.grad, b.grad = dt.ones(3), dt.ones(3)
+    o1.step()
+    base1 = a._data.base
+    o2 = optim.SGD([a, b], lr=0.1)
+    o2.step()
+    assert a._data.base is not base1 and a._data.base is b._data.base  # flattened again, into o2's buffer
+    np.testing.assert_allclose(a.detach().numpy(), 0.8, rtol=1e-6)
