@@ -284,3 +284,17 @@ def test_embedding_max_norm_renorms_like_torch():
     idx = np.array([0, 2, 2, 4])
     assert_close(ours(dt.tensor(idx)), ref(torch.tensor(idx)))
     assert_close(ours.weight, ref.weight)
+
+
+def test_lazy_conv_and_batchnorm_become_eager():
+    m = nn.Sequential(nn.LazyConv2d(4, 3, padding=1), nn.LazyBatchNorm2d(), nn.ReLU(), nn.Flatten(), nn.LazyLinear(5))
+    t = torch.nn.Sequential(torch.nn.LazyConv2d(4, 3, padding=1), torch.nn.LazyBatchNorm2d(), torch.nn.ReLU(),
+                            torch.nn.Flatten(), torch.nn.LazyLinear(5))
+    y = m(dt.randn(2, 3, 6, 6))
+    t(torch.randn(2, 3, 6, 6))
+    assert tuple(y.shape) == (2, 5) and repr(m) == repr(t) and list(m.state_dict()) == list(t.state_dict())
+    assert type(m[0]) is nn.Conv2d and type(m[1]) is nn.BatchNorm2d
+    assert np.abs(m[0].weight.detach().numpy()).max() <= 1 / np.sqrt(27)
+    assert int(m[1].num_batches_tracked) == 1
+    ct = nn.LazyConvTranspose1d(2, 3)
+    assert tuple(ct(dt.randn(1, 5, 4)).shape) == (1, 2, 6) and tuple(ct.weight.shape) == (5, 2, 3)
