@@ -301,7 +301,12 @@ class _Decoder:
         dt = _np_dtype(e["dtype"])
         shape = tuple(int(s) for s in e["shape"])
         count = int(np.prod(shape, dtype=np.int64)) if shape else 1
-        arr = np.frombuffer(self.buf, dtype=dt, count=count, offset=self.data_start + int(e["offset"]))
+        off = int(e["offset"])
+        if count < 0 or count * dt.itemsize != int(e["nbytes"]) or off < 0 or \
+                self.data_start + off + count * dt.itemsize > len(self.buf) - _DIGEST:
+            raise RuntimeError(f"disttensor.load: malformed entry for array {i} (shape {shape}, dtype {dt}, "
+                               f"offset {off}, nbytes {e.get('nbytes')})")
+        arr = np.frombuffer(self.buf, dtype=dt, count=count, offset=self.data_start + off)
         arr = arr.reshape(shape).copy()
         if arr.dtype.byteorder == "<" and not _little():
             arr = arr.astype(arr.dtype.newbyteorder("="))
