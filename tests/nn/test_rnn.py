@@ -211,3 +211,21 @@ def test_long_sequence_backward():
     out, h = m(x)
     out.sum().backward()
     assert x.grad.shape == x.shape and np.isfinite(x.grad.numpy()).all()
+
+
+@pytest.mark.parametrize("cls", ["LSTM", "GRU", "RNN"])
+def test_rnn_float32_matches_torch(cls):
+    torch.manual_seed(0)
+    ref = getattr(torch.nn, cls)(6, 16, num_layers=2, bidirectional=True, batch_first=True)
+    ours = getattr(nn, cls)(6, 16, num_layers=2, bidirectional=True, batch_first=True)
+    copy_weights(ours, ref)
+    x = R.standard_normal((3, 9, 6)).astype(np.float32)
+    tx, ox = torch.tensor(x, requires_grad=True), dt.tensor(x, requires_grad=True)
+    to, oo = ref(tx)[0], ours(ox)[0]
+    assert oo.dtype == dt.float32
+    assert_close(oo, to, 1e-5, 1e-6)
+    w = R.standard_normal(tuple(to.shape)).astype(np.float32)
+    (to * torch.tensor(w)).sum().backward()
+    (oo * dt.tensor(w)).sum().backward()
+    assert_close(ox.grad, tx.grad, 1e-4, 1e-5)
+    compare_grads(ours, ref, 1e-4, 1e-5)
