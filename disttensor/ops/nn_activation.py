@@ -153,6 +153,36 @@ def _build_act(numba):
                 p[i, j] *= r
             logs[i] = np.log(s)
 
+    # serial, GIL-free twins of the two row passes: softmax_rows runs them on row slices from several
+    # Python threads, so NumPy's exp (single-threaded, GIL released) runs on every core too
+    @njit(nogil=True, cache=True, fastmath=FM)
+    def row_sub_max_s(x, mxs, z, sumz):
+        n, c = x.shape
+        want = sumz.shape[0] == n
+        for i in range(n):
+            mx = mxs[i]
+            if mx == -np.inf:
+                mx = mx * 0
+            s = x[i, 0] * 0
+            for j in range(c):
+                t = x[i, j] - mx
+                z[i, j] = t
+                s += t
+            if want:
+                sumz[i] = s
+
+    @njit(nogil=True, cache=True, fastmath=FM)
+    def row_normalize_s(p, logs):
+        n, c = p.shape
+        for i in range(n):
+            s = p[i, 0] * 0
+            for j in range(c):
+                s += p[i, j]
+            r = (s * 0 + 1) / s
+            for j in range(c):
+                p[i, j] *= r
+            logs[i] = np.log(s)
+
     @njit(parallel=True, cache=True, fastmath=FM)
     def softmax_b(y, g, out):
         n, c = y.shape
@@ -179,6 +209,7 @@ def _build_act(numba):
     k = K()
     k.gelu_f, k.gelu_b = gelu_f, gelu_b
     k.gelu_tanh_inner, k.gelu_tanh_out, k.gelu_tanh_b = gelu_tanh_inner, gelu_tanh_out, gelu_tanh_b
+    k.row_sub_max_s, k.row_normalize_s = row_sub_max_s, row_normalize_s
     k.row_sub_max, k.row_normalize, k.softmax_b, k.log_softmax_b = row_sub_max, row_normalize, softmax_b, \
         log_softmax_b
     return k
@@ -601,7 +632,9 @@ BLOCK_BYTES = 512 * 1024  # rows are processed in blocks of about this size, so 
 
 def softmax_rows(k, x2, log, sumz=None, pick=None):
     """Row softmax (or log_softmax) of a contiguous 2-D CPU array: numba subtract/normalize passes
-    around NumPy's SIMD exp (numba's scalar exp is slower than NumPy's), in cache-sized row blocks.
+    around NumPy's SIMD exp (numba's scalar exp is slower than NumPy's), in cache-sized row blocks;
+    with several numba threads, row slices go to that many Python threads (NumPy and the serial
+    kernels release the GIL).
 
     Returns (out, logs, picked): logs[i] = log(sum(exp(x[i] - max))), picked[i] = x[i, pick[i]] - max
     (when `pick` is given); `sumz` (if given) receives sum(x[i] - max)."""
@@ -609,13 +642,53 @@ def softmax_rows(k, x2, log, sumz=None, pick=None):
     out = np.empty_like(x2)
     logs = np.empty(n, dtype=x2.dtype)
     picked = np.empty(n, dtype=x2.dtype) if pick is not None else None
-    bs = n if x2.nbytes <= 4 * BLOCK_BYTES else max(1, BLOCK_BYTES // max(1, c * x2.itemsize))
-    tmp = np.empty((min(bs, n), c), dtype=x2.dtype) if log else None
-    for r0 in range(0, n, bs):
-        r1 = min(n, r0 + bs)
+    nt = _threads() if x2.nbytes >= PARALLEL_BYTES and n > 1 else 1
+    if nt <= 1:
+        _softmax_part(k.row_sub_max, k.row_normalize, x2, out, logs, picked, sumz, pick, log, 0, n)
+        return out, logs, picked
+    nt = min(nt, n)
+    bounds = [n * i // nt for i in range(nt + 1)]
+    pool = _pool(nt - 1)
+    futs = [pool.submit(_softmax_part, k.row_sub_max_s, k.row_normalize_s, x2, out, logs, picked, sumz, pick,
+                        log, bounds[i], bounds[i + 1]) for i in range(1, nt)]
+    _softmax_part(k.row_sub_max_s, k.row_normalize_s, x2, out, logs, picked, sumz, pick, log, 0, bounds[1])
+    for f in futs:
+        f.result()
+    return out, logs, picked
+
+
+PARALLEL_BYTES = 256 * 1024  # smaller inputs stay on one thread
+_POOL = [None, 0]
+
+
+def _threads():
+    try:
+        import numba
+        return numba.get_num_threads()
+    except ImportError:  # pragma: no cover - the kernels need numba anyway
+        return 1
+
+
+def _pool(workers):
+    if _POOL[0] is None or _POOL[1] != workers:
+        from concurrent.futures import ThreadPoolExecutor
+        if _POOL[0] is not None:
+            _POOL[0].shutdown(wait=False)
+        _POOL[0] = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="disttensor-rows")
+        _POOL[1] = workers
+    return _POOL[0]
+
+
+def _softmax_part(sub_max, normalize, x2, out, logs, picked, sumz, pick, log, lo, hi):
+    """Rows lo:hi of softmax_rows, in cache-sized blocks."""
+    c = x2.shape[1]
+    bs = hi - lo if x2.nbytes <= 4 * BLOCK_BYTES else max(1, BLOCK_BYTES // max(1, c * x2.itemsize))
+    tmp = np.empty((min(bs, hi - lo), c), dtype=x2.dtype) if log else None
+    for r0 in range(lo, hi, bs):
+        r1 = min(hi, r0 + bs)
         xb = x2[r0:r1]
         zb = out[r0:r1]
-        k.row_sub_max(xb, xb.max(axis=1), zb, sumz[r0:r1] if sumz is not None else _EMPTY)
+        sub_max(xb, xb.max(axis=1), zb, sumz[r0:r1] if sumz is not None else _EMPTY)
         if pick is not None:
             picked[r0:r1] = zb[np.arange(r1 - r0), pick[r0:r1]]
         lb = logs[r0:r1]
@@ -626,8 +699,7 @@ def softmax_rows(k, x2, log, sumz=None, pick=None):
             zb -= lb[:, None]
         else:
             np.exp(zb, out=zb)
-            k.row_normalize(zb, lb)
-    return out, logs, picked
+            normalize(zb, lb)
 
 
 _EMPTY = np.empty(0)
