@@ -661,6 +661,16 @@ PARALLEL_BYTES = 256 * 1024  # smaller inputs stay on one thread
 _POOL = [None, 0]
 
 
+def _forget_pool():
+    # a forked child (DataLoader workers) inherits the pool object but not its threads
+    _POOL[0] = None
+    _POOL[1] = 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
 def _threads():
     try:
         import numba

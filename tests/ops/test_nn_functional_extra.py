@@ -443,3 +443,25 @@ def test_half_precision_outputs_keep_their_dtype(dt):
         y.float().sum().backward()
         assert x.grad.dtype == d
         x.grad = None
+
+
+@pytest.mark.timeout(60)
+def test_threaded_softmax_works_in_a_forked_child():
+    import multiprocessing as mp
+    x = np.random.default_rng(13).standard_normal((300, 1000)).astype(np.float32)
+    F.softmax(disttensor.from_numpy(x), -1)  # the row thread pool now exists in this process
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+    p = ctx.Process(target=_child_softmax, args=(x, q))
+    p.start()
+    try:
+        s = q.get(timeout=30)
+    finally:
+        p.join(5)
+        if p.is_alive():
+            p.kill()
+    np.testing.assert_allclose(s, 300.0, rtol=1e-4)
+
+
+def _child_softmax(x, q):
+    q.put(float(F.softmax(disttensor.from_numpy(x), -1).sum().item()))
