@@ -23,6 +23,7 @@ _ndarray = np.ndarray
 # ---- numba kernels (lazy) ---------------------------------------------------------------------
 NUMBA_MIN = 32768  # arrays smaller than this stay on NumPy (a kernel call costs a few microseconds)
 _KERNELS = {}
+_FORKED = [False]  # set in a child forked after kernels ran: numba's OpenMP pool dies across fork
 
 
 def numba_kernels(name, build):
@@ -31,7 +32,7 @@ def numba_kernels(name, build):
     if k != 0:
         return k
     k = None
-    if os.environ.get("DISTTENSOR_NO_NUMBA", "0") in ("0", ""):
+    if os.environ.get("DISTTENSOR_NO_NUMBA", "0") in ("0", "") and not _FORKED[0]:
         try:
             import numba
             k = build(numba)
@@ -662,9 +663,14 @@ _POOL = [None, 0]
 
 
 def _forget_pool():
-    # a forked child (DataLoader workers) inherits the pool object but not its threads
+    # a forked child (DataLoader workers) inherits the pool object but not its threads; and a child of a
+    # process that ran numba's parallel (GNU OpenMP) kernels is killed if it runs them again
+    # ("fork() called from a process already using GNU OpenMP"), so such a child uses the NumPy paths
     _POOL[0] = None
     _POOL[1] = 0
+    if any(v is not None for v in _KERNELS.values()):
+        _FORKED[0] = True
+        _KERNELS.clear()
 
 
 if hasattr(os, "register_at_fork"):

@@ -446,10 +446,11 @@ def test_half_precision_outputs_keep_their_dtype(dt):
 
 
 @pytest.mark.timeout(60)
-def test_threaded_softmax_works_in_a_forked_child():
+def test_threaded_and_numba_ops_work_in_a_forked_child():
     import multiprocessing as mp
     x = np.random.default_rng(13).standard_normal((300, 1000)).astype(np.float32)
     F.softmax(disttensor.from_numpy(x), -1)  # the row thread pool now exists in this process
+    F.layer_norm(disttensor.from_numpy(x), (1000,))  # and numba's OpenMP pool has run
     ctx = mp.get_context("fork")
     q = ctx.Queue()
     p = ctx.Process(target=_child_softmax, args=(x, q))
@@ -464,4 +465,6 @@ def test_threaded_softmax_works_in_a_forked_child():
 
 
 def _child_softmax(x, q):
+    ln = F.layer_norm(disttensor.from_numpy(x), (1000,)).numpy()  # NumPy path in the child
+    assert abs(ln.mean()) < 1e-4
     q.put(float(F.softmax(disttensor.from_numpy(x), -1).sum().item()))
