@@ -4,6 +4,8 @@ Order: a node runs once all gradients flowing into it have arrived. Leaves are a
 `.grad` (in place when a gradient already exists, so DDP's bucket views stay views), then their
 post-accumulate hooks fire. Callbacks queued during backward run once at its end.
 """
+import sys
+
 import numpy as np
 
 from .node import Node, FREED
@@ -154,6 +156,7 @@ def run_backward(tensors, grads, retain_graph=False, inputs=None, capture=None, 
                     deps[k] = d
                     if d == 0:
                         ready.append(e)
+                gin = gi = b = None  # drop references so leaves can adopt their gradient arrays
             else:
                 # a leaf tensor
                 leaf = n
@@ -184,6 +187,9 @@ def run_backward(tensors, grads, retain_graph=False, inputs=None, capture=None, 
     return None
 
 
+_refcount = sys.getrefcount
+
+
 def _accumulate(leaf, g, fire_hooks):
     from ..tensor import Tensor
     if fire_hooks and leaf._hooks is not None:
@@ -193,8 +199,12 @@ def _accumulate(leaf, g, fire_hooks):
                 g = r._data
     cur = leaf.grad
     if cur is None:
-        # Own the array: a backward may hand the same array to several edges.
-        leaf.grad = Tensor._wrap(g.copy())
+        # Adopt the array when nothing else refers to it (the caller's local and ours: 3 with
+        # getrefcount's own); otherwise copy, since a backward may hand one array to several edges.
+        if g.base is None and _refcount(g) <= 3 and g.flags.c_contiguous:
+            leaf.grad = Tensor._wrap(g)
+        else:
+            leaf.grad = Tensor._wrap(g.copy())
     else:
         c = cur._data
         if c.shape == g.shape:

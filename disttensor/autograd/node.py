@@ -27,6 +27,10 @@ class Node:
     def name(self):
         return type(self).__name__ + "Backward0"
 
+    def needs_input_grad(self, i):
+        """Whether positional input i needs a gradient: backward may skip the work when it does not."""
+        return self._next[i] is not None
+
     @property
     def next_functions(self):
         from ..tensor import Tensor

@@ -19,11 +19,20 @@ class Matmul(Node):
 
     def forward(self, a, b):
         self.saved = (a, b)
+        if a.ndim > 2 and b.ndim == 2:
+            # one 2-D GEMM over all leading dims: NumPy's stacked matmul is several times slower
+            return (a.reshape(-1, a.shape[-1]) @ b).reshape(a.shape[:-1] + (b.shape[1],))
         return a @ b
 
     def backward(self, g):
         a, b = self.saved
         xp = xp_of(g)
+        need_a, need_b = self._next[0] is not None, self._next[1] is not None
+        if a.ndim > 2 and b.ndim == 2:
+            g2 = g.reshape(-1, g.shape[-1])
+            ga = (g2 @ b.T).reshape(a.shape) if need_a else None
+            gb = a.reshape(-1, a.shape[-1]).T @ g2 if need_b else None
+            return ga, gb
         if a.ndim == 1 and b.ndim == 1:
             return g * b, g * a
         if a.ndim == 1:   # (k) @ (..., k, n) -> (..., n)
@@ -37,13 +46,8 @@ class Matmul(Node):
             if gb.ndim > 1:
                 gb = gb.reshape(-1, gb.shape[-1]).sum(0)
             return ga, gb
-        ga = g @ xp.swapaxes(b, -1, -2)
-        if b.ndim == 2 and a.ndim > 2:
-            # fold batch dims into one GEMM: (B*m, k)^T @ (B*m, n)
-            a2 = a.reshape(-1, a.shape[-1])
-            gb = a2.T @ g.reshape(-1, g.shape[-1])
-        else:
-            gb = xp.swapaxes(a, -1, -2) @ g
+        ga = g @ xp.swapaxes(b, -1, -2) if need_a else None
+        gb = xp.swapaxes(a, -1, -2) @ g if need_b else None
         return ga, gb
 
 

@@ -442,9 +442,10 @@ class Linear(Node):
             gw = g[:, None] * x2[None, :]
             return gx, gw, (g if hasb else None)
         g2 = g.reshape(-1, g.shape[-1])
-        gx = (g2 @ w).reshape(shape)
-        gw = g2.T @ x2
-        gb = g2.sum(axis=0) if hasb else None
+        nxt = self._next  # skip the GEMMs for inputs that need no gradient (e.g. the data batch)
+        gx = (g2 @ w).reshape(shape) if nxt[0] is not None else None
+        gw = g2.T @ x2 if nxt[1] is not None else None
+        gb = g2.sum(axis=0) if hasb and nxt[2] is not None else None
         return gx, gw, gb
 
 

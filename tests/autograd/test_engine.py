@@ -288,3 +288,22 @@ def test_backward_broadcast_and_dtype_are_fitted():
     h = dt.ones(3, dtype=dt.float16, requires_grad=True)
     (h.float() * 2).sum().backward()
     assert h.grad.dtype == dt.float16
+
+
+def test_leaves_never_share_gradient_memory():
+    # add's backward hands the same array to both inputs; each leaf must end up with its own
+    x = dt.ones(4, requires_grad=True)
+    y = dt.ones(4, requires_grad=True)
+    (x + y).sum().backward()
+    assert not np.shares_memory(x.grad.numpy(), y.grad.numpy())
+    (x + y).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [2, 2, 2, 2])
+    np.testing.assert_allclose(y.grad.numpy(), [2, 2, 2, 2])
+
+
+def test_user_gradient_is_not_adopted():
+    x = dt.ones(3, requires_grad=True)
+    g = dt.tensor([1.0, 2.0, 3.0])
+    x.clone().backward(g)  # clone passes the incoming array straight through
+    x.grad.add_(1)
+    np.testing.assert_allclose(g.numpy(), [1, 2, 3])
