@@ -298,3 +298,23 @@ def test_lazy_conv_and_batchnorm_become_eager():
     assert int(m[1].num_batches_tracked) == 1
     ct = nn.LazyConvTranspose1d(2, 3)
     assert tuple(ct(dt.randn(1, 5, 4)).shape) == (1, 2, 6) and tuple(ct.weight.shape) == (5, 2, 3)
+
+
+def test_adaptive_log_softmax_matches_torch():
+    torch.manual_seed(0)
+    ref = torch.nn.AdaptiveLogSoftmaxWithLoss(8, 20, [4, 10], div_value=2.0, head_bias=True).double()
+    ours = nn.AdaptiveLogSoftmaxWithLoss(8, 20, [4, 10], div_value=2.0, head_bias=True).double()
+    assert repr(ours) == repr(ref) and list(ours.state_dict()) == list(ref.state_dict())
+    copy_weights(ours, ref)
+    x = R.standard_normal((7, 8))
+    y = np.array([0, 3, 5, 12, 19, 9, 4])
+    tx, ox = torch.tensor(x, requires_grad=True), dt.tensor(x, requires_grad=True)
+    t, o = ref(tx, torch.tensor(y)), ours(ox, dt.tensor(y))
+    assert_close(o.output, t.output)
+    assert_close(o.loss, t.loss)
+    t.loss.backward()
+    o.loss.backward()
+    assert_close(ox.grad, tx.grad, 1e-6)
+    compare_grads(ours, ref, 1e-6)
+    assert_close(ours.log_prob(dt.tensor(x)), ref.log_prob(torch.tensor(x)))
+    np.testing.assert_array_equal(ours.predict(dt.tensor(x)).numpy(), ref.predict(torch.tensor(x)).numpy())
