@@ -8,5 +8,5 @@ if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -e ".[test,mpi,fast,examples]"
+.venv/bin/python -m pip install -q -e ".[test,mpi,fast,examples,ray]"
 exec .venv/bin/python -m pytest -q "$@"
