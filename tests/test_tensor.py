@@ -164,3 +164,20 @@ def test_import_is_light():
                           "print([m for m in ('mpi4py', 'cupy', 'ray', 'torch', 'numba') if m in sys.modules])"],
                          capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_copy_matches_torch():
+    w0 = np.array([1.0, 2.0, 3.0])
+    w, wt = dt.tensor(w0, requires_grad=True), torch.tensor(w0, requires_grad=True)
+    for lib, v in ((dt, w), (torch, wt)):
+        y = lib.zeros(2, 3) * 1
+        y.copy_(v * 2)
+        (y * lib.arange(6.0).view(2, 3)).sum().backward()
+    np.testing.assert_allclose(w.grad.numpy(), wt.grad.numpy())
+    b = dt.zeros(3, dtype=dt.int64).copy_(dt.tensor([1.7, -2.2, 3.9]))
+    assert b.tolist() == torch.zeros(3, dtype=torch.int64).copy_(torch.tensor([1.7, -2.2, 3.9])).tolist()
+    with pytest.raises(RuntimeError, match="copy_"):
+        dt.zeros(3).copy_(dt.ones(4))
+    p = dt.ones(3, requires_grad=True)
+    with pytest.raises(RuntimeError, match="leaf Variable"):
+        p.copy_(dt.zeros(3))

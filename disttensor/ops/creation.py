@@ -420,3 +420,38 @@ def _zero_(self):
 
 Tensor.fill_ = _fill_
 Tensor.zero_ = _zero_
+
+
+def _copy_(self, src, non_blocking=False):
+    """Tensor.copy_: write src (broadcast, cast, moved across devices) into self's memory.
+
+    Differentiable like PyTorch: the gradient flows to src, and the old value of self gets none.
+    """
+    from .inplace import check_inplace, write_into
+    from ..autograd.grad_mode import STATE as GRAD
+    if not isinstance(src, Tensor):
+        src = tensor(src)
+    if src.device != self.device:
+        src = src.to(self.device)
+    if GRAD.enabled and src.requires_grad:
+        check_inplace(self, "copy_")
+        moved = src.expand_as(self) if src._data.shape != self._data.shape else src
+        if moved._data.dtype != self._data.dtype:
+            moved = moved.to(self.dtype)
+        write_into(self, moved._data, "copy_")
+        alias = moved.view_as(moved)  # a fresh node, so self's history is src's without sharing src's node
+        self.grad_fn = alias.grad_fn
+        self.requires_grad = True
+    else:
+        if GRAD.enabled and self.requires_grad:
+            check_inplace(self, "copy_")
+        arr = src._data
+        write_into(self, arr if arr.dtype == self._data.dtype else arr.astype(self._data.dtype), "copy_")
+        if GRAD.enabled and self.grad_fn is not None:
+            self.grad_fn = None  # the new value no longer depends on the old history
+            self.requires_grad = False
+    self._vc[0] += 1
+    return self
+
+
+Tensor.copy_ = _copy_
