@@ -227,6 +227,9 @@ def init_process_group(backend=None, init_method=None, timeout=None, world_size=
     if not 0 <= rank < world_size:
         raise ValueError(f"init_process_group: rank {rank} is not in [0, {world_size})")
 
+    if b != "nccl" and comm is None and world_size > 1:
+        _require_mpiexec()  # before the store: a rank 0 that failed later would leave the others waiting on it
+
     # the store: given, at MASTER_ADDR:MASTER_PORT, or one that rank 0 opens and MPI announces
     if store is None:
         if addr is not None:
@@ -295,6 +298,15 @@ def _cuda_ok():
         return False
 
 
+def _require_mpiexec():
+    if not _under_mpiexec():
+        raise RuntimeError(
+            "init_process_group(backend='mpi'): this process was started without mpiexec, and MPICH "
+            "cannot join such singleton processes into one MPI world (MPI_Comm_connect/accept fail). "
+            "Start each rank under its own `mpiexec -n 1 python ...` (with RANK, WORLD_SIZE, "
+            "MASTER_ADDR, MASTER_PORT set), or start all ranks with one `mpiexec -n N`.")
+
+
 def _join_world(store, rank, world_size, timeout_s):
     """Join processes that each have their own one-process MPI world into one communicator.
 
@@ -305,12 +317,7 @@ def _join_world(store, rank, world_size, timeout_s):
     """
     from .backends.mpi import mpi
     MPI = mpi()
-    if not _under_mpiexec():
-        raise RuntimeError(
-            "init_process_group(backend='mpi'): this process was started without mpiexec, and MPICH "
-            "cannot join such singleton processes into one MPI world (MPI_Comm_connect/accept fail). "
-            "Start each rank under its own `mpiexec -n 1 python ...` (with RANK, WORLD_SIZE, "
-            "MASTER_ADDR, MASTER_PORT set), or start all ranks with one `mpiexec -n N`.")
+    _require_mpiexec()
     if rank == 0:
         port = MPI.Open_port()
         store.set("dt/mpi/port", port)
