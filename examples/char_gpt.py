@@ -45,7 +45,7 @@ def sample(model, vocab, prompt, n, block):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--steps", type=int, default=600)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--block-size", type=int, default=64)
     p.add_argument("--d-model", type=int, default=128)

@@ -69,7 +69,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--test-batch-size", type=int, default=500)
-    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--lr", type=float, default=1.0)
     p.add_argument("--gamma", type=float, default=0.7)
     p.add_argument("--seed", type=int, default=1)
