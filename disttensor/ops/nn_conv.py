@@ -122,18 +122,50 @@ def _wmat(w, G):
     return xp.ascontiguousarray(wm).reshape(G, O // G, K * Cg)
 
 
-def _cols(xpad, n0, n1, G, offs, stride, band_sp):
-    """im2col of samples n0:n1 of the padded input: (n, G, K*Cg, L), one strided copy per kernel offset
-    (offs already shifted to the first row of the band)."""
-    xp = xp_of(xpad)
-    C = xpad.shape[1]
-    Cg = C // G
-    n = n1 - n0
-    cl = xp.empty((n, G, len(offs), Cg) + band_sp, dtype=xpad.dtype)
-    src = xpad[n0:n1].reshape((n, G, Cg) + xpad.shape[2:])
-    for i, o in enumerate(offs):
-        cl[:, :, i] = src[_win(o, stride, band_sp, lead=3)]
-    return cl.reshape(n, G, len(offs) * Cg, _prod(band_sp))
+class _Tiler:
+    """The tiles of one convolution call with what every tile reuses: the window slices of each kernel offset
+    (computed once per band geometry, not once per tile) and one scratch buffer for the im2col block, so the
+    tile loop does no Python slice building and no allocation per tile."""
+    __slots__ = ("xp", "N", "G", "Cg", "K", "offs", "stride", "out_sp", "H", "tiles", "_wins", "_buf", "dtype")
+
+    def __init__(self, xp, N, G, Cg, offs, stride, out_sp, dtype, itemsize):
+        self.xp, self.N, self.G, self.Cg, self.K = xp, N, G, Cg, len(offs)
+        self.offs, self.stride, self.out_sp, self.H, self.dtype = offs, stride, out_sp, out_sp[0], dtype
+        self.tiles = list(_tiles(N, out_sp, G * Cg * self.K * _prod(out_sp) * itemsize))
+        self._wins = {}
+        self._buf = None
+
+    def band(self, r0, r1):
+        return (r1 - r0,) + self.out_sp[1:]
+
+    def wins(self, r0, r1):
+        """Window slices (lead 3: n, G, Cg) of every kernel offset for output rows r0:r1."""
+        w = self._wins.get((r0, r1))
+        if w is None:
+            band = self.band(r0, r1)
+            w = self._wins[(r0, r1)] = [_win(o, self.stride, band, lead=3) for o in _shift(self.offs, r0, self.stride)]
+        return w
+
+    def scratch(self, shape):
+        """A C-contiguous array of `shape` carved from the tile scratch buffer (sized for the largest tile)."""
+        size = _prod(shape)
+        if self._buf is None:
+            n0, n1, r0, r1 = self.tiles[0]
+            big = max(size, (n1 - n0) * self.G * self.K * self.Cg * _prod(self.band(r0, r1)))
+            self._buf = self.xp.empty(big, dtype=self.dtype)
+        elif self._buf.size < size:
+            self._buf = self.xp.empty(size, dtype=self.dtype)
+        return self._buf[:size].reshape(shape)
+
+    def cols(self, src, n0, n1, r0, r1):
+        """im2col of samples n0:n1, output rows r0:r1 of src (N, G, Cg, *padded_sp): (n, G, K*Cg, band_L)."""
+        band = self.band(r0, r1)
+        n = n1 - n0
+        cl = self.scratch((n, self.G, self.K, self.Cg) + band)
+        s = src[n0:n1]
+        for i, w in enumerate(self.wins(r0, r1)):
+            cl[:, :, i] = s[w]
+        return cl.reshape(n, self.G, self.K * self.Cg, _prod(band))
 
 
 def _is_pointwise(ksize, stride, pads, dil):
@@ -158,12 +190,12 @@ def conv_forward(x, w, b, stride, pads, dil, G, xpad=None):
     if xpad is None:
         xpad = _pad(x, pads)
     wm = _wmat(w, G)
-    offs = _offsets(ksize, dil)
+    T = _Tiler(xp, N, G, C // G, _offsets(ksize, dil), stride, out_sp, x.dtype, x.itemsize)
+    src = xpad.reshape((N, G, C // G) + xpad.shape[2:])
     out = xp.empty((N, G, Og) + out_sp, dtype=x.dtype)
     bb = None if b is None else b.reshape((G, Og) + (1,) * len(out_sp))
-    for n0, n1, r0, r1 in _tiles(N, out_sp, C * len(offs) * _prod(out_sp) * x.itemsize):
-        band = (r1 - r0,) + out_sp[1:]
-        cl = _cols(xpad, n0, n1, G, _shift(offs, r0, stride), stride, band)
+    for n0, n1, r0, r1 in T.tiles:
+        cl = T.cols(src, n0, n1, r0, r1)
         dst = out[n0:n1] if r0 == 0 and r1 == H else out[n0:n1, :, :, r0:r1]
         d2 = dst.reshape(dst.shape[:3] + (-1,))   # a band of rows is a strided (Og, band_L) matrix: a view
         if not d2.flags.owndata:
@@ -173,6 +205,68 @@ def conv_forward(x, w, b, stride, pads, dil, G, xpad=None):
         if bb is not None:
             dst += bb
     return out.reshape((N, O) + out_sp)
+
+
+def _direct_input_grad(xshape, w, stride, pads, dil, G):
+    ksize = tuple(w.shape[2:])
+    C, O = xshape[1], w.shape[0]
+    return _DIRECT_INPUT_GRAD and O // G <= C // G and all(st == 1 for st in stride) and \
+        all(d * (k - 1) >= lo for d, k, (lo, _) in zip(dil, ksize, pads))
+
+
+def conv_backward(g, x, w, stride, pads, dil, G, xpad=None, need_input=True, need_weight=True):
+    """(grad_input, grad_weight) of conv_forward, None where not needed. When both are wanted and the input
+    gradient goes through col2im, ONE tile loop does both: each gradient tile is read once from cache for the
+    weight-gradient GEMM (cols(x) @ g^T) and the input-gradient GEMM (Wm^T @ g) + its col2im adds."""
+    ksize = tuple(w.shape[2:])
+    if not (need_input and need_weight) or (G == 1 and _is_pointwise(ksize, stride, pads, dil)) or \
+            _direct_input_grad(x.shape, w, stride, pads, dil, G):
+        gx = conv_grad_input(g, w, x.shape, stride, pads, dil, G) if need_input else None
+        gw = conv_grad_weight(g, x, w.shape, stride, pads, dil, G, xpad) if need_weight else None
+        return gx, gw
+    xp = xp_of(g)
+    N, C = x.shape[0], x.shape[1]
+    O = w.shape[0]
+    Cg, Og = C // G, O // G
+    out_sp = tuple(g.shape[2:])
+    H = out_sp[0]
+    if xpad is None:
+        xpad = _pad(x, pads)
+    T = _Tiler(xp, N, G, Cg, _offsets(ksize, dil), stride, out_sp, g.dtype, g.itemsize)
+    K = T.K
+    src = xpad.reshape((N, G, Cg) + xpad.shape[2:])
+    wmt = xp.ascontiguousarray(_wmat(w, G).swapaxes(1, 2))       # (G, K*Cg, Og)
+    buf = xp.zeros((N, G, Cg) + xpad.shape[2:], dtype=g.dtype)
+    g5 = g.reshape((N, G, Og) + out_sp)
+    acc = None
+    gcbuf = None
+    for n0, n1, r0, r1 in T.tiles:
+        band = T.band(r0, r1)
+        gt = _band(g5, n0, n1, r0, r1, H)                        # (n, G, Og, band_L)
+        cl = T.cols(src, n0, n1, r0, r1)
+        t = xp.matmul(cl, gt.swapaxes(-1, -2))                   # (n, G, K*Cg, Og)
+        t = t.sum(0) if t.shape[0] > 1 else t[0]
+        if acc is None:
+            acc = t
+        else:
+            acc += t
+        n = n1 - n0
+        shp = (n, G, K * Cg, _prod(band))
+        if gcbuf is None or gcbuf.size < _prod(shp):
+            gcbuf = xp.empty(_prod(shp), dtype=g.dtype)
+        gc = gcbuf[:_prod(shp)].reshape(shp)
+        xp.matmul(wmt, gt, out=gc)
+        gc = gc.reshape((n, G, K, Cg) + band)
+        bch = buf[n0:n1]
+        for i, win in enumerate(T.wins(r0, r1)):
+            v = bch[win]
+            v += gc[:, :, i]
+    gw = acc.reshape(G, K, Cg, Og).transpose(0, 3, 2, 1).reshape(w.shape)
+    gx = buf.reshape((N, C) + xpad.shape[2:])
+    if any(lo or hi for lo, hi in pads):
+        crop = (slice(None), slice(None)) + tuple(slice(lo, lo + s) for s, (lo, _) in zip(x.shape[2:], pads))
+        gx = xp.ascontiguousarray(gx[crop])
+    return gx, gw
 
 
 def conv_grad_input(g, w, xshape, stride, pads, dil, G):
@@ -187,8 +281,7 @@ def conv_grad_input(g, w, xshape, stride, pads, dil, G):
     out_sp = tuple(g.shape[2:])
     H = out_sp[0]
     Cg, Og = C // G, O // G
-    if _DIRECT_INPUT_GRAD and Og <= Cg and all(st == 1 for st in stride) and \
-            all(d * (k - 1) >= lo for d, k, (lo, _) in zip(dil, ksize, pads)):
+    if _direct_input_grad(xshape, w, stride, pads, dil, G):
         # stride 1 and no more output than input channels: the input gradient is a convolution of the
         # gradient with the flipped, transposed kernel. Its im2col is no bigger than the forward's, and its
         # GEMM has the forward's efficient shape (inner dimension K*Og) instead of a 9x-larger output + col2im.
@@ -197,19 +290,22 @@ def conv_grad_input(g, w, xshape, stride, pads, dil, G):
         wt = xp.ascontiguousarray(wt[(slice(None), slice(None)) + (slice(None, None, -1),) * nd])
         gp = tuple((d * (k - 1) - lo, d * (k - 1) - hi) for d, k, (lo, hi) in zip(dil, ksize, pads))
         return conv_forward(g, wt, None, stride, gp, dil, G)
-    offs = _offsets(ksize, dil)
-    K = len(offs)
+    T = _Tiler(xp, N, G, Cg, _offsets(ksize, dil), stride, out_sp, g.dtype, g.itemsize)
+    K = T.K
     wmt = xp.ascontiguousarray(_wmat(w, G).swapaxes(1, 2))       # (G, K*Cg, Og)
     sp = tuple(s + lo + max(hi, 0) for s, (lo, hi) in zip(xshape[2:], pads))
     buf = xp.zeros((N, G, Cg) + sp, dtype=g.dtype)
     g5 = g.reshape((N, G, Og) + out_sp)
-    for n0, n1, r0, r1 in _tiles(N, out_sp, C * K * _prod(out_sp) * g.itemsize):
-        band = (r1 - r0,) + out_sp[1:]
-        gc = xp.matmul(wmt, _band(g5, n0, n1, r0, r1, H)).reshape((n1 - n0, G, K, Cg) + band)
+    for n0, n1, r0, r1 in T.tiles:
+        band = T.band(r0, r1)
+        n = n1 - n0
+        gc = T.scratch((n, G, K * Cg, _prod(band)))
+        xp.matmul(wmt, _band(g5, n0, n1, r0, r1, H), out=gc)
+        gc = gc.reshape((n, G, K, Cg) + band)
         bch = buf[n0:n1]
-        for i, o in enumerate(_shift(offs, r0, stride)):
-            win = bch[_win(o, stride, band, lead=3)]
-            win += gc[:, :, i]
+        for i, win in enumerate(T.wins(r0, r1)):
+            v = bch[win]
+            v += gc[:, :, i]
     buf = buf.reshape((N, C) + sp)
     if any(lo or hi for lo, hi in pads):
         crop = (slice(None), slice(None)) + tuple(slice(lo, lo + s) for s, (lo, _) in zip(xshape[2:], pads))
@@ -230,15 +326,15 @@ def conv_grad_weight(g, x, wshape, stride, pads, dil, G, xpad=None):
         return gw.reshape(wshape)
     out_sp = tuple(g.shape[2:])
     H = out_sp[0]
-    offs = _offsets(ksize, dil)
-    K = len(offs)
     if xpad is None:
         xpad = _pad(x, pads)
+    T = _Tiler(xp, N, G, Cg, _offsets(ksize, dil), stride, out_sp, x.dtype, x.itemsize)
+    K = T.K
+    src = xpad.reshape((N, G, Cg) + xpad.shape[2:])
     g5 = g.reshape((N, G, Og) + out_sp)
     acc = None
-    for n0, n1, r0, r1 in _tiles(N, out_sp, C * K * _prod(out_sp) * x.itemsize):
-        band = (r1 - r0,) + out_sp[1:]
-        cl = _cols(xpad, n0, n1, G, _shift(offs, r0, stride), stride, band)
+    for n0, n1, r0, r1 in T.tiles:
+        cl = T.cols(src, n0, n1, r0, r1)
         t = xp.matmul(cl, _band(g5, n0, n1, r0, r1, H).swapaxes(-1, -2))   # (n, G, K*Cg, Og)
         t = t.sum(0) if t.shape[0] > 1 else t[0]
         if acc is None:
@@ -271,11 +367,8 @@ class ConvNd(Node):
         if g.dtype != w.dtype:
             g = g.astype(w.dtype)
         nx = self._next
-        gx = gw = gb = None
-        if nx[0] is not None:
-            gx = conv_grad_input(g, w, x.shape, stride, pads, dil, G)
-        if nx[1] is not None:
-            gw = conv_grad_weight(g, x, w.shape, stride, pads, dil, G, xpad)
+        gb = None
+        gx, gw = conv_backward(g, x, w, stride, pads, dil, G, xpad, nx[0] is not None, nx[1] is not None)
         if has_b and nx[2] is not None:
             gb = g.sum(axis=(0,) + tuple(range(2, g.ndim)))
         return gx, gw, gb
