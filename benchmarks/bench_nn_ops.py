@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/bench_nn_ops.py [--repeat 30] [--threads N] [--mallopt] [-k NAME]
 
 Each case builds the same inputs for both libraries, runs forward + backward (`loss.backward()` on a sum or
-on the loss), and reports the best (min) wall time over `--repeat` runs after warm-up, and the median; the min
+on the loss), and reports the best (min) wall time over `--repeat` runs after warm-up (the two libraries' runs
+interleaved), and the median; the min
 is the robust figure on a shared machine (numba kernels compiled
 in the warm-up). The ratio is disttensor / PyTorch (<= 1.2 is the goal).
 """
@@ -27,6 +28,23 @@ def _time(fn, repeat, warmup=3):
         fn()
         ts.append(time.perf_counter() - t0)
     return min(ts), statistics.median(ts)
+
+
+def _time2(fa, fb, repeat, warmup=3):
+    """Both libraries' runs interleaved (a load change on the shared machine hits both): min, median each."""
+    for _ in range(warmup):
+        fa()
+        fb()
+    ta, tb = [], []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fa()
+        t1 = time.perf_counter()
+        fb()
+        t2 = time.perf_counter()
+        ta.append(t1 - t0)
+        tb.append(t2 - t1)
+    return min(ta), statistics.median(ta), min(tb), statistics.median(tb)
 
 
 def cases(L, rng):
@@ -99,6 +117,37 @@ def cases(L, rng):
             F.scaled_dot_product_attention(q, k, v, is_causal=True).backward(g)
         return run
 
+    def linear(shape, o, bias=True):
+        x = t(rng.standard_normal(shape).astype(np.float32))
+        w = t((rng.standard_normal((o, shape[-1])) * 0.05).astype(np.float32))
+        b = t(np.zeros(o, np.float32)) if bias else None
+        g = L.from_numpy(rng.standard_normal(shape[:-1] + (o,)).astype(np.float32))
+
+        def run():
+            x.grad = w.grad = None
+            if b is not None:
+                b.grad = None
+            F.linear(x, w, b).backward(g)
+        return run
+
+    def gelu_nd(shape):
+        x = t(rng.standard_normal(shape).astype(np.float32))
+        g = L.from_numpy(rng.standard_normal(shape).astype(np.float32))
+
+        def run():
+            x.grad = None
+            F.gelu(x).backward(g)
+        return run
+
+    # the GPT of bench_training.py (d=256, 4 heads, seq 128, batch 8): its linears, GELU and attention
+    out.append(("gpt linear qkv 8x128x256->768", linear((8, 128, 256), 768)))
+    out.append(("gpt linear proj 8x128x256->256", linear((8, 128, 256), 256)))
+    out.append(("gpt linear fc1 8x128x256->1024", linear((8, 128, 256), 1024)))
+    out.append(("gpt linear fc2 8x128x1024->256", linear((8, 128, 1024), 256)))
+    out.append(("gpt gelu 8x128x1024", gelu_nd((8, 128, 1024))))
+    out.append(("gpt layer_norm 1024x256", layer_norm(8 * 128, 256)))
+    out.append(("gpt sdpa causal 8x4x128x64", sdpa(8, 4, 128, 64)))
+    out.append(("gpt cross_entropy 1024x256", softmax_ce(8 * 128, 256)))
     out.append(("cross_entropy fwd+bwd 256x1000", softmax_ce(256, 1000)))
     out.append(("cross_entropy fwd+bwd 1024x5000", softmax_ce(8 * 128, 5000)))
     out.append(("softmax fwd+bwd 256x1000", softmax_only(256, 1000)))
@@ -144,8 +193,7 @@ def main():
     for (name, fd), (_, ft) in zip(d_cases, t_cases):
         if args.k and args.k not in name:
             continue
-        td, tdm = _time(fd, args.repeat)
-        tt, ttm = _time(ft, args.repeat)
+        td, tdm, tt, ttm = _time2(fd, ft, args.repeat)
         print(f"{name:40s} {td * 1e3:14.3f} {tt * 1e3:10.3f} {td / tt:7.2f}   ({tdm * 1e3:.3f} / {ttm * 1e3:.3f})",
               flush=True)
 

@@ -10,6 +10,28 @@ import os as _os
 # 2.4 ms after a layer_norm. The workqueue layer idles. Set before numba is (lazily) imported.
 _os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
 
+
+def _keep_freed_heap():
+    # glibc hands freed multi-MB blocks back to the kernel (mmap threshold / heap trim), so every new
+    # NumPy temporary of a training step is page-faulted in again: 10k faults and ~25 ms of system time
+    # per GPT step (bench_training.py --only gpt). Keep freed memory in the heap instead (the heap then
+    # stays at its peak size, like a caching allocator). DISTTENSOR_KEEP_HEAP=0 turns it off.
+    import sys
+    if _os.environ.get("DISTTENSOR_KEEP_HEAP", "1") in ("0", "") or not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 256 << 20)  # M_MMAP_THRESHOLD: blocks below 256 MiB come from the heap
+        libc.mallopt(-1, 1 << 30)    # M_TRIM_THRESHOLD: never give the heap top back below 1 GiB
+        libc.mallopt(-2, 64 << 20)   # M_TOP_PAD: grow the heap 64 MiB at a time
+    except (OSError, AttributeError):
+        pass
+
+
+_keep_freed_heap()
+del _keep_freed_heap
+
 from ._dtype import (dtype, bool, uint8, int8, int16, int32, int64, float16, bfloat16, float32,  # noqa: F401
                      float64, complex64, complex128, half, float, double, short, int, long, cfloat,
                      get_default_dtype, set_default_dtype, promote_types, finfo, iinfo)

@@ -66,44 +66,51 @@ def _build_act(numba):
     njit, prange = numba.njit, numba.prange
     S2 = 1.0 / math.sqrt(2.0)
     K0 = math.sqrt(2.0 / math.pi)
-    p0, p1, p2, p3, p4, p5, p6 = _ERF_P
-    q0, q1, q2, q3, q4, q5 = _ERF_Q
-    e0, e1, e2, e3, e4, e5, e6, e7 = _EXP_W
     TSP = 2.0 / math.sqrt(math.pi)
     FM = FASTMATH
 
-    @njit(parallel=True, cache=True, fastmath=FM)
-    def gelu_f(x, y):
-        for i in prange(x.size):
-            v = np.float64(x[i])
-            z = min(max(v * S2, -4.0), 4.0)
-            u = z * z
-            pp = ((((((p6 * u + p5) * u + p4) * u + p3) * u + p2) * u + p1) * u + p0)
-            qq = (((((q5 * u + q4) * u + q3) * u + q2) * u + q1) * u + q0)
-            y[i] = 0.5 * v * (1.0 + z * pp / qq)
+    # GELU (erf) of float32 arrays: the erf fit evaluated in float32 (16 SIMD lanes instead of the 8 of
+    # the earlier float64 evaluation: 1.11 -> 0.67 ms on 1M floats); max abs error against float64 GELU
+    # 1.1e-6 on N(0, 3) inputs (1 ulp of outputs near 10)
+    f32 = np.float32
+    fp0, fp1, fp2, fp3, fp4, fp5, fp6 = [f32(c) for c in _ERF_P]
+    fq0, fq1, fq2, fq3, fq4, fq5 = [f32(c) for c in _ERF_Q]
+    FS2, FH, F1, F4 = f32(S2), f32(0.5), f32(1.0), f32(4.0)
 
     @njit(parallel=True, cache=True, fastmath=FM)
-    def gelu_b(x, g, out):
-        # d/dx gelu = Phi(x) + x phi(x): Phi from the erf fit (its division in float32: float64 division
-        # throughput bounded this loop), phi = exp(-z^2)/sqrt(pi) as exp(-u/16)^16 with a polynomial
+    def gelu_f32(x, y):
         for i in prange(x.size):
-            v = np.float64(x[i])
-            zr = v * S2
-            z = min(max(zr, -4.0), 4.0)
+            v = x[i]
+            z = min(max(v * FS2, -F4), F4)
             u = z * z
-            pp = ((((((p6 * u + p5) * u + p4) * u + p3) * u + p2) * u + p1) * u + p0)
-            qq = (((((q5 * u + q4) * u + q3) * u + q2) * u + q1) * u + q0)
-            w = u * 0.0625
-            ex = (((((((e7 * w + e6) * w + e5) * w + e4) * w + e3) * w + e2) * w + e1) * w + e0)
+            pp = ((((((fp6 * u + fp5) * u + fp4) * u + fp3) * u + fp2) * u + fp1) * u + fp0)
+            qq = (((((fq5 * u + fq4) * u + fq3) * u + fq2) * u + fq1) * u + fq0)
+            y[i] = FH * v * (F1 + z * pp / qq)
+
+    fe0, fe1, fe2, fe3, fe4, fe5, fe6, fe7 = [f32(c) for c in _EXP_W]
+    FTSP, FHS2, F0, F16 = f32(TSP), f32(0.5 * S2), f32(0.0), f32(0.0625)
+
+    @njit(parallel=True, cache=True, fastmath=FM)
+    def gelu_b32(x, g, out):
+        # d/dx gelu = Phi(x) + x phi(x): Phi from the erf fit, phi = exp(-z^2)/sqrt(pi) as exp(-u/16)^16
+        # with a polynomial; all in float32 (1.42 -> 1.01 ms on 1M floats, max abs error 3e-7 on [-12, 12])
+        for i in prange(x.size):
+            v = x[i]
+            zr = v * FS2
+            z = min(max(zr, -F4), F4)
+            u = z * z
+            pp = ((((((fp6 * u + fp5) * u + fp4) * u + fp3) * u + fp2) * u + fp1) * u + fp0)
+            qq = (((((fq5 * u + fq4) * u + fq3) * u + fq2) * u + fq1) * u + fq0)
+            w = u * F16
+            ex = (((((((fe7 * w + fe6) * w + fe5) * w + fe4) * w + fe3) * w + fe2) * w + fe1) * w + fe0)
             ex = ex * ex
             ex = ex * ex
             ex = ex * ex
             ex = ex * ex
-            de = TSP * ex
+            de = FTSP * ex
             if zr != z:
-                de = 0.0
-            erfv = np.float32(z * pp) / np.float32(qq)
-            out[i] = g[i] * np.float32(0.5 * (1.0 + erfv) + 0.5 * S2 * v * de)
+                de = F0
+            out[i] = g[i] * (FH * (F1 + z * pp / qq) + FHS2 * v * de)
 
     @njit(parallel=True, cache=True, fastmath=FM)
     def gelu_tanh_inner(x, t):
@@ -208,7 +215,7 @@ def _build_act(numba):
     class K:
         pass
     k = K()
-    k.gelu_f, k.gelu_b = gelu_f, gelu_b
+    k.gelu_f32, k.gelu_b32 = gelu_f32, gelu_b32
     k.gelu_tanh_inner, k.gelu_tanh_out, k.gelu_tanh_b = gelu_tanh_inner, gelu_tanh_out, gelu_tanh_b
     k.row_sub_max_s, k.row_normalize_s = row_sub_max_s, row_normalize_s
     k.row_sub_max, k.row_normalize, k.softmax_b, k.log_softmax_b = row_sub_max, row_normalize, softmax_b, \
@@ -338,8 +345,8 @@ class Gelu(Node):
                     np.tanh(t, out=t)
                     k.gelu_tanh_out(a.reshape(-1), t.reshape(-1), y.reshape(-1))
                     self.saved = (a, t)
-                else:
-                    k.gelu_f(a.reshape(-1), y.reshape(-1))
+                else:  # float32 here (float64 takes the exact erf below)
+                    k.gelu_f32(a.reshape(-1), y.reshape(-1))
                 return y
         xp = xp_of(a)
         if tanh:
@@ -369,7 +376,7 @@ class Gelu(Node):
             if k is not None:
                 g = np.ascontiguousarray(g, dtype=a.dtype)
                 out = np.empty_like(a)
-                k.gelu_b(a.reshape(-1), g.reshape(-1), out.reshape(-1))
+                k.gelu_b32(a.reshape(-1), g.reshape(-1), out.reshape(-1))
                 return out
         xp = xp_of(a)
         if self.tanh:

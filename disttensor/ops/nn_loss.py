@@ -64,13 +64,17 @@ def _build_ce(numba):
     njit, prange = numba.njit, numba.prange
 
     @njit(parallel=True, cache=True, fastmath=FASTMATH)
-    def ce_b(p, t, a, b, out):
-        # out[i, :] = p[i, :] * a[i];  out[i, t[i]] -= b[i]
+    def ce_b(p, t, a, b, out, tiny):
+        # out[i, :] = p[i, :] * a[i];  out[i, t[i]] -= b[i]. Results below `tiny` (the type's smallest
+        # normal number times 2**26: 7.9e-31 for float32) are flushed to 0: softmax probabilities of
+        # far-off classes times 1/N are subnormal (or nearly), and a GEMM reading them (the LM head's
+        # backward) ran 2-10x slower on x86 microcode assists for subnormal inputs and products
         n, c = p.shape
         for i in prange(n):
             ai = a[i]
             for j in range(c):
-                out[i, j] = p[i, j] * ai
+                v = p[i, j] * ai
+                out[i, j] = v if abs(v) >= tiny else v * 0
             out[i, t[i]] -= b[i]
 
     class K:
@@ -178,7 +182,8 @@ class CrossEntropy(Node):
         k = numba_kernels("ce", _build_ce) if use_numba(p) else None
         if k is not None:
             gx = np.empty_like(p)
-            k.ce_b(p, tt.astype(np.int64, copy=False), np.ascontiguousarray(a), np.ascontiguousarray(b), gx)
+            k.ce_b(p, tt.astype(np.int64, copy=False), np.ascontiguousarray(a), np.ascontiguousarray(b), gx,
+                   p.dtype.type(np.finfo(p.dtype).tiny * 2.0 ** 26))
         else:
             gx = p * a[:, None]
             gx[xp.arange(p.shape[0]), tt] -= b

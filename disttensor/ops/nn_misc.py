@@ -523,10 +523,14 @@ class Sdpa(Node):
                     s += mask
                 else:
                     s = s + mask
+        p = None
         if causal:
             L, S = q.shape[-2], k.shape[-2]
-            xp.copyto(s, -xp.inf, where=~xp.tril(xp.ones((L, S), dtype=bool)))
-        p = _row_softmax(xp, s)
+            p = _causal_softmax(s, L, S)
+            if p is None:
+                xp.copyto(s, -xp.inf, where=~xp.tril(xp.ones((L, S), dtype=bool)))
+        if p is None:
+            p = _row_softmax(xp, s)
         pd = p * drop if drop is not None else p
         self.saved = (qs, k, v, p, pd, drop)
         self.scale = scale
@@ -545,6 +549,61 @@ class Sdpa(Node):
         gq *= gq.dtype.type(self.scale)
         gk = xp.matmul(xp.swapaxes(gs, -1, -2), qs)
         return gq, gk, gv, gm
+
+
+def _build_sdpa(numba):
+    @numba.njit(parallel=True, cache=True, fastmath=FASTMATH)
+    def causal_sub_max(s, L):
+        # rows of s (n*L, S), row r is query r % L: keeps columns j <= r % L, shifted by their max; the
+        # rest become -inf (exp -> exactly 0). Replaces the tril mask build, the masking pass and the
+        # separate row-max reduction of the generic path.
+        n, S = s.shape
+        for r in numba.prange(n):
+            hi = min(r % L + 1, S)
+            mx = s[r, 0]
+            for j in range(1, hi):
+                v = s[r, j]
+                if v > mx or v != v:
+                    mx = v
+            if mx == -np.inf:  # every kept score -inf: keep the float type, the row ends NaN like torch
+                mx = mx * 0
+            for j in range(hi):
+                s[r, j] = s[r, j] - mx
+            for j in range(hi, S):
+                s[r, j] = -np.inf
+
+    @numba.njit(parallel=True, cache=True, fastmath=FASTMATH)
+    def causal_normalize(p, L):
+        n, S = p.shape
+        for r in numba.prange(n):
+            hi = min(r % L + 1, S)
+            t = p[r, 0] * 0
+            for j in range(hi):
+                t += p[r, j]
+            t = (t * 0 + 1) / t
+            for j in range(hi):
+                p[r, j] *= t
+
+    class K:
+        pass
+    k = K()
+    k.causal_sub_max, k.causal_normalize = causal_sub_max, causal_normalize
+    return k
+
+
+def _causal_softmax(s, L, S):
+    """Causal (top-left tril) row softmax of a fresh scores array, in place, on CPU: one numba pass
+    (mask + row max + shift), NumPy's SIMD exp, one numba normalize pass. None when not applicable."""
+    if not use_numba(s):
+        return None
+    k = numba_kernels("sdpa", _build_sdpa)
+    if k is None:
+        return None
+    s2 = s.reshape(-1, S)
+    k.causal_sub_max(s2, L)
+    np.exp(s2, out=s2)
+    k.causal_normalize(s2, L)
+    return s
 
 
 def _row_softmax(xp, s):

@@ -341,6 +341,31 @@ def test_numpy_fallback_without_numba(name, fn, shape, monkeypatch):
     _big_case(fn, shape, np.float32)
 
 
+@pytest.mark.parametrize("numba_on", [True, False], ids=["kernel", "numpy"])
+@pytest.mark.parametrize("L,S", [(128, 128), (100, 70), (70, 100)])
+def test_big_causal_attention_matches_torch(L, S, numba_on, monkeypatch):
+    # big enough for the fused causal softmax kernel of nn_misc (scores >= 32768 elements); with the kernel,
+    # a query row with a NaN gives NaN exactly where torch's does (the NumPy path differs in the gradients'
+    # NaN pattern, so it runs without the NaN)
+    if not numba_on:
+        monkeypatch.setattr(nn_activation, "_KERNELS", {"act": None, "sdpa": None})
+    rng = np.random.default_rng(5)
+    q = rng.standard_normal((2, 3, L, 16)).astype(np.float32)
+    k = rng.standard_normal((2, 3, S, 16)).astype(np.float32)
+    v = rng.standard_normal((2, 3, S, 16)).astype(np.float32)
+    if numba_on:
+        q[0, 1, 5] = np.nan
+    g = rng.standard_normal((2, 3, L, 16)).astype(np.float32)
+    res = []
+    for lib in (disttensor, torch):
+        a, b, c = (lib.from_numpy(x.copy()).requires_grad_(True) for x in (q, k, v))
+        o = lib.nn.functional.scaled_dot_product_attention(a, b, c, is_causal=True)
+        o.backward(lib.from_numpy(g.copy()))
+        res.append([o.detach().numpy(), a.grad.numpy(), b.grad.numpy(), c.grad.numpy()])
+    for x, y in zip(*res):
+        np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-5, equal_nan=True)
+
+
 @pytest.mark.parametrize("smoothing", [0.0, 0.1])
 def test_big_cross_entropy_matches_torch(smoothing):
     rng = np.random.default_rng(9)
