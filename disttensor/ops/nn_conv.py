@@ -17,6 +17,8 @@ weight-gradient with the roles of input and output swapped.
 Every function works on numpy and cupy arrays alike (`xp = xp_of(x)`).
 """
 import itertools
+import os
+import sys
 
 import numpy as np
 
@@ -59,6 +61,82 @@ def _compute_dtype(a):
     """BLAS works in float32/float64; half types are computed in float32 and cast back."""
     dt = a.dtype
     return dt if dt == _F32 or dt == _F64 else _F32
+
+
+# ---- tile parallelism (CPU): the tiles of one call split over the BLAS thread count -------------------
+# OpenBLAS alone parallelizes only the GEMMs; the im2col/col2im copies between them stay on one core. When
+# NumPy's OpenBLAS runs with n > 1 threads, the tiles are split into n groups of whole samples, each run by
+# one Python thread (copies and BLAS calls release the GIL) with OpenBLAS set to 1 thread for the duration,
+# so copies and GEMMs both run on n cores and each GEMM keeps its single-thread efficiency.
+_BLAS = 0        # 0: not looked up yet; None: unavailable; else (get_num_threads, set_num_threads)
+_EXEC = None
+
+
+def _blas_threads_api():
+    global _BLAS
+    if _BLAS == 0:
+        _BLAS = None
+        if os.environ.get("DISTTENSOR_CONV_THREADS", "1") in ("0", "") or not sys.platform.startswith("linux"):
+            return None
+        try:
+            import ctypes
+            with open("/proc/self/maps") as f:
+                paths = sorted({ln.split()[-1] for ln in f if "openblas" in ln and ".so" in ln})
+            for path in paths:
+                lib = ctypes.CDLL(path)
+                for pre, suf in itertools.product(("scipy_", ""), ("64_", "", "_64")):
+                    get = getattr(lib, f"{pre}openblas_get_num_threads{suf}", None)
+                    put = getattr(lib, f"{pre}openblas_set_num_threads{suf}", None)
+                    par = getattr(lib, f"{pre}openblas_get_parallel{suf}", None)
+                    if get is not None and put is not None:
+                        # only the pthreads build has one process-wide pool that this code may resize
+                        if par is not None and par() != 1:
+                            return None
+                        get.restype = ctypes.c_int
+                        put.argtypes = [ctypes.c_int]
+                        _BLAS = (get, put)
+                        return _BLAS
+        except Exception:  # pragma: no cover - any surprise: no tile parallelism
+            _BLAS = None
+    return _BLAS
+
+
+def _split_samples(tiles, parts):
+    """Split the tile list into <= parts runs of whole samples (row bands of one sample overlap in col2im)."""
+    N = tiles[-1][1]
+    bounds = [round(N * i / parts) for i in range(1, parts)]
+    groups, cur, bi = [], [], 0
+    for t in tiles:
+        while bi < len(bounds) and t[0] >= bounds[bi]:
+            if cur:
+                groups.append(cur)
+                cur = []
+            bi += 1
+        cur.append(t)
+    if cur:
+        groups.append(cur)
+    return groups
+
+
+def _run_tiles(xp, tiles, work):
+    """[work(group) for group in tile groups], the groups run concurrently when NumPy's BLAS has >1 thread."""
+    api = _blas_threads_api() if xp is np and len(tiles) >= 2 else None
+    nt = api[0]() if api is not None else 1
+    groups = _split_samples(tiles, nt) if nt > 1 else [tiles]
+    if len(groups) < 2:
+        return [work(tiles)]
+    global _EXEC
+    # a new pool after fork() too: the child inherits the executor object but not its threads
+    if _EXEC is None or _EXEC[0] != os.getpid() or _EXEC[1]._max_workers < len(groups) - 1:
+        from concurrent.futures import ThreadPoolExecutor
+        _EXEC = (os.getpid(), ThreadPoolExecutor(max_workers=len(groups) - 1, thread_name_prefix="disttensor-conv"))
+    api[1](1)
+    try:
+        futs = [_EXEC[1].submit(work, gr) for gr in groups[1:]]
+        first = work(groups[0])
+        return [first] + [f.result() for f in futs]
+    finally:
+        api[1](nt)
 
 
 # ---- array-level kernels ------------------------------------------------------------------------------
@@ -135,6 +213,14 @@ class _Tiler:
         self._wins = {}
         self._buf = None
 
+    def fork(self):
+        """The same tiling with its own scratch buffer (one per worker thread); window slices are shared."""
+        t = _Tiler.__new__(_Tiler)
+        for k in _Tiler.__slots__:
+            setattr(t, k, getattr(self, k))
+        t._buf = None
+        return t
+
     def band(self, r0, r1):
         return (r1 - r0,) + self.out_sp[1:]
 
@@ -194,16 +280,21 @@ def conv_forward(x, w, b, stride, pads, dil, G, xpad=None):
     src = xpad.reshape((N, G, C // G) + xpad.shape[2:])
     out = xp.empty((N, G, Og) + out_sp, dtype=x.dtype)
     bb = None if b is None else b.reshape((G, Og) + (1,) * len(out_sp))
-    for n0, n1, r0, r1 in T.tiles:
-        cl = T.cols(src, n0, n1, r0, r1)
-        dst = out[n0:n1] if r0 == 0 and r1 == H else out[n0:n1, :, :, r0:r1]
-        d2 = dst.reshape(dst.shape[:3] + (-1,))   # a band of rows is a strided (Og, band_L) matrix: a view
-        if not d2.flags.owndata:
-            xp.matmul(wm, cl, out=d2)
-        else:
-            dst[...] = xp.matmul(wm, cl).reshape(dst.shape)
-        if bb is not None:
-            dst += bb
+
+    def work(tiles, T=T):
+        if tiles is not T.tiles:
+            T = T.fork()
+        for n0, n1, r0, r1 in tiles:
+            cl = T.cols(src, n0, n1, r0, r1)
+            dst = out[n0:n1] if r0 == 0 and r1 == H else out[n0:n1, :, :, r0:r1]
+            d2 = dst.reshape(dst.shape[:3] + (-1,))   # a band of rows is a strided (Og, band_L) matrix: a view
+            if not d2.flags.owndata:
+                xp.matmul(wm, cl, out=d2)
+            else:
+                dst[...] = xp.matmul(wm, cl).reshape(dst.shape)
+            if bb is not None:
+                dst += bb
+    _run_tiles(xp, T.tiles, work)
     return out.reshape((N, O) + out_sp)
 
 
@@ -238,29 +329,38 @@ def conv_backward(g, x, w, stride, pads, dil, G, xpad=None, need_input=True, nee
     wmt = xp.ascontiguousarray(_wmat(w, G).swapaxes(1, 2))       # (G, K*Cg, Og)
     buf = xp.zeros((N, G, Cg) + xpad.shape[2:], dtype=g.dtype)
     g5 = g.reshape((N, G, Og) + out_sp)
-    acc = None
-    gcbuf = None
-    for n0, n1, r0, r1 in T.tiles:
-        band = T.band(r0, r1)
-        gt = _band(g5, n0, n1, r0, r1, H)                        # (n, G, Og, band_L)
-        cl = T.cols(src, n0, n1, r0, r1)
-        t = xp.matmul(cl, gt.swapaxes(-1, -2))                   # (n, G, K*Cg, Og)
-        t = t.sum(0) if t.shape[0] > 1 else t[0]
-        if acc is None:
-            acc = t
-        else:
-            acc += t
-        n = n1 - n0
-        shp = (n, G, K * Cg, _prod(band))
-        if gcbuf is None or gcbuf.size < _prod(shp):
-            gcbuf = xp.empty(_prod(shp), dtype=g.dtype)
-        gc = gcbuf[:_prod(shp)].reshape(shp)
-        xp.matmul(wmt, gt, out=gc)
-        gc = gc.reshape((n, G, K, Cg) + band)
-        bch = buf[n0:n1]
-        for i, win in enumerate(T.wins(r0, r1)):
-            v = bch[win]
-            v += gc[:, :, i]
+
+    def work(tiles, T=T):
+        if tiles is not T.tiles:
+            T = T.fork()
+        acc = None
+        gcbuf = None
+        for n0, n1, r0, r1 in tiles:
+            band = T.band(r0, r1)
+            gt = _band(g5, n0, n1, r0, r1, H)                        # (n, G, Og, band_L)
+            cl = T.cols(src, n0, n1, r0, r1)
+            t = xp.matmul(cl, gt.swapaxes(-1, -2))                   # (n, G, K*Cg, Og)
+            t = t.sum(0) if t.shape[0] > 1 else t[0]
+            if acc is None:
+                acc = t
+            else:
+                acc += t
+            n = n1 - n0
+            shp = (n, G, K * Cg, _prod(band))
+            if gcbuf is None or gcbuf.size < _prod(shp):
+                gcbuf = xp.empty(_prod(shp), dtype=g.dtype)
+            gc = gcbuf[:_prod(shp)].reshape(shp)
+            xp.matmul(wmt, gt, out=gc)
+            gc = gc.reshape((n, G, K, Cg) + band)
+            bch = buf[n0:n1]
+            for i, win in enumerate(T.wins(r0, r1)):
+                v = bch[win]
+                v += gc[:, :, i]
+        return acc
+    parts = _run_tiles(xp, T.tiles, work)
+    acc = parts[0]
+    for a in parts[1:]:
+        acc += a
     gw = acc.reshape(G, K, Cg, Og).transpose(0, 3, 2, 1).reshape(w.shape)
     gx = buf.reshape((N, C) + xpad.shape[2:])
     if any(lo or hi for lo, hi in pads):
@@ -296,16 +396,21 @@ def conv_grad_input(g, w, xshape, stride, pads, dil, G):
     sp = tuple(s + lo + max(hi, 0) for s, (lo, hi) in zip(xshape[2:], pads))
     buf = xp.zeros((N, G, Cg) + sp, dtype=g.dtype)
     g5 = g.reshape((N, G, Og) + out_sp)
-    for n0, n1, r0, r1 in T.tiles:
-        band = T.band(r0, r1)
-        n = n1 - n0
-        gc = T.scratch((n, G, K * Cg, _prod(band)))
-        xp.matmul(wmt, _band(g5, n0, n1, r0, r1, H), out=gc)
-        gc = gc.reshape((n, G, K, Cg) + band)
-        bch = buf[n0:n1]
-        for i, win in enumerate(T.wins(r0, r1)):
-            v = bch[win]
-            v += gc[:, :, i]
+
+    def work(tiles, T=T):
+        if tiles is not T.tiles:
+            T = T.fork()
+        for n0, n1, r0, r1 in tiles:
+            band = T.band(r0, r1)
+            n = n1 - n0
+            gc = T.scratch((n, G, K * Cg, _prod(band)))
+            xp.matmul(wmt, _band(g5, n0, n1, r0, r1, H), out=gc)
+            gc = gc.reshape((n, G, K, Cg) + band)
+            bch = buf[n0:n1]
+            for i, win in enumerate(T.wins(r0, r1)):
+                v = bch[win]
+                v += gc[:, :, i]
+    _run_tiles(xp, T.tiles, work)
     buf = buf.reshape((N, C) + sp)
     if any(lo or hi for lo, hi in pads):
         crop = (slice(None), slice(None)) + tuple(slice(lo, lo + s) for s, (lo, _) in zip(xshape[2:], pads))
@@ -332,15 +437,24 @@ def conv_grad_weight(g, x, wshape, stride, pads, dil, G, xpad=None):
     K = T.K
     src = xpad.reshape((N, G, Cg) + xpad.shape[2:])
     g5 = g.reshape((N, G, Og) + out_sp)
-    acc = None
-    for n0, n1, r0, r1 in T.tiles:
-        cl = T.cols(src, n0, n1, r0, r1)
-        t = xp.matmul(cl, _band(g5, n0, n1, r0, r1, H).swapaxes(-1, -2))   # (n, G, K*Cg, Og)
-        t = t.sum(0) if t.shape[0] > 1 else t[0]
-        if acc is None:
-            acc = t
-        else:
-            acc += t
+
+    def work(tiles, T=T):
+        if tiles is not T.tiles:
+            T = T.fork()
+        acc = None
+        for n0, n1, r0, r1 in tiles:
+            cl = T.cols(src, n0, n1, r0, r1)
+            t = xp.matmul(cl, _band(g5, n0, n1, r0, r1, H).swapaxes(-1, -2))   # (n, G, K*Cg, Og)
+            t = t.sum(0) if t.shape[0] > 1 else t[0]
+            if acc is None:
+                acc = t
+            else:
+                acc += t
+        return acc
+    parts = _run_tiles(xp, T.tiles, work)
+    acc = parts[0]
+    for a in parts[1:]:
+        acc += a
     # (G, K, Cg, Og) -> (G, Og, Cg, K) -> (O, Cg, *k)
     return acc.reshape(G, K, Cg, Og).transpose(0, 3, 2, 1).reshape(wshape)
 

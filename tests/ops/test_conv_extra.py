@@ -306,3 +306,29 @@ def test_torch_namespace_adaptive_max_pool1d_returns_indices():
     np.testing.assert_array_equal(yd.numpy(), yt.numpy())
     np.testing.assert_array_equal(id_.numpy(), it.numpy())
     assert not isinstance(DF.adaptive_max_pool1d(dt.from_numpy(x), 4), tuple)
+
+
+@pytest.mark.parametrize("kw", [dict(padding=1), dict(stride=2, padding=(1, 0)), dict(groups=2, dilation=2),
+                                dict(padding=1, out=3), dict(padding=1, transpose=True)])
+@pytest.mark.parametrize("chunk_bytes", [1 << 12, 1500])
+def test_conv_tiles_split_over_threads(monkeypatch, kw, chunk_bytes):
+    """With more than one BLAS thread the tiles of a call run in groups of whole samples on worker threads
+    (each with its own im2col scratch, partial weight gradients summed): force that split with a fake
+    2-thread BLAS and compare every gradient with torch, for sample tiles and row-band tiles."""
+    calls = []
+    monkeypatch.setattr(nn_conv, "_blas_threads_api", lambda: (lambda: 3, calls.append))
+    monkeypatch.setattr(nn_conv, "_CHUNK_BYTES", chunk_bytes)
+    kw = dict(kw)
+    transpose = kw.pop("transpose", False)
+    O = kw.pop("out", 6)                     # 3 < in channels: the input gradient runs as a convolution
+    rng = np.random.default_rng(21)
+    if transpose:
+        x, w, b = rng.standard_normal((5, 4, 6, 5)), rng.standard_normal((4, 6, 3, 3)), rng.standard_normal(6)
+        fd, ft = DF.conv_transpose2d, TF.conv_transpose2d
+    else:
+        x, w = rng.standard_normal((5, 4, 9, 8)), rng.standard_normal((O, 4 // kw.get("groups", 1), 3, 3))
+        b = rng.standard_normal(O)
+        fd, ft = DF.conv2d, TF.conv2d
+    _check(lambda x, w, b: fd(x, w, b, **kw), lambda x, w, b: ft(x, w, b, **kw), [x, w, b])
+    assert calls and calls[-1] == 3          # BLAS set to 1 thread during the split and restored after
+    assert 1 in calls
