@@ -18,6 +18,9 @@ def _parse():
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--reps", type=int, default=15)
     ap.add_argument("--only", default=None, help="substring of case names to run")
+    ap.add_argument("--against", default=None, metavar="GIT_REV",
+                    help="instead: time the conv kernels (arrays, forward + both gradients) of this checkout against "
+                         "those of disttensor/ops/nn_conv.py at GIT_REV and against torch, interleaved in one process")
     return ap.parse_args()
 
 
@@ -152,6 +155,66 @@ def bench(fd, ft, reps):
     return (float(np.median(wd)) * 1e3, float(np.median(wt)) * 1e3, min(cd) * 1e3, min(ct) * 1e3)
 
 
+def _conv_module_at(rev):
+    """disttensor/ops/nn_conv.py as of git revision `rev`, imported as a sibling module (nothing is written)."""
+    import subprocess
+    import types
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+    src = subprocess.run(["git", "show", f"{rev}:disttensor/ops/nn_conv.py"], cwd=root, check=True,
+                         capture_output=True, text=True).stdout
+    mod = types.ModuleType("disttensor.ops._nn_conv_at_rev")
+    mod.__package__ = "disttensor.ops"
+    exec(compile(src, f"{rev}:nn_conv.py", "exec"), mod.__dict__)
+    return mod
+
+
+def main_against(rev):
+    from disttensor.ops import nn_conv as new
+    old = _conv_module_at(rev)
+
+    def kernels(M, x, w, b, st, pads, xpad, g):
+        M.conv_forward(x, w, b, st, pads, (1, 1), 1, xpad)
+        if hasattr(M, "conv_backward"):
+            M.conv_backward(g, x, w, st, pads, (1, 1), 1, xpad)
+        else:
+            M.conv_grad_input(g, w, x.shape, st, pads, (1, 1), 1)
+            M.conv_grad_weight(g, x, w.shape, st, pads, (1, 1), 1, xpad)
+    print(f"threads={threads}; conv2d forward + input and weight gradients (kernels on arrays, no autograd), ms: "
+          f"minimum CPU time of the calling thread over {args.reps} interleaved rounds (wall-clock with >1 thread)")
+    print(f"{'case':42s} {rev[:10]:>10s} {'now':>8s} {'torch':>8s} {'before/torch':>12s} {'now/torch':>9s}")
+    clock = time.thread_time if threads == 1 else time.perf_counter
+    for name, (N, C, O, H, p, s) in [("conv2 MNIST 32->64 26x26 b64", (64, 32, 64, 26, 0, 1)),
+                                     ("ResNet 64->64 32x32 b32 pad1", (32, 64, 64, 32, 1, 1)),
+                                     ("ResNet down 64->128 s2 pad1", (32, 64, 128, 32, 1, 2))]:
+        if args.only and args.only not in name:
+            continue
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((N, C, H, H), dtype=np.float32)
+        w = rng.standard_normal((O, C, 3, 3), dtype=np.float32) * 0.1
+        b = rng.standard_normal(O, dtype=np.float32)
+        Ho = (H + 2 * p - 3) // s + 1
+        g = rng.standard_normal((N, O, Ho, Ho), dtype=np.float32)
+        pads, st = ((p, p), (p, p)), (s, s)
+        xpad = new._pad(x, pads)
+        xt, wt, bt = (torch.from_numpy(a.copy()).requires_grad_() for a in (x, w, b))
+        gt = torch.from_numpy(g.copy())
+
+        def tstep():
+            TF.conv2d(xt, wt, bt, stride=s, padding=p).backward(gt)
+            xt.grad = wt.grad = bt.grad = None
+        fs = [lambda: kernels(old, x, w, b, st, pads, xpad, g), lambda: kernels(new, x, w, b, st, pads, xpad, g), tstep]
+        for f in fs:
+            f()
+        best = [1e9] * 3
+        for _ in range(args.reps):
+            for i, f in enumerate(fs):
+                c = clock()
+                f()
+                best[i] = min(best[i], clock() - c)
+        a, b_, c = (v * 1e3 for v in best)
+        print(f"{name:42s} {a:10.2f} {b_:8.2f} {c:8.2f} {a / c:11.2f}x {b_ / c:8.2f}x", flush=True)
+
+
 def main():
     print(f"threads={threads} (torch.set_num_threads, OMP/OPENBLAS/NUMBA_NUM_THREADS), torch {torch.__version__}, "
           f"numpy {np.__version__}, reps={args.reps}; forward+backward in ms: wall-clock median, and (threads=1) "
@@ -168,4 +231,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    main_against(args.against) if args.against else main()
