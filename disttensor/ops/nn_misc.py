@@ -14,7 +14,7 @@ from .._backends.device import xp_of, device_of_array
 from ._apply import apply, apply1
 from ._registry import register
 from .. import random as _random
-from .nn_activation import numba_kernels, FASTMATH, use_numba, softmax_rows, _k as _act_kernels
+from .nn_activation import numba_kernels, FASTMATH, use_numba, softmax_rows, _k as _act_kernels, _threads, _pool
 
 _ndarray = np.ndarray
 
@@ -511,8 +511,17 @@ class Sdpa(Node):
 
     def forward(self, q, k, v, mask, scale, causal, dropout_p, drop):
         xp = xp_of(q)
+        if xp is np:
+            nb = _blas_single()
+            try:
+                return self._forward(xp, q, k, v, mask, scale, causal, drop)
+            finally:
+                _blas_restore(nb)
+        return self._forward(xp, q, k, v, mask, scale, causal, drop)
+
+    def _forward(self, xp, q, k, v, mask, scale, causal, drop):
         qs = q * q.dtype.type(scale)
-        s = xp.matmul(qs, xp.swapaxes(k, -1, -2))
+        s = _bmm(xp, qs, xp.swapaxes(k, -1, -2))
         self.float_mask = False
         if mask is not None:
             if mask.dtype == np.bool_:
@@ -534,21 +543,107 @@ class Sdpa(Node):
         pd = p * drop if drop is not None else p
         self.saved = (qs, k, v, p, pd, drop)
         self.scale = scale
-        return xp.matmul(pd, v).astype(q.dtype, copy=False)
+        return _bmm(xp, pd, v).astype(q.dtype, copy=False)
 
     def backward(self, g):
-        qs, k, v, p, pd, drop = self.saved
         xp = xp_of(g)
-        gv = xp.matmul(xp.swapaxes(pd, -1, -2), g)
-        gp = xp.matmul(g, xp.swapaxes(v, -1, -2))
+        if xp is np:
+            nb = _blas_single()
+            try:
+                return self._backward(xp, g)
+            finally:
+                _blas_restore(nb)
+        return self._backward(xp, g)
+
+    def _backward(self, xp, g):
+        qs, k, v, p, pd, drop = self.saved
+        gv = _bmm(xp, xp.swapaxes(pd, -1, -2), g)
+        gp = _bmm(xp, g, xp.swapaxes(v, -1, -2))
         if drop is not None:
             gp *= drop
         gs = _row_softmax_backward(xp, p, gp)
         gm = gs if self.float_mask else None
-        gq = xp.matmul(gs, k)
+        gq = _bmm(xp, gs, k)
         gq *= gq.dtype.type(self.scale)
-        gk = xp.matmul(xp.swapaxes(gs, -1, -2), qs)
+        gk = _bmm(xp, xp.swapaxes(gs, -1, -2), qs)
         return gq, gk, gv, gm
+
+
+# OpenBLAS threads: attention's GEMMs are many small ones (one per batch*head, e.g. 128x64x128), which
+# OpenBLAS still splits over its threads: 2 threads were slower than 1 (0.84 vs 0.67 ms for the 32 QK^T
+# products of the GPT benchmark), and when the other core is busy each GEMM waits on a descheduled worker
+# (sdpa forward measured 17 ms -> 500 ms). Sdpa runs its GEMMs on one BLAS thread: the count is set to 1
+# around the node and put back (a C call, ~1 us). The library is found once in /proc/self/maps; without
+# it (other BLAS, other OS) nothing changes.
+_BLAS_FNS = []
+
+
+def _blas_fns():
+    if not _BLAS_FNS:
+        fns = None
+        try:
+            import ctypes
+            paths = []
+            with open("/proc/self/maps") as f:
+                for line in f:
+                    path = line.split()[-1] if "/" in line else ""
+                    if "openblas" in path.lower() and path not in paths:
+                        paths.append(path)
+            paths.sort(key=lambda pth: "numpy" not in pth)  # NumPy's own OpenBLAS first
+            for path in paths:
+                lib = ctypes.CDLL(path)
+                for pre in ("scipy_openblas_", "openblas_"):
+                    for suf in ("64_", ""):
+                        st = getattr(lib, pre + "set_num_threads" + suf, None)
+                        gt = getattr(lib, pre + "get_num_threads" + suf, None)
+                        if st is not None and gt is not None and fns is None:
+                            st.restype = None
+                            st.argtypes = [ctypes.c_int]
+                            gt.restype = ctypes.c_int
+                            gt.argtypes = []
+                            fns = (st, gt)
+                if fns is not None:
+                    break
+        except (OSError, AttributeError, IndexError):
+            fns = None
+        _BLAS_FNS.append(fns)
+    return _BLAS_FNS[0]
+
+
+def _blas_single():
+    """Set NumPy's OpenBLAS to one thread; returns the previous count (0: nothing was changed)."""
+    fns = _blas_fns()
+    if fns is None:
+        return 0
+    n = fns[1]()
+    if n > 1:
+        fns[0](1)
+        return n
+    return 0
+
+
+def _blas_restore(n):
+    if n:
+        _BLAS_FNS[0][0](n)
+
+
+def _bmm(xp, a, b):
+    """xp.matmul(a, b) for attention's stacked GEMMs. On CPU with several numba threads, the leading batch
+    axis is split over that many Python threads (NumPy releases the GIL in matmul; each GEMM on one BLAS
+    thread, see _blas_single): parallel over the batch instead of inside each small GEMM."""
+    if xp is np and a.ndim >= 3 and a.shape[0] > 1 and a.shape[:-2] == b.shape[:-2] and a.size >= 65536:
+        nt = min(_threads(), a.shape[0])
+        if nt > 1:
+            out = np.empty(a.shape[:-1] + (b.shape[-1],), np.result_type(a, b))
+            n = a.shape[0]
+            cut = [n * i // nt for i in range(nt + 1)]
+            futs = [_pool(nt - 1).submit(np.matmul, a[cut[i]:cut[i + 1]], b[cut[i]:cut[i + 1]],
+                                         out=out[cut[i]:cut[i + 1]]) for i in range(1, nt)]
+            np.matmul(a[:cut[1]], b[:cut[1]], out=out[:cut[1]])
+            for f in futs:
+                f.result()
+            return out
+    return xp.matmul(a, b)
 
 
 def _build_sdpa(numba):
