@@ -1,6 +1,6 @@
 """Forward+backward of the nn ops that carry training, disttensor vs PyTorch CPU, side by side in one process.
 
-    .venv/bin/python benchmarks/bench_nn_ops.py [--repeat 30] [--threads N] [--mallopt] [-k NAME]
+    .venv/bin/python benchmarks/bench_nn_ops.py [--repeat 30] [--threads N] [--mallopt] [-k NAME] [--gpt-step]
 
 Each case builds the same inputs for both libraries, runs forward + backward (`loss.backward()` on a sum or
 on the loss), and reports the best (min) wall time over `--repeat` runs after warm-up (the two libraries' runs
@@ -161,14 +161,27 @@ def cases(L, rng):
     return out
 
 
+def gpt_step(repeat):
+    """The GPT training step of bench_training.py (same model code, AdamW), both libraries' steps interleaved."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__))))
+    from bench_training import _setup
+    import torch
+    import disttensor
+    sd, st = _setup(disttensor, "gpt"), _setup(torch, "gpt")
+    td, tdm, tt, ttm = _time2(sd, st, repeat, warmup=2)
+    print(f"{'gpt training step (interleaved)':40s} {td * 1e3:14.1f} {tt * 1e3:10.1f} {td / tt:7.2f}   "
+          f"({tdm * 1e3:.1f} / {ttm * 1e3:.1f}, median ratio {tdm / ttm:.2f})", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=30)
     ap.add_argument("--threads", type=int, default=0, help="torch/numba threads (0: library defaults)")
     ap.add_argument("-k", default="", help="only cases whose name contains this")
+    ap.add_argument("--gpt-step", action="store_true", help="also time bench_training.py's GPT step, interleaved")
     ap.add_argument("--mallopt", action="store_true",
                     help="keep freed heap memory (glibc mallopt: no mmap/trim below 1 GiB) for both libraries; "
-                         "fresh-page faults otherwise dominate mid-size NumPy temporaries")
+                         "importing disttensor now does this already (DISTTENSOR_KEEP_HEAP=0 turns it off)")
     args = ap.parse_args()
     if args.mallopt:
         import ctypes
@@ -196,6 +209,8 @@ def main():
         td, tdm, tt, ttm = _time2(fd, ft, args.repeat)
         print(f"{name:40s} {td * 1e3:14.3f} {tt * 1e3:10.3f} {td / tt:7.2f}   ({tdm * 1e3:.3f} / {ttm * 1e3:.3f})",
               flush=True)
+    if args.gpt_step:
+        gpt_step(max(5, args.repeat // 3))
 
 
 if __name__ == "__main__":
