@@ -183,10 +183,53 @@ def _build_pool(numba):
                     c = k - a * kw
                     gx[b, i * sh - ph + a * dh, j * sw - pw + c * dw] += g[b, i, j]
 
+    @njit(parallel=True, cache=True)
+    def fwd22(x, y, kid):
+        # 2x2 windows, stride 2, no padding (the common CNN pool): no bounds tests, one branch per element
+        B = x.shape[0]
+        Ho, Wo = y.shape[1], y.shape[2]
+        for b in prange(B):
+            for i in range(Ho):
+                r = 2 * i
+                for j in range(Wo):
+                    q = 2 * j
+                    best = x[b, r, q]
+                    bk = 0
+                    v = x[b, r, q + 1]
+                    if v > best or v != v:
+                        best = v
+                        bk = 1
+                    v = x[b, r + 1, q]
+                    if v > best or v != v:
+                        best = v
+                        bk = 2
+                    v = x[b, r + 1, q + 1]
+                    if v > best or v != v:
+                        best = v
+                        bk = 3
+                    y[b, i, j] = best
+                    kid[b, i, j] = bk
+
+    @njit(parallel=True, cache=True)
+    def bwd22(g, kid, gx):
+        # writes all four positions of every window, so gx needs no zero fill where the windows cover it
+        B, Ho, Wo = g.shape
+        for b in prange(B):
+            for i in range(Ho):
+                r = 2 * i
+                for j in range(Wo):
+                    q = 2 * j
+                    k = kid[b, i, j]
+                    v = g[b, i, j]
+                    gx[b, r, q] = v if k == 0 else 0.0
+                    gx[b, r, q + 1] = v if k == 1 else 0.0
+                    gx[b, r + 1, q] = v if k == 2 else 0.0
+                    gx[b, r + 1, q + 1] = v if k == 3 else 0.0
+
     class K:
         pass
     k = K()
-    k.fwd, k.bwd = fwd, bwd
+    k.fwd, k.bwd, k.fwd22, k.bwd22 = fwd, bwd, fwd22, bwd22
     return k
 
 
@@ -209,8 +252,13 @@ class MaxPoolNd(Node):
             xb = np.ascontiguousarray(xb)
             y = np.empty((xb.shape[0],) + out, dtype=x.dtype)
             kid = np.empty(y.shape, dtype=np.int32)
-            _numba_pool().fwd(xb, k[0], k[1], s[0], s[1], p[0], p[1], d[0], d[1], y, kid)
-            self.saved = (kid, "numba", (nd, k, s, p, d, out, lead, S))
+            if k == (2, 2) and s == (2, 2) and p == (0, 0) and d == (1, 1) and \
+                    2 * out[0] <= S[0] and 2 * out[1] <= S[1]:
+                _numba_pool().fwd22(xb, y, kid)
+                self.saved = (kid, "numba22", (nd, k, s, p, d, out, lead, S))
+            else:
+                _numba_pool().fwd(xb, k[0], k[1], s[0], s[1], p[0], p[1], d[0], d[1], y, kid)
+                self.saved = (kid, "numba", (nd, k, s, p, d, out, lead, S))
             y = y.reshape(lead + out)
             if want_idx:
                 return y, _flat_indices(xp, kid, S, k, s, p, d, out).reshape(lead + out)
@@ -245,6 +293,11 @@ class MaxPoolNd(Node):
         xp = xp_of(g)
         B = _prod(lead)
         gb = g.reshape((B,) + out)
+        if tiling == "numba22":
+            covered = (2 * out[0], 2 * out[1]) == S
+            gx = (np.empty if covered else np.zeros)((B,) + S, dtype=g.dtype)
+            _numba_pool().bwd22(np.ascontiguousarray(gb), kid, gx)
+            return gx.reshape(lead + S)
         if tiling == "numba":
             gx = np.zeros((B,) + S, dtype=g.dtype)
             _numba_pool().bwd(np.ascontiguousarray(gb), kid, k[1], s[0], s[1], p[0], p[1], d[0], d[1], gx)
@@ -256,7 +309,9 @@ class MaxPoolNd(Node):
             m = xp.empty(kid.shape, dtype=bool)
             for i, kpos in enumerate(np.ndindex(*k)):
                 xp.equal(kid, i, out=m)
-                xp.multiply(gb, m, out=gr[_tile_sel(kpos, nd)])
+                dst = gr[_tile_sel(kpos, nd)]
+                dst[...] = 0                       # not gb * m: an inf or NaN gradient must not leak as NaN
+                xp.copyto(dst, gb, where=m)
             return gx.reshape(lead + S)
         idx = _flat_indices(xp, kid, S, k, s, p, d, out).reshape(B, -1)
         unique = all(dd * (kk - 1) < ss for kk, ss, dd in zip(k, s, d))

@@ -332,3 +332,26 @@ def test_conv_tiles_split_over_threads(monkeypatch, kw, chunk_bytes):
     _check(lambda x, w, b: fd(x, w, b, **kw), lambda x, w, b: ft(x, w, b, **kw), [x, w, b])
     assert calls and calls[-1] == 3          # BLAS set to 1 thread during the split and restored after
     assert 1 in calls
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 6, 8), (2, 3, 7, 9)])
+@pytest.mark.parametrize("ceil_mode", [False, True])
+def test_max_pool2x2_ties_nan_inf_like_torch(pool_path, shape, ceil_mode):
+    """The 2x2/stride-2 kernel (numba) and the NumPy tiles: first maximum on ties, last NaN, infinities, the
+    uncovered last row/column (odd sizes) and ceil_mode windows."""
+    x = np.round(np.random.default_rng(22).standard_normal(shape))  # many ties
+    x[0, 0, 2, 2] = np.nan
+    x[0, 1, 1, 1] = x[0, 1, 0, 0] = np.nan
+    x[1, 2, 0, 1] = np.inf
+    x[1, 1, 0, 0] = -np.inf
+    for dtype in (np.float32, np.float64):
+        d, t = _pair(x.astype(dtype))
+        yd, id_ = DF.max_pool2d(d[0], 2, ceil_mode=ceil_mode, return_indices=True)
+        yt, it = TF.max_pool2d(t[0], 2, ceil_mode=ceil_mode, return_indices=True)
+        np.testing.assert_array_equal(yd.detach().numpy(), yt.detach().numpy())
+        np.testing.assert_array_equal(id_.numpy(), it.numpy())
+        g = np.random.default_rng(23).standard_normal(tuple(yt.shape)).astype(dtype)
+        g[0, 0, 0, 0] = np.inf
+        yd.backward(dt.from_numpy(g.copy()))
+        yt.backward(torch.from_numpy(g.copy()))
+        np.testing.assert_array_equal(d[0].grad.numpy(), t[0].grad.numpy())
