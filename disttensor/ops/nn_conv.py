@@ -68,6 +68,9 @@ def _compute_dtype(a):
 # NumPy's OpenBLAS runs with n > 1 threads, the tiles are split into n groups of whole samples, each run by
 # one Python thread (copies and BLAS calls release the GIL) with OpenBLAS set to 1 thread for the duration,
 # so copies and GEMMs both run on n cores and each GEMM keeps its single-thread efficiency.
+# OFF unless DISTTENSOR_CONV_THREADS=1: on this 2-core machine the MNIST-convnet training step was no faster
+# with it on two free cores (backward 36 vs 31 ms, min of 30 steps), only far steadier when another job held
+# a core (median step 121 vs 275 ms); see benchmarks/RESULTS.md.
 _BLAS = 0        # 0: not looked up yet; None: unavailable; else (get_num_threads, set_num_threads)
 _EXEC = None
 
@@ -76,7 +79,7 @@ def _blas_threads_api():
     global _BLAS
     if _BLAS == 0:
         _BLAS = None
-        if os.environ.get("DISTTENSOR_CONV_THREADS", "1") in ("0", "") or not sys.platform.startswith("linux"):
+        if os.environ.get("DISTTENSOR_CONV_THREADS", "0") in ("0", "") or not sys.platform.startswith("linux"):
             return None
         try:
             import ctypes
