@@ -652,7 +652,8 @@ def softmax_rows(k, x2, log, sumz=None, pick=None):
     picked = np.empty(n, dtype=x2.dtype) if pick is not None else None
     nt = _threads() if x2.nbytes >= PARALLEL_BYTES and n > 1 else 1
     if nt <= 1:
-        _softmax_part(k.row_sub_max, k.row_normalize, x2, out, logs, picked, sumz, pick, log, 0, n)
+        # serial kernels: the parallel ones pay a thread-pool launch per cache block (3x slower here)
+        _softmax_part(k.row_sub_max_s, k.row_normalize_s, x2, out, logs, picked, sumz, pick, log, 0, n)
         return out, logs, picked
     nt = min(nt, n)
     bounds = [n * i // nt for i in range(nt + 1)]
@@ -771,7 +772,8 @@ class Softmax(Node):
                     k.log_softmax_b(np.exp(y2), g2, out)
                 else:
                     k.softmax_b(y2, g2, out)
-                return out.reshape(y.shape)
+                # no reshape view when shapes agree: a leaf can then adopt `out` instead of copying it
+                return out if out.shape == y.shape else out.reshape(y.shape)
         xp = xp_of(g)
         if self.log:
             s = g.sum(axis=axis, keepdims=True)
