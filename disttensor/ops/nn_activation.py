@@ -212,9 +212,31 @@ def _build_act(numba):
             for j in range(c):
                 out[i, j] = g[i, j] - e[i, j] * s
 
+    # serial twins for small inputs: a parallel launch costs more than the whole row loop there
+    @njit(nogil=True, cache=True, fastmath=FM)
+    def softmax_b_s(y, g, out):
+        n, c = y.shape
+        for i in range(n):
+            s = g[i, 0] * 0
+            for j in range(c):
+                s += g[i, j] * y[i, j]
+            for j in range(c):
+                out[i, j] = y[i, j] * (g[i, j] - s)
+
+    @njit(nogil=True, cache=True, fastmath=FM)
+    def log_softmax_b_s(e, g, out):
+        n, c = e.shape
+        for i in range(n):
+            s = g[i, 0] * 0
+            for j in range(c):
+                s += g[i, j]
+            for j in range(c):
+                out[i, j] = g[i, j] - e[i, j] * s
+
     class K:
         pass
     k = K()
+    k.softmax_b_s, k.log_softmax_b_s = softmax_b_s, log_softmax_b_s
     k.gelu_f32, k.gelu_b32 = gelu_f32, gelu_b32
     k.gelu_tanh_inner, k.gelu_tanh_out, k.gelu_tanh_b = gelu_tanh_inner, gelu_tanh_out, gelu_tanh_b
     k.row_sub_max_s, k.row_normalize_s = row_sub_max_s, row_normalize_s
@@ -768,10 +790,11 @@ class Softmax(Node):
                 g2 = np.ascontiguousarray(g, dtype=y.dtype).reshape(-1, y.shape[-1])
                 y2 = y.reshape(g2.shape)
                 out = np.empty_like(g2)
+                serial = y2.nbytes < PARALLEL_BYTES * 8 or _threads() <= 1
                 if self.log:
-                    k.log_softmax_b(np.exp(y2), g2, out)
+                    (k.log_softmax_b_s if serial else k.log_softmax_b)(np.exp(y2), g2, out)
                 else:
-                    k.softmax_b(y2, g2, out)
+                    (k.softmax_b_s if serial else k.softmax_b)(y2, g2, out)
                 # no reshape view when shapes agree: a leaf can then adopt `out` instead of copying it
                 return out if out.shape == y.shape else out.reshape(y.shape)
         xp = xp_of(g)

@@ -310,6 +310,9 @@ def test_sdpa_dropout_is_seeded_and_unbiased():
 BIG = [
     ("softmax", lambda L, x: L.nn.functional.softmax(x, -1), (64, 600)),
     ("log_softmax", lambda L, x: L.nn.functional.log_softmax(x, -1), (64, 600)),
+    # above PARALLEL_BYTES * 8: row slices on threads forward, the parallel kernels backward
+    ("softmax_parallel", lambda L, x: L.nn.functional.softmax(x, -1), (1024, 600)),
+    ("log_softmax_parallel", lambda L, x: L.nn.functional.log_softmax(x, -1), (1024, 600)),
     ("gelu", lambda L, x: L.nn.functional.gelu(x * 3), (70000,)),
     ("gelu_tanh", lambda L, x: L.nn.functional.gelu(x * 3, approximate="tanh"), (70000,)),
     ("layer_norm", lambda L, x: L.nn.functional.layer_norm(x, (600,)), (64, 600)),
