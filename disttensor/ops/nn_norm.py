@@ -29,54 +29,75 @@ def _build_ln(numba):
 
 
 def _ln_pair(numba, C):
+    """(forward, backward) kernels, each as a parallel and a serial loop over one shared row body:
+    a parallel launch costs 80-200 us on numba's workqueue layer, more than a small layer norm."""
     njit, prange = numba.njit, numba.prange
+
+    @njit(inline="always", fastmath=FASTMATH)
+    def f_row(x, w, b, y, mean, rstd, invd, epsc, i):
+        d = x.shape[1]
+        s = C(0.0)
+        for j in range(d):
+            s += x[i, j]
+        mu = s * invd
+        v = C(0.0)
+        for j in range(d):
+            t = x[i, j] - mu
+            v += t * t
+        rs = C(1.0) / np.sqrt(v * invd + epsc)
+        mean[i] = mu
+        rstd[i] = rs
+        for j in range(d):
+            y[i, j] = (x[i, j] - mu) * rs * w[j] + b[j]
+
+    @njit(inline="always", fastmath=FASTMATH)
+    def b_chunk(x, g, w, mean, rstd, gx, gwp, gbp, invd, ch, lo, hi):
+        d = x.shape[1]
+        for i in range(lo, hi):
+            mu = mean[i]
+            rs = rstd[i]
+            a = C(0.0)
+            bb = C(0.0)
+            for j in range(d):
+                xh = (x[i, j] - mu) * rs
+                gh = g[i, j] * w[j]
+                a += gh
+                bb += gh * xh
+                gwp[ch, j] += g[i, j] * xh
+                gbp[ch, j] += g[i, j]
+            a *= invd
+            bb *= invd
+            for j in range(d):
+                xh = (x[i, j] - mu) * rs
+                gx[i, j] = rs * (g[i, j] * w[j] - a - xh * bb)
 
     @njit(parallel=True, cache=True, fastmath=FASTMATH)
     def ln_f(x, w, b, y, mean, rstd, eps):
         n, d = x.shape
-        invd = C(1.0 / d)
-        epsc = C(eps)
+        invd, epsc = C(1.0 / d), C(eps)
         for i in prange(n):
-            s = C(0.0)
-            for j in range(d):
-                s += x[i, j]
-            mu = s * invd
-            v = C(0.0)
-            for j in range(d):
-                t = x[i, j] - mu
-                v += t * t
-            rs = C(1.0) / np.sqrt(v * invd + epsc)
-            mean[i] = mu
-            rstd[i] = rs
-            for j in range(d):
-                y[i, j] = (x[i, j] - mu) * rs * w[j] + b[j]
+            f_row(x, w, b, y, mean, rstd, invd, epsc, i)
+
+    @njit(nogil=True, cache=True, fastmath=FASTMATH)
+    def ln_f_serial(x, w, b, y, mean, rstd, eps):
+        n, d = x.shape
+        invd, epsc = C(1.0 / d), C(eps)
+        for i in range(n):
+            f_row(x, w, b, y, mean, rstd, invd, epsc, i)
 
     @njit(parallel=True, cache=True, fastmath=FASTMATH)
     def ln_b(x, g, w, mean, rstd, gx, gwp, gbp, nchunk):
         n, d = x.shape
         invd = C(1.0 / d)
         for ch in prange(nchunk):
-            lo = ch * n // nchunk
-            hi = (ch + 1) * n // nchunk
-            for i in range(lo, hi):
-                mu = mean[i]
-                rs = rstd[i]
-                a = C(0.0)
-                bb = C(0.0)
-                for j in range(d):
-                    xh = (x[i, j] - mu) * rs
-                    gh = g[i, j] * w[j]
-                    a += gh
-                    bb += gh * xh
-                    gwp[ch, j] += g[i, j] * xh
-                    gbp[ch, j] += g[i, j]
-                a *= invd
-                bb *= invd
-                for j in range(d):
-                    xh = (x[i, j] - mu) * rs
-                    gx[i, j] = rs * (g[i, j] * w[j] - a - xh * bb)
+            b_chunk(x, g, w, mean, rstd, gx, gwp, gbp, invd, ch, ch * n // nchunk, (ch + 1) * n // nchunk)
 
-    return ln_f, ln_b
+    @njit(nogil=True, cache=True, fastmath=FASTMATH)
+    def ln_b_serial(x, g, w, mean, rstd, gx, gwp, gbp, nchunk):
+        n, d = x.shape
+        b_chunk(x, g, w, mean, rstd, gx, gwp, gbp, C(1.0 / d), 0, 0, n)
+
+    return ln_f, ln_b, ln_f_serial, ln_b_serial
 
 
 class Norm(Node):
@@ -127,6 +148,9 @@ class Norm(Node):
         return gx.reshape(self.shape), gw, gb
 
 
+SERIAL_BELOW = 1 << 20  # elements: below this one serial loop beats a parallel launch (measured)
+
+
 class LayerNormRows(Node):
     """layer_norm over the last D elements of a contiguous CPU array, on numba kernels."""
     __slots__ = ("shape", "wshape", "hasw", "hasb")
@@ -142,17 +166,21 @@ class LayerNormRows(Node):
         y = np.empty_like(x2)
         mean = np.empty(n, x.dtype)
         rstd = np.empty(n, x.dtype)
-        kf, kb = k.f32 if x.dtype == np.float32 else k.f64
+        kf, kb, kf_s, kb_s = k.f32 if x.dtype == np.float32 else k.f64
+        import numba
+        threads = numba.get_num_threads()
+        serial = threads <= 1 or x2.size < SERIAL_BELOW
+        if serial:
+            kf, kb = kf_s, kb_s
         kf(x2, w1, b1, y, mean, rstd, eps)
-        self.saved = (x2, w1, mean, rstd, kb)
+        self.saved = (x2, w1, mean, rstd, kb, 1 if serial else threads * 2)
         return y.reshape(x.shape)
 
     def backward(self, g):
-        x2, w1, mean, rstd, kb = self.saved
+        x2, w1, mean, rstd, kb, chunks = self.saved
         g2 = np.ascontiguousarray(g, dtype=x2.dtype).reshape(x2.shape)
         gx = np.empty_like(x2)
-        import numba
-        nchunk = max(1, min(numba.get_num_threads() * 2, x2.shape[0]))
+        nchunk = max(1, min(chunks, x2.shape[0]))
         gwp = np.zeros((nchunk, x2.shape[1]), x2.dtype)
         gbp = np.zeros((nchunk, x2.shape[1]), x2.dtype)
         kb(x2, g2, w1, mean, rstd, gx, gwp, gbp, nchunk)

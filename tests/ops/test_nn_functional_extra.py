@@ -316,6 +316,7 @@ BIG = [
     ("gelu", lambda L, x: L.nn.functional.gelu(x * 3), (70000,)),
     ("gelu_tanh", lambda L, x: L.nn.functional.gelu(x * 3, approximate="tanh"), (70000,)),
     ("layer_norm", lambda L, x: L.nn.functional.layer_norm(x, (600,)), (64, 600)),
+    ("layer_norm_parallel", lambda L, x: L.nn.functional.layer_norm(x, (600,)), (2048, 600)),  # > SERIAL_BELOW
 ]
 
 
