@@ -130,108 +130,93 @@ def _build_act(numba):
             th = t[i]
             out[i] = g[i] * (0.5 * (1.0 + th) + 0.5 * v * (1.0 - th * th) * K0 * (1.0 + 3.0 * 0.044715 * v * v))
 
+    # Row bodies shared by a parallel loop (big inputs) and a serial, GIL-free loop. softmax_rows runs the
+    # serial ones on row slices from several Python threads (so NumPy's single-threaded exp runs on every
+    # core too), and on small inputs, where a parallel launch costs more than the whole row loop.
+    @njit(inline="always", fastmath=FM)
+    def sub_max_row(x, mxs, z, sumz, want, i):
+        # z[i] = x[i] - mxs[i] (the row max, from NumPy: numba's max loop does not vectorize);
+        # sumz[i] = sum(z[i]) when wanted
+        mx = mxs[i]
+        if mx == -np.inf:
+            mx = mx * 0  # keeps the float type: accumulators in the input's type stay vectorized
+        s = x[i, 0] * 0
+        for j in range(x.shape[1]):
+            t = x[i, j] - mx
+            z[i, j] = t
+            s += t
+        if want:
+            sumz[i] = s
+
+    @njit(inline="always", fastmath=FM)
+    def normalize_row(p, logs, i):
+        # p[i] /= sum(p[i]); logs[i] = log(sum(p[i]))
+        s = p[i, 0] * 0
+        for j in range(p.shape[1]):
+            s += p[i, j]
+        r = (s * 0 + 1) / s
+        for j in range(p.shape[1]):
+            p[i, j] *= r
+        logs[i] = np.log(s)
+
+    @njit(inline="always", fastmath=FM)
+    def softmax_b_row(y, g, out, i):
+        s = g[i, 0] * 0
+        for j in range(y.shape[1]):
+            s += g[i, j] * y[i, j]
+        for j in range(y.shape[1]):
+            out[i, j] = y[i, j] * (g[i, j] - s)
+
+    @njit(inline="always", fastmath=FM)
+    def log_softmax_b_row(e, g, out, i):
+        # out = g - exp(y) * sum(g), with e = exp(y) given
+        s = g[i, 0] * 0
+        for j in range(e.shape[1]):
+            s += g[i, j]
+        for j in range(e.shape[1]):
+            out[i, j] = g[i, j] - e[i, j] * s
+
     @njit(parallel=True, cache=True, fastmath=FM)
     def row_sub_max(x, mxs, z, sumz):
-        # z[i] = x[i] - mxs[i] (the row max, from NumPy: numba's max loop does not vectorize);
-        # sumz[i] = sum(z[i]) when sumz has a row per row
-        n, c = x.shape
-        want = sumz.shape[0] == n
-        for i in prange(n):
-            mx = mxs[i]
-            if mx == -np.inf:
-                mx = mx * 0  # keeps the float type: accumulators in the input's type stay vectorized
-            s = x[i, 0] * 0
-            for j in range(c):
-                t = x[i, j] - mx
-                z[i, j] = t
-                s += t
-            if want:
-                sumz[i] = s
+        want = sumz.shape[0] == x.shape[0]
+        for i in prange(x.shape[0]):
+            sub_max_row(x, mxs, z, sumz, want, i)
+
+    @njit(nogil=True, cache=True, fastmath=FM)
+    def row_sub_max_s(x, mxs, z, sumz):
+        want = sumz.shape[0] == x.shape[0]
+        for i in range(x.shape[0]):
+            sub_max_row(x, mxs, z, sumz, want, i)
 
     @njit(parallel=True, cache=True, fastmath=FM)
     def row_normalize(p, logs):
-        # p[i] /= sum(p[i]); logs[i] = log(sum(p[i]))
-        n, c = p.shape
-        for i in prange(n):
-            s = p[i, 0] * 0
-            for j in range(c):
-                s += p[i, j]
-            r = (s * 0 + 1) / s
-            for j in range(c):
-                p[i, j] *= r
-            logs[i] = np.log(s)
-
-    # serial, GIL-free twins of the two row passes: softmax_rows runs them on row slices from several
-    # Python threads, so NumPy's exp (single-threaded, GIL released) runs on every core too
-    @njit(nogil=True, cache=True, fastmath=FM)
-    def row_sub_max_s(x, mxs, z, sumz):
-        n, c = x.shape
-        want = sumz.shape[0] == n
-        for i in range(n):
-            mx = mxs[i]
-            if mx == -np.inf:
-                mx = mx * 0
-            s = x[i, 0] * 0
-            for j in range(c):
-                t = x[i, j] - mx
-                z[i, j] = t
-                s += t
-            if want:
-                sumz[i] = s
+        for i in prange(p.shape[0]):
+            normalize_row(p, logs, i)
 
     @njit(nogil=True, cache=True, fastmath=FM)
     def row_normalize_s(p, logs):
-        n, c = p.shape
-        for i in range(n):
-            s = p[i, 0] * 0
-            for j in range(c):
-                s += p[i, j]
-            r = (s * 0 + 1) / s
-            for j in range(c):
-                p[i, j] *= r
-            logs[i] = np.log(s)
+        for i in range(p.shape[0]):
+            normalize_row(p, logs, i)
 
     @njit(parallel=True, cache=True, fastmath=FM)
     def softmax_b(y, g, out):
-        n, c = y.shape
-        for i in prange(n):
-            s = g[i, 0] * 0
-            for j in range(c):
-                s += g[i, j] * y[i, j]
-            for j in range(c):
-                out[i, j] = y[i, j] * (g[i, j] - s)
+        for i in prange(y.shape[0]):
+            softmax_b_row(y, g, out, i)
+
+    @njit(nogil=True, cache=True, fastmath=FM)
+    def softmax_b_s(y, g, out):
+        for i in range(y.shape[0]):
+            softmax_b_row(y, g, out, i)
 
     @njit(parallel=True, cache=True, fastmath=FM)
     def log_softmax_b(e, g, out):
-        # out = g - exp(y) * sum(g), with e = exp(y) given
-        n, c = e.shape
-        for i in prange(n):
-            s = g[i, 0] * 0
-            for j in range(c):
-                s += g[i, j]
-            for j in range(c):
-                out[i, j] = g[i, j] - e[i, j] * s
-
-    # serial twins for small inputs: a parallel launch costs more than the whole row loop there
-    @njit(nogil=True, cache=True, fastmath=FM)
-    def softmax_b_s(y, g, out):
-        n, c = y.shape
-        for i in range(n):
-            s = g[i, 0] * 0
-            for j in range(c):
-                s += g[i, j] * y[i, j]
-            for j in range(c):
-                out[i, j] = y[i, j] * (g[i, j] - s)
+        for i in prange(e.shape[0]):
+            log_softmax_b_row(e, g, out, i)
 
     @njit(nogil=True, cache=True, fastmath=FM)
     def log_softmax_b_s(e, g, out):
-        n, c = e.shape
-        for i in range(n):
-            s = g[i, 0] * 0
-            for j in range(c):
-                s += g[i, j]
-            for j in range(c):
-                out[i, j] = g[i, j] - e[i, j] * s
+        for i in range(e.shape[0]):
+            log_softmax_b_row(e, g, out, i)
 
     class K:
         pass
