@@ -389,7 +389,10 @@ def test_distributed_sampler_from_process_group():
             p.communicate()
     assert p.returncode == 0, err
     import json
-    res = sorted(json.loads(line[6:]) for line in out.splitlines() if line.startswith("RESULT"))
+    # mpiexec forwards both ranks' stdout through one pipe, so one rank's line may not have ended when
+    # the other's starts: decode each record where it begins rather than line by line
+    dec = json.JSONDecoder()
+    res = sorted(dec.raw_decode(chunk.lstrip())[0] for chunk in out.split("RESULT")[1:])
     assert [r[:2] for r in res] == [[0, 2], [1, 2]]
     for rank, world, got in res:
         t = tud.DistributedSampler(list(range(11)), num_replicas=2, rank=rank, seed=3)
