@@ -516,3 +516,19 @@ def test_zero_dim_results_are_real_tensors():
     for r in (a == b, a > b, a <= 0.5, a != 1, dt.isclose(dt.tensor(True), dt.tensor(True)), a.argmax(0),
               dt.tensor([1.0, 3.0]).argmax(0), a.var(0), dt.tensor([1.0]).std(0)):
         assert isinstance(r.numpy(), np.ndarray) and r.numpy().shape == ()
+
+
+@pytest.mark.parametrize("n", [10, 40_000])  # NumPy path, numba kernel
+@pytest.mark.parametrize("contiguous_grad", [True, False])
+def test_relu_backward_special_values_match_torch(n, contiguous_grad):
+    values = torch.tensor([float("nan"), 0.0, -0.0, -1.5, 2.5, float("inf"), -float("inf")])
+    xt = values.repeat(n // 7 + 1)[:n].clone().requires_grad_(True)
+    xd = dt.from_numpy(xt.detach().numpy().copy()).requires_grad_(True)
+    if contiguous_grad:
+        g = torch.randn(n)
+        torch.relu(xt).backward(g)
+        dt.relu(xd).backward(dt.from_numpy(g.numpy()))
+    else:  # sum().backward() hands relu a broadcast (non-contiguous) gradient
+        torch.relu(xt).sum().backward()
+        dt.relu(xd).sum().backward()
+    np.testing.assert_array_equal(xd.grad.numpy(), xt.grad.numpy())
