@@ -28,6 +28,9 @@ class Matmul(Node):
         a, b = self.saved
         xp = xp_of(g)
         need_a, need_b = self._next[0] is not None, self._next[1] is not None
+        if need_a and need_b and not (g.flags.c_contiguous or g.flags.f_contiguous):
+            # e.g. the expanded gradient of sum(): NumPy would copy it inside each of the two GEMMs
+            g = xp.ascontiguousarray(g)
         if a.ndim > 2 and b.ndim == 2:
             g2 = g.reshape(-1, g.shape[-1])
             ga = (g2 @ b.T).reshape(a.shape) if need_a else None
