@@ -32,6 +32,19 @@ def _keep_freed_heap():
 _keep_freed_heap()
 del _keep_freed_heap
 
+
+def _silence_float_warnings():
+    # PyTorch computes log(-1) = nan or 1/0 = inf silently; NumPy warns ("invalid value encountered in
+    # log") from the disttensor line that called the ufunc. Ignore exactly those warnings, only when they
+    # come from disttensor's own modules: no per-op errstate cost, and NumPy code of the user still warns.
+    import warnings
+    warnings.filterwarnings("ignore", message=r".* encountered in ", category=RuntimeWarning,
+                            module=r"disttensor(\.|$)")
+
+
+_silence_float_warnings()
+del _silence_float_warnings
+
 from ._dtype import (dtype, bool, uint8, int8, int16, int32, int64, float16, bfloat16, float32,  # noqa: F401
                      float64, complex64, complex128, half, float, double, short, int, long, cfloat,
                      get_default_dtype, set_default_dtype, promote_types, finfo, iinfo)

@@ -166,6 +166,27 @@ def test_import_is_light():
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
 
 
+def test_float_domain_errors_are_silent_like_torch():
+    # log(-1), sqrt(-1), 1/0, overflow: torch gives nan/inf without a warning; NumPy code of the user must
+    # still warn. Run under -W error in a fresh process (pytest rewrites warning filters per test).
+    import json
+    import subprocess
+    import sys
+    body = ("x = L.tensor([-1.0, 0.0, 1.0], requires_grad=True)\n"
+            "y = L.log(x) + L.sqrt(x) + x / 0 + L.tensor([3e38]) * 10\n"
+            "y.sum().backward()\n"
+            "r = [str(v) for v in y.tolist() + x.grad.tolist() + [L.tensor([1e10]).half().item()]]\n")
+    code = ("import json, numpy as np, disttensor as L\n" + body + "print(json.dumps(r))\n"
+            "try:\n    np.log(np.array([-1.0]))\nexcept RuntimeWarning:\n    print('numpy warns')\n")
+    out = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    ours, numpy_line = out.stdout.strip().splitlines()
+    scope = {"L": torch}
+    exec(body, scope)
+    assert json.loads(ours) == scope["r"]
+    assert numpy_line == "numpy warns"
+
+
 def test_copy_matches_torch():
     w0 = np.array([1.0, 2.0, 3.0])
     w, wt = dt.tensor(w0, requires_grad=True), torch.tensor(w0, requires_grad=True)
