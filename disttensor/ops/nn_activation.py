@@ -130,103 +130,15 @@ def _build_act(numba):
             th = t[i]
             out[i] = g[i] * (0.5 * (1.0 + th) + 0.5 * v * (1.0 - th * th) * K0 * (1.0 + 3.0 * 0.044715 * v * v))
 
-    # Row bodies shared by a parallel loop (big inputs) and a serial, GIL-free loop. softmax_rows runs the
-    # serial ones on row slices from several Python threads (so NumPy's single-threaded exp runs on every
-    # core too), and on small inputs, where a parallel launch costs more than the whole row loop.
-    @njit(inline="always", fastmath=FM)
-    def sub_max_row(x, mxs, z, sumz, want, i):
-        # z[i] = x[i] - mxs[i] (the row max, from NumPy: numba's max loop does not vectorize);
-        # sumz[i] = sum(z[i]) when wanted
-        mx = mxs[i]
-        if mx == -np.inf:
-            mx = mx * 0  # keeps the float type: accumulators in the input's type stay vectorized
-        s = x[i, 0] * 0
-        for j in range(x.shape[1]):
-            t = x[i, j] - mx
-            z[i, j] = t
-            s += t
-        if want:
-            sumz[i] = s
-
-    @njit(inline="always", fastmath=FM)
-    def normalize_row(p, logs, i):
-        # p[i] /= sum(p[i]); logs[i] = log(sum(p[i]))
-        s = p[i, 0] * 0
-        for j in range(p.shape[1]):
-            s += p[i, j]
-        r = (s * 0 + 1) / s
-        for j in range(p.shape[1]):
-            p[i, j] *= r
-        logs[i] = np.log(s)
-
-    @njit(inline="always", fastmath=FM)
-    def softmax_b_row(y, g, out, i):
-        s = g[i, 0] * 0
-        for j in range(y.shape[1]):
-            s += g[i, j] * y[i, j]
-        for j in range(y.shape[1]):
-            out[i, j] = y[i, j] * (g[i, j] - s)
-
-    @njit(inline="always", fastmath=FM)
-    def log_softmax_b_row(e, g, out, i):
-        # out = g - exp(y) * sum(g), with e = exp(y) given
-        s = g[i, 0] * 0
-        for j in range(e.shape[1]):
-            s += g[i, j]
-        for j in range(e.shape[1]):
-            out[i, j] = g[i, j] - e[i, j] * s
-
-    @njit(parallel=True, cache=True, fastmath=FM)
-    def row_sub_max(x, mxs, z, sumz):
-        want = sumz.shape[0] == x.shape[0]
-        for i in prange(x.shape[0]):
-            sub_max_row(x, mxs, z, sumz, want, i)
-
-    @njit(nogil=True, cache=True, fastmath=FM)
-    def row_sub_max_s(x, mxs, z, sumz):
-        want = sumz.shape[0] == x.shape[0]
-        for i in range(x.shape[0]):
-            sub_max_row(x, mxs, z, sumz, want, i)
-
-    @njit(parallel=True, cache=True, fastmath=FM)
-    def row_normalize(p, logs):
-        for i in prange(p.shape[0]):
-            normalize_row(p, logs, i)
-
-    @njit(nogil=True, cache=True, fastmath=FM)
-    def row_normalize_s(p, logs):
-        for i in range(p.shape[0]):
-            normalize_row(p, logs, i)
-
-    @njit(parallel=True, cache=True, fastmath=FM)
-    def softmax_b(y, g, out):
-        for i in prange(y.shape[0]):
-            softmax_b_row(y, g, out, i)
-
-    @njit(nogil=True, cache=True, fastmath=FM)
-    def softmax_b_s(y, g, out):
-        for i in range(y.shape[0]):
-            softmax_b_row(y, g, out, i)
-
-    @njit(parallel=True, cache=True, fastmath=FM)
-    def log_softmax_b(e, g, out):
-        for i in prange(e.shape[0]):
-            log_softmax_b_row(e, g, out, i)
-
-    @njit(nogil=True, cache=True, fastmath=FM)
-    def log_softmax_b_s(e, g, out):
-        for i in range(e.shape[0]):
-            log_softmax_b_row(e, g, out, i)
+    from . import _numba_math as nm
 
     class K:
         pass
     k = K()
-    k.softmax_b_s, k.log_softmax_b_s = softmax_b_s, log_softmax_b_s
     k.gelu_f32, k.gelu_b32 = gelu_f32, gelu_b32
     k.gelu_tanh_inner, k.gelu_tanh_out, k.gelu_tanh_b = gelu_tanh_inner, gelu_tanh_out, gelu_tanh_b
-    k.row_sub_max_s, k.row_normalize_s = row_sub_max_s, row_normalize_s
-    k.row_sub_max, k.row_normalize, k.softmax_b, k.log_softmax_b = row_sub_max, row_normalize, softmax_b, \
-        log_softmax_b
+    k.rows = nm  # the fused softmax-family row kernels (softmax_fwd, log_softmax_bwd, ce_fwd, ...)
+    k.softmax_b = lambda y, g, out: run_rows(nm.softmax_bwd, y.shape[0], y.nbytes, y, g, out)
     return k
 
 
@@ -642,39 +554,36 @@ def glu(input, dim=-1):
 
 
 # ---- softmax family ---------------------------------------------------------------------------
-BLOCK_BYTES = 512 * 1024  # rows are processed in blocks of about this size, so every pass hits the cache
+PARALLEL_BYTES = 256 * 1024  # smaller inputs stay on one thread
+_POOL = [None, 0]
 
 
-def softmax_rows(k, x2, log, sumz=None, pick=None):
-    """Row softmax (or log_softmax) of a contiguous 2-D CPU array: numba subtract/normalize passes
-    around NumPy's SIMD exp (numba's scalar exp is slower than NumPy's), in cache-sized row blocks;
-    with several numba threads, row slices go to that many Python threads (NumPy and the serial
-    kernels release the GIL).
-
-    Returns (out, logs, picked): logs[i] = log(sum(exp(x[i] - max))), picked[i] = x[i, pick[i]] - max
-    (when `pick` is given); `sumz` (if given) receives sum(x[i] - max)."""
-    n, c = x2.shape
-    out = np.empty_like(x2)
-    logs = np.empty(n, dtype=x2.dtype)
-    picked = np.empty(n, dtype=x2.dtype) if pick is not None else None
-    nt = _threads() if x2.nbytes >= PARALLEL_BYTES and n > 1 else 1
+def run_rows(fn, n, nbytes, *args):
+    """fn(*args, lo, hi) over rows 0:n: one call, or with several numba threads and at least
+    PARALLEL_BYTES of data, row slices on that many Python threads (the row kernels release the GIL).
+    Python threads instead of a numba prange: numba's workqueue layer costs 80-200 us per launch."""
+    nt = _threads() if nbytes >= PARALLEL_BYTES and n > 1 else 1
     if nt <= 1:
-        # serial kernels: the parallel ones pay a thread-pool launch per cache block (3x slower here)
-        _softmax_part(k.row_sub_max_s, k.row_normalize_s, x2, out, logs, picked, sumz, pick, log, 0, n)
-        return out, logs, picked
+        fn(*args, 0, n)
+        return
     nt = min(nt, n)
     bounds = [n * i // nt for i in range(nt + 1)]
     pool = _pool(nt - 1)
-    futs = [pool.submit(_softmax_part, k.row_sub_max_s, k.row_normalize_s, x2, out, logs, picked, sumz, pick,
-                        log, bounds[i], bounds[i + 1]) for i in range(1, nt)]
-    _softmax_part(k.row_sub_max_s, k.row_normalize_s, x2, out, logs, picked, sumz, pick, log, 0, bounds[1])
+    futs = [pool.submit(fn, *args, bounds[i], bounds[i + 1]) for i in range(1, nt)]
+    fn(*args, 0, bounds[1])
     for f in futs:
         f.result()
-    return out, logs, picked
 
 
-PARALLEL_BYTES = 256 * 1024  # smaller inputs stay on one thread
-_POOL = [None, 0]
+def softmax_rows(k, x2, log, sumz=None, pick=None):
+    """Row softmax (log=False) of a contiguous 2-D CPU float array on the fused row kernels; returns
+    (out, None, None). (`log`, `sumz` and `pick` are kept for old callers: log=True gives log_softmax;
+    cross_entropy now calls `k.rows.ce_fwd` itself.)"""
+    if sumz is not None or pick is not None:
+        raise TypeError("softmax_rows: sumz/pick moved to the cross_entropy kernel (rows.ce_fwd)")
+    out = np.empty_like(x2)
+    run_rows(k.rows.log_softmax_fwd if log else k.rows.softmax_fwd, x2.shape[0], x2.nbytes, x2, out)
+    return out, None, None
 
 
 def _forget_pool():
@@ -710,33 +619,9 @@ def _pool(workers):
     return _POOL[0]
 
 
-def _softmax_part(sub_max, normalize, x2, out, logs, picked, sumz, pick, log, lo, hi):
-    """Rows lo:hi of softmax_rows, in cache-sized blocks."""
-    c = x2.shape[1]
-    bs = hi - lo if x2.nbytes <= 4 * BLOCK_BYTES else max(1, BLOCK_BYTES // max(1, c * x2.itemsize))
-    tmp = np.empty((min(bs, hi - lo), c), dtype=x2.dtype) if log else None
-    for r0 in range(lo, hi, bs):
-        r1 = min(hi, r0 + bs)
-        xb = x2[r0:r1]
-        zb = out[r0:r1]
-        sub_max(xb, xb.max(axis=1), zb, sumz[r0:r1] if sumz is not None else _EMPTY)
-        if pick is not None:
-            picked[r0:r1] = zb[np.arange(r1 - r0), pick[r0:r1]]
-        lb = logs[r0:r1]
-        if log:
-            e = tmp[:r1 - r0]
-            np.exp(zb, out=e)
-            np.log(e.sum(axis=1), out=lb)
-            zb -= lb[:, None]
-        else:
-            np.exp(zb, out=zb)
-            normalize(zb, lb)
-
-
-_EMPTY = np.empty(0)
-
-
 class Softmax(Node):
+    """softmax / log_softmax. On big contiguous CPU float arrays along the last axis: one fused numba
+    kernel per direction (row max, exp and sum, scale; backward one pass per row), no temporaries."""
     __slots__ = ("axis", "log")
     save_output = True
 
@@ -750,7 +635,10 @@ class Softmax(Node):
         if axis == a.ndim - 1 and use_numba(a):
             k = _k()
             if k is not None:
-                y = softmax_rows(k, a.reshape(-1, a.shape[-1]), log)[0].reshape(a.shape)
+                y = np.empty_like(a)
+                c = a.shape[-1]
+                run_rows(k.rows.log_softmax_fwd if log else k.rows.softmax_fwd, a.size // c, a.nbytes,
+                         a.reshape(-1, c), y.reshape(-1, c))
                 self.saved = y
                 return y
         xp = xp_of(a)
@@ -772,16 +660,12 @@ class Softmax(Node):
         if axis == y.ndim - 1 and use_numba(y) and g.__class__ is _ndarray:
             k = _k()
             if k is not None:
-                g2 = np.ascontiguousarray(g, dtype=y.dtype).reshape(-1, y.shape[-1])
-                y2 = y.reshape(g2.shape)
-                out = np.empty_like(g2)
-                serial = y2.nbytes < PARALLEL_BYTES * 8 or _threads() <= 1
-                if self.log:
-                    (k.log_softmax_b_s if serial else k.log_softmax_b)(np.exp(y2), g2, out)
-                else:
-                    (k.softmax_b_s if serial else k.softmax_b)(y2, g2, out)
-                # no reshape view when shapes agree: a leaf can then adopt `out` instead of copying it
-                return out if out.shape == y.shape else out.reshape(y.shape)
+                c = y.shape[-1]
+                g = np.ascontiguousarray(g, dtype=y.dtype)
+                out = np.empty_like(y)
+                run_rows(k.rows.log_softmax_bwd if self.log else k.rows.softmax_bwd, y.size // c, y.nbytes,
+                         y.reshape(-1, c), g.reshape(-1, c), out.reshape(-1, c))
+                return out  # shaped like y: a leaf can adopt it instead of copying
         xp = xp_of(g)
         if self.log:
             s = g.sum(axis=axis, keepdims=True)

@@ -1,7 +1,7 @@
 """Loss functions of disttensor.nn.functional (reduction='mean' | 'sum' | 'none').
 
 cross_entropy is one fused node (log-softmax, pick, label smoothing, weights and ignore_index in one
-forward and one backward pass; a numba row kernel for big CPU inputs); pointwise losses are one node
+forward and one backward pass; fused numba row kernels for big CPU inputs); pointwise losses are one node
 each with their derivative beside them; margin/embedding losses are composed from Tensor ops.
 """
 import warnings
@@ -13,7 +13,7 @@ from ..tensor import Tensor
 from .._backends.device import xp_of
 from ._apply import apply
 from ._registry import register
-from .nn_activation import numba_kernels, use_numba, _sig, FASTMATH, _k as _act_kernels, softmax_rows
+from .nn_activation import use_numba, _sig, _k as _act_kernels, run_rows
 
 _ndarray = np.ndarray
 _INT_RED = {0: "none", 1: "mean", 2: "sum"}
@@ -60,30 +60,6 @@ def _arr(t):
 
 
 # ---- cross entropy / nll ----------------------------------------------------------------------
-def _build_ce(numba):
-    njit, prange = numba.njit, numba.prange
-
-    @njit(parallel=True, cache=True, fastmath=FASTMATH)
-    def ce_b(p, t, a, b, out, tiny):
-        # out[i, :] = p[i, :] * a[i];  out[i, t[i]] -= b[i]. Results below `tiny` (the type's smallest
-        # normal number times 2**26: 7.9e-31 for float32) are flushed to 0: softmax probabilities of
-        # far-off classes times 1/N are subnormal (or nearly), and a GEMM reading them (the LM head's
-        # backward) ran 2-10x slower on x86 microcode assists for subnormal inputs and products
-        n, c = p.shape
-        for i in prange(n):
-            ai = a[i]
-            for j in range(c):
-                v = p[i, j] * ai
-                out[i, j] = v if abs(v) >= tiny else v * 0
-            out[i, t[i]] -= b[i]
-
-    class K:
-        pass
-    k = K()
-    k.ce_b = ce_b
-    return k
-
-
 def _classes_last(xp, x):
     """(N, C, d1, ...) -> (M, C); (C,) -> (1, C). A view when already 2-D."""
     if x.ndim == 1:
@@ -124,13 +100,13 @@ class CrossEntropy(Node):
         want_sumz = eps > 0
         ka = _act_kernels() if use_numba(x2) and m_ > 1 and (w is None or not want_sumz) else None
         if ka is not None:
-            # numba max/normalize passes around NumPy's SIMD exp
-            sumz = np.empty(m_, dtype=dt) if want_sumz else None
+            # one fused row kernel: max, exp and sum, normalize; the picked log-probability and the
+            # smoothing term from the same row pass
+            sumz = np.empty(m_ if want_sumz else 0, dtype=dt)
             tt = tt.astype(np.int64, copy=False)
-            p, ls, zt = softmax_rows(ka, x2, False, sumz, tt)
-            logpt = zt - ls
-            if want_sumz:
-                sumz -= c * ls
+            p = np.empty_like(x2)
+            logpt = np.empty(m_, dtype=dt)
+            run_rows(ka.rows.ce_fwd, m_, x2.nbytes, x2, tt, p, logpt, sumz)
         else:
             mx = x2.max(axis=1, keepdims=True)
             z = x2 - mx
@@ -179,11 +155,11 @@ class CrossEntropy(Node):
         a = b + (eps / c) * wsum * (valid * r) if eps else b
         a = xp.broadcast_to(xp.asarray(a, dtype=p.dtype), (p.shape[0],))
         b = xp.broadcast_to(xp.asarray(b, dtype=p.dtype), (p.shape[0],))
-        k = numba_kernels("ce", _build_ce) if use_numba(p) else None
+        k = _act_kernels() if use_numba(p) else None
         if k is not None:
             gx = np.empty_like(p)
-            k.ce_b(p, tt.astype(np.int64, copy=False), np.ascontiguousarray(a), np.ascontiguousarray(b), gx,
-                   p.dtype.type(np.finfo(p.dtype).tiny * 2.0 ** 26))
+            run_rows(k.rows.ce_bwd, p.shape[0], p.nbytes, p, tt.astype(np.int64, copy=False), np.ascontiguousarray(a),
+                     np.ascontiguousarray(b), gx, p.dtype.type(np.finfo(p.dtype).tiny * 2.0 ** 26))
         else:
             gx = p * a[:, None]
             gx[xp.arange(p.shape[0]), tt] -= b

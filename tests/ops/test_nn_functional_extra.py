@@ -310,7 +310,7 @@ def test_sdpa_dropout_is_seeded_and_unbiased():
 BIG = [
     ("softmax", lambda L, x: L.nn.functional.softmax(x, -1), (64, 600)),
     ("log_softmax", lambda L, x: L.nn.functional.log_softmax(x, -1), (64, 600)),
-    # above PARALLEL_BYTES * 8: row slices on threads forward, the parallel kernels backward
+    # above PARALLEL_BYTES: row slices on the row thread pool (with 2 numba threads)
     ("softmax_parallel", lambda L, x: L.nn.functional.softmax(x, -1), (1024, 600)),
     ("log_softmax_parallel", lambda L, x: L.nn.functional.log_softmax(x, -1), (1024, 600)),
     ("gelu", lambda L, x: L.nn.functional.gelu(x * 3), (70000,)),
@@ -386,7 +386,7 @@ def test_big_cross_entropy_matches_torch(smoothing):
 
 
 def test_blocked_rows_match_torch():
-    # > 4 blocks of rows: the cache-blocked softmax / cross_entropy path
+    # many rows of a wide input (the fused row kernels, rows split over threads)
     rng = np.random.default_rng(11)
     x = (rng.standard_normal((700, 1000)) * 3).astype(np.float32)
     t = rng.integers(0, 1000, 700)
@@ -497,3 +497,96 @@ def _child_softmax(x, q):
     ln = F.layer_norm(disttensor.from_numpy(x), (1000,)).numpy()  # NumPy path in the child
     assert abs(ln.mean()) < 1e-4
     q.put(float(F.softmax(disttensor.from_numpy(x), -1).sum().item()))
+
+
+# ---- the vectorizable exp of the numba row kernels, and softmax-family edge values ---------------
+def _exp_kernels():
+    numba = pytest.importorskip("numba")
+    from disttensor.ops import _numba_math as nm
+
+    def vec(f):
+        @numba.njit
+        def run(x):
+            y = np.empty_like(x)
+            for i in range(x.size):
+                y[i] = f(x[i])
+            return y
+        return run
+    return nm, vec(nm.exp32), vec(nm.expn32), vec(nm.exp64)
+
+
+def test_numba_exp_matches_numpy_over_the_float_range():
+    nm, exp32, expn32, exp64 = _exp_kernels()
+    # float32: a spread of bit patterns over all of [-110, 90] (every 499th float), plus specials
+    pos = np.arange(0, np.float32(90).view(np.uint32), 499, dtype=np.uint32).view(np.float32)
+    neg = np.arange(0x80000000, np.float32(-110).view(np.uint32), 499, dtype=np.uint32).view(np.float32)
+    x = np.concatenate([pos, neg])
+    ref = np.exp(x.astype(np.float64))
+    y = exp32(x)
+    ok = (x >= -86.99) & (x <= 88.7228)
+    ulp = np.spacing(ref[ok].astype(np.float32)).astype(np.float64)
+    assert (np.abs(y[ok] - ref[ok]) / ulp).max() <= 1.5  # vs the exact value; np.exp is ~0.5-1 ulp
+    assert np.all(y[x < -87.0] == 0) and np.all(np.isposinf(y[x > 88.7229]))
+    neg = x[x <= 0]
+    yn = expn32(neg)
+    okn = neg >= -87.336
+    refn = np.exp(neg[okn].astype(np.float64))
+    assert (np.abs(yn[okn] - refn) / np.spacing(refn.astype(np.float32))).max() <= 1.5
+    assert np.all(yn[neg < -87.34] == 0)
+    sp = np.array([np.inf, -np.inf, np.nan, 0.0, -0.0, 1.0, -1.0], np.float32)
+    np.testing.assert_array_equal(exp32(sp), np.array([np.inf, 0, np.nan, 1, 1, np.e, 1 / np.e], np.float32))
+    np.testing.assert_array_equal(expn32(sp[1:5]), np.array([0, np.nan, 1, 1], np.float32))
+    # float64
+    x = np.concatenate([np.random.default_rng(0).uniform(-720, 712, 200000), np.linspace(-3, 3, 100001)])
+    with np.errstate(over="ignore"):
+        y, ref = exp64(x), np.exp(x)
+    ok = (x >= -706.9) & (x <= 709.78)
+    assert (np.abs(y[ok] - ref[ok]) / ref[ok]).max() <= 4.5e-16
+    assert np.all(y[x < -707] == 0) and np.all(np.isposinf(y[x > 709.79]))
+    sp = np.array([np.inf, -np.inf, np.nan, 0.0], np.float64)
+    np.testing.assert_array_equal(exp64(sp), np.array([np.inf, 0, np.nan, 1]))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_softmax_family_edge_values_match_torch(dtype, threads):
+    # rows with -inf entries (masked scores), all -inf, +inf, NaN, huge and tiny values, on the fused row
+    # kernels (>= 32768 elements), one thread and rows split over two
+    numba = pytest.importorskip("numba")
+    rng = np.random.default_rng(12)
+    n, c = (8, 5000) if threads == 1 else (64, 5000)
+    x = (rng.standard_normal((n, c)) * 3).astype(dtype)
+    x[0, ::2] = -np.inf
+    x[1] = -np.inf
+    x[2, 7] = np.inf
+    x[3, 11] = np.nan
+    x[4] *= 1e30
+    x[5] = x[5] * 1e-30 + 1000.0
+    x[6, :] = -1e30
+    x[6, 3] = 0.0
+    x[7, 1:] = -200.0  # probabilities that underflow to 0
+    t = rng.integers(0, c, n)
+    t[0] = 0  # a kept (finite) entry of the masked row
+    g = rng.standard_normal((n, c)).astype(dtype)
+    old = numba.get_num_threads()
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    try:
+        for name in ("softmax", "log_softmax", "cross_entropy"):
+            x_d, x_t = pair(x)
+            if name == "cross_entropy":
+                y_d = F.cross_entropy(x_d, disttensor.from_numpy(t), reduction="none")
+                y_t = TF.cross_entropy(x_t, torch.from_numpy(t), reduction="none")
+                gg = g[:, 0]
+            else:
+                y_d, y_t = getattr(F, name)(x_d, -1), getattr(TF, name)(x_t, -1)
+                gg = g
+            tol = 2e-6 if dtype == np.float32 else 1e-12
+            np.testing.assert_allclose(y_d.detach().numpy(), y_t.detach().numpy(), rtol=tol, atol=tol,
+                                       equal_nan=True, err_msg=name)
+            y_d.backward(disttensor.from_numpy(gg.copy()))
+            y_t.backward(torch.from_numpy(gg.copy()))
+            # (float32 row sums of 5000 gradients differ by summation order: atol 10x)
+            np.testing.assert_allclose(x_d.grad.numpy(), x_t.grad.numpy(), rtol=tol * 5, atol=tol * 10,
+                                       equal_nan=True, err_msg=name)
+    finally:
+        numba.set_num_threads(old)

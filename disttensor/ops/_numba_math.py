@@ -1,0 +1,372 @@
+"""Scalar math for numba kernels that LLVM can vectorize: exp for float32 and float64.
+
+numba's `math.exp` / `np.exp` lower to a libm call per element (llvmlite ships no SVML here), so a loop
+around them stays scalar: a row softmax then had to leave the kernel for NumPy's SIMD exp and pay extra
+passes and temporaries. `exp32` / `exp64` below are branch-free (selects only) and built from
+arithmetic plus integer bit tricks, so loops that call them vectorize like any arithmetic loop.
+
+Method: x = n ln2 + r with n = round(x / ln2) and |r| <= ln2/2 (Cody-Waite: ln2 split in a short
+high part, exact when multiplied by n, and a low part); exp(r) = 1 + r + r^2 q(r) with q a polynomial
+fitted for this file (see `fit_exp_coefficients`); 2^n is an exponent field written with an integer shift
+and reinterpreted as a float by an LLVM bitcast (see the note above `expn32`).
+
+Semantics (as np.exp / torch.exp): exp(-inf) = 0, exp(+inf) = inf, exp(nan) = nan, overflow is inf,
+results below about twice the smallest normal number are exact 0 (flush to zero, no subnormals). Accuracy
+(tests/ops/test_nn_functional_extra.py checks it against NumPy over the whole float range): see the
+functions' docstrings and the test.
+
+The row kernels of the softmax family (softmax, log_softmax, cross_entropy with class indices, forward
+and backward) live here too, as one fused loop per row each, with no NumPy passes or temporaries.
+
+This module imports numba at its top, so it is itself imported lazily (by the ops' kernel builders,
+never at `import disttensor`). Everything is defined at module level, so numba's on-disk cache keys do
+not depend on closure contents, and editing this file invalidates every cached kernel that inlines
+`fexp`.
+"""
+import math
+from decimal import Decimal, localcontext
+
+import numba
+import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic, overload
+
+# q(r) = (exp(r) - 1 - r) / r^2 ~ sum Q[k] r^k on |r| <= ln2/2 (slightly widened): coefficients fitted
+# for this file by `fit_exp_coefficients()` below. float32: Lawson's iteratively reweighted least squares
+# for the minimax relative error of exp, each coefficient rounded to float32 in turn and the later ones
+# refitted (max relative error 3.1e-9 in exact arithmetic). float64: Chebyshev interpolation of q in
+# 40-digit arithmetic (mpmath.chebyfit), rounded to float64 (max relative error 1.6e-17).
+Q32 = (0.4999999403953552, 0.1666652113199234, 0.04166826605796814, 0.008368675597012043,
+       0.0013820689637213945)
+Q64 = (0.5000000000000001, 0.16666666666666669, 0.04166666666662399, 0.008333333333330051,
+       0.0013888888917281794, 0.00019841269863105968, 2.480152119021773e-05, 2.7557268378684192e-06,
+       2.7620138719733994e-07, 2.5100424157005067e-08)
+
+
+def fit_exp_coefficients():  # pragma: no cover - documents how Q32 / Q64 were made (needs mpmath)
+    """Recompute (Q32, Q64)."""
+    h = math.log(2) / 2 * 1.0005
+
+    def lawson(fixed, deg, n=20001, iters=200):
+        r = np.cos(np.linspace(0, np.pi, n)) * h
+        e = np.exp(r)
+        k0 = len(fixed)
+        a = np.stack([r ** k for k in range(k0, deg + 1)], 1) / e[:, None]
+        rhs = (e - sum(c * r ** k for k, c in enumerate(fixed))) / e
+        w = np.full(n, 1.0 / n)
+        for _ in range(iters):
+            sw = np.sqrt(w)
+            c = np.linalg.lstsq(a * sw[:, None], rhs * sw, rcond=None)[0]
+            w = w * np.abs(a @ c - rhs)
+            w /= w.sum()
+        return c
+
+    fixed = [1.0, 1.0]
+    while len(fixed) <= 6:
+        fixed.append(float(np.float32(lawson(fixed, 6)[0])))
+    q32 = tuple(fixed[2:])
+
+    import mpmath as mp
+    mp.mp.dps = 40
+    hm = mp.log(2) / 2 * mp.mpf("1.0005")
+    poly = mp.chebyfit(lambda r: (mp.exp(r) - 1 - r) / r ** 2 if abs(r) > 1e-30 else mp.mpf(1) / 2, [-hm, hm], 10)
+    q64 = tuple(float(v) for v in poly[::-1])
+    return q32, q64
+
+
+def _ln2_split(bits):
+    """(hi, lo): hi = ln2 rounded to `bits` significant bits (n * hi exact for small n), lo = ln2 - hi,
+    from a 40-digit ln 2."""
+    with localcontext() as ctx:
+        ctx.prec = 40
+        ln2 = Decimal(2).ln()
+        m, e = math.frexp(float(ln2))
+        hi = math.ldexp(math.floor(m * 2 ** bits + 0.5), e - bits)
+        lo = float(ln2 - Decimal(hi))
+    return hi, lo
+
+
+# ---- primitives ---------------------------------------------------------------------------------
+def _exponent_field(fty, ity, shift):
+    @intrinsic
+    def field(typingctx, t):
+        """The float whose bits are (bits of t) << shift: puts t's low mantissa bits in the exponent."""
+        if t != fty:
+            return None
+
+        def codegen(context, builder, sig, args):
+            ft = context.get_value_type(fty)
+            it = ir.IntType(ity.bitwidth)
+            v = builder.shl(builder.bitcast(args[0], it), ir.Constant(it, shift))
+            return builder.bitcast(v, ft)
+        return fty(t), codegen
+    return field
+
+
+_pow2_32 = _exponent_field(types.float32, types.int32, 23)
+_pow2_64 = _exponent_field(types.float64, types.int64, 52)
+
+
+@intrinsic
+def fmax(typingctx, a, b):
+    """max(a, b) propagating NaN (LLVM's `llvm.maximum`, like torch's max): unlike a compare-and-select,
+    LLVM vectorizes a reduction over it (row max of 256x1000 float32: 0.27 -> 0.015 ms)."""
+    if not isinstance(a, types.Float) or a != b:
+        return None
+
+    def codegen(context, builder, sig, args):
+        lt = args[0].type
+        name = "llvm.maximum.f32" if lt == ir.FloatType() else "llvm.maximum.f64"
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(lt, [lt, lt]), name)
+        return builder.call(fn, args)
+    return a(a, b), codegen
+
+
+# The exp kernels round x / ln2 to an integer with the "magic number" addition t = x * log2(e) + M,
+# M = 1.5 * 2^23 (+ the exponent bias): the low bits of t's representation then hold n + bias, and
+# shifting them into the exponent field gives 2^n with one integer shift (no float -> int conversion,
+# no clamps: any t, NaN included, is a defined bit pattern; out-of-range x are replaced by selects).
+# Compiled without `reassoc`: it would fold (x * log2e + M) - M into x * log2e, and x - n*hi - n*lo
+# into x - n*(hi+lo).
+_FM_EXACT = {"contract", "nsz", "arcp", "afn"}
+_f4 = np.float32
+_HI32, _LO32 = _ln2_split(15)
+_L2E32, _HI32, _LO32 = _f4(1 / math.log(2)), _f4(_HI32), _f4(_LO32)
+_A2, _A3, _A4, _A5, _A6 = (_f4(c) for c in Q32)
+_D2, _D3, _D4, _D5, _D6 = (_f4(2 * c) for c in Q32)  # 2 * Q32 (exact)
+_M127, _M126 = _f4(1.5 * 2 ** 23 + 127), _f4(1.5 * 2 ** 23 + 126)
+_FLT_MIN_LOG = _f4(math.log(np.finfo(np.float32).tiny))  # -87.34: exp below this is subnormal
+_LOW32 = _f4(-87.0)  # exp32's flush point (its result there is 2^-125.5, a normal number)
+_HIGH32 = _f4(np.log(np.finfo(np.float32).max))
+_ONE32, _TWO32, _ZERO32, _INF32 = _f4(1.0), _f4(2.0), _f4(0.0), _f4(np.inf)
+
+
+@numba.njit(fastmath=_FM_EXACT, cache=True)
+def expn32(x):
+    """exp(x) for float32 x <= 0 (or -inf, NaN): the softmax case, x - rowmax. Results below the
+    smallest normal float32 (x < -87.34) are exact 0 (flush to zero); x > 88.3 gives garbage."""
+    t = x * _L2E32 + _M127
+    n = t - _M127
+    r = x - n * _HI32
+    r = r - n * _LO32
+    q = (((_A6 * r + _A5) * r + _A4) * r + _A3) * r + _A2
+    p = (r * r * q + r) + _ONE32
+    y = p * _pow2_32(t)
+    return _ZERO32 if x < _FLT_MIN_LOG else y
+
+
+@numba.njit(fastmath=_FM_EXACT, cache=True)
+def exp32(x):
+    """exp(x) for any float32 x: inf above ln(FLT_MAX), exact 0 below -87 (results under 2^-125.5,
+    i.e. subnormals and the smallest normals, flush to zero), NaN for NaN. 2^n is built as 2^(n-1)
+    times a polynomial for 2 exp(r), so n = 128 (x up to ln(FLT_MAX)) still has a normal scale."""
+    t = x * _L2E32 + _M126
+    n = t - _M126
+    r = x - n * _HI32
+    r = r - n * _LO32
+    q = (((_D6 * r + _D5) * r + _D4) * r + _D3) * r + _D2
+    p = (r * r * q + (r + r)) + _TWO32
+    y = p * _pow2_32(t)
+    y = _ZERO32 if x < _LOW32 else y
+    return _INF32 if x > _HIGH32 else y
+
+
+_f8 = np.float64
+_HI64, _LO64 = _ln2_split(40)
+_L2E64, _HI64, _LO64 = _f8(1 / math.log(2)), _f8(_HI64), _f8(_LO64)
+_E2, _E3, _E4, _E5, _E6, _E7, _E8, _E9, _E10, _E11 = (_f8(2 * c) for c in Q64)
+_M1022 = _f8(1.5 * 2 ** 52 + 1022)
+_LOW64, _HIGH64 = _f8(-707.0), _f8(np.log(np.finfo(np.float64).max))
+
+
+@numba.njit(fastmath=_FM_EXACT, cache=True)
+def exp64(x):
+    """exp(x) for any float64 x (as exp32: exact 0 below -707, i.e. results under 2^-1020)."""
+    t = x * _L2E64 + _M1022
+    n = t - _M1022
+    r = x - n * _HI64
+    r = r - n * _LO64
+    q = ((((((((_E11 * r + _E10) * r + _E9) * r + _E8) * r + _E7) * r + _E6) * r + _E5) * r + _E4) * r
+         + _E3) * r + _E2
+    p = (r * r * q + (r + r)) + 2.0
+    y = p * _pow2_64(t)
+    y = 0.0 if x < _LOW64 else y
+    return np.inf if x > _HIGH64 else y
+
+
+def fexp(x):
+    """exp of a float32 or float64 scalar in jitted code (exp32 / exp64 by type)."""
+    return np.exp(x)
+
+
+@overload(fexp)
+def _ov_fexp(x):
+    if x == types.float32:
+        return lambda x: exp32(x)
+    if x == types.float64:
+        return lambda x: exp64(x)
+    return None
+
+
+def fexpn(x):
+    """exp of x <= 0 (or -inf, NaN) in jitted code: expn32 for float32, exp64 for float64."""
+    return np.exp(x)
+
+
+@overload(fexpn)
+def _ov_fexpn(x):
+    if x == types.float32:
+        return lambda x: expn32(x)
+    if x == types.float64:
+        return lambda x: exp64(x)
+    return None
+
+
+def like(v, c):
+    """The Python number `c` as a scalar of `v`'s float type (jitted code)."""
+    return type(v)(c)
+
+
+@overload(like)
+def _ov_like(v, c):
+    if v == types.float32:
+        return lambda v, c: np.float32(c)
+    if v == types.float64:
+        return lambda v, c: np.float64(c)
+    return None
+
+
+# ---- softmax-family row kernels ------------------------------------------------------------------
+# Each public kernel handles rows lo:hi of C-contiguous 2-D arrays and releases the GIL, so callers can
+# split the rows over threads. Row reductions are small helpers compiled with `reassoc` (so LLVM
+# vectorizes them); the elementwise loops are compiled without it, so (x - max) - logsumexp keeps its
+# order (reassociated to x - (max + logsumexp) it loses ~1e-4 relative accuracy on large logits).
+# Semantics follow torch: a NaN anywhere in a row makes the row NaN (fmax propagates it), a row of all
+# -inf gives NaN, -inf entries give probability 0.
+_FM_RED = {"reassoc", "contract", "nsz", "arcp", "afn"}
+_jr = numba.njit(fastmath=_FM_RED, cache=True, nogil=True)
+_jk = numba.njit(fastmath=_FM_EXACT, cache=True, nogil=True)
+
+
+@_jr
+def row_max(x, i):
+    m = x[i, 0]
+    for j in range(1, x.shape[1]):
+        m = fmax(m, x[i, j])
+    return m
+
+
+@_jr
+def row_sumexp_store(x, y, i, m):
+    """y[i] = exp(x[i] - m); returns the row sum."""
+    s = like(m, 0.0)
+    for j in range(x.shape[1]):
+        e = fexpn(x[i, j] - m)
+        y[i, j] = e
+        s += e
+    return s
+
+
+@_jr
+def row_sumexp(x, i, m):
+    s = like(m, 0.0)
+    for j in range(x.shape[1]):
+        s += fexpn(x[i, j] - m)
+    return s
+
+
+@_jr
+def row_sum(a, i):
+    s = like(a[i, 0], 0.0)
+    for j in range(a.shape[1]):
+        s += a[i, j]
+    return s
+
+
+@_jr
+def row_sum_shift(a, i, m):
+    s = like(m, 0.0)
+    for j in range(a.shape[1]):
+        s += a[i, j] - m
+    return s
+
+
+@_jr
+def row_dot(a, b, i):
+    s = like(a[i, 0], 0.0)
+    for j in range(a.shape[1]):
+        s += a[i, j] * b[i, j]
+    return s
+
+
+@_jk
+def softmax_fwd(x, y, lo, hi):
+    c = x.shape[1]
+    for i in range(lo, hi):
+        m = row_max(x, i)
+        r = like(m, 1.0) / row_sumexp_store(x, y, i, m)
+        for j in range(c):
+            y[i, j] *= r
+
+
+@_jk
+def log_softmax_fwd(x, y, lo, hi):
+    c = x.shape[1]
+    for i in range(lo, hi):
+        m = row_max(x, i)
+        ls = np.log(row_sumexp(x, i, m))
+        for j in range(c):
+            y[i, j] = (x[i, j] - m) - ls
+
+
+@_jk
+def softmax_bwd(y, g, out, lo, hi):
+    c = y.shape[1]
+    for i in range(lo, hi):
+        s = row_dot(g, y, i)
+        for j in range(c):
+            out[i, j] = y[i, j] * (g[i, j] - s)
+
+
+@_jk
+def log_softmax_bwd(y, g, out, lo, hi):
+    # out = g - exp(y) * sum(g)
+    c = y.shape[1]
+    for i in range(lo, hi):
+        s = row_sum(g, i)
+        for j in range(c):
+            out[i, j] = g[i, j] - fexpn(y[i, j]) * s
+
+
+@_jk
+def ce_fwd(x, t, p, logpt, sumz, lo, hi):
+    """p = softmax(x) rows; logpt[i] = log_softmax(x)[i, t[i]]; sumz[i] = sum_j log_softmax(x)[i, j] when
+    sumz has a row per x row (label smoothing), else untouched."""
+    c = x.shape[1]
+    want = sumz.shape[0] == x.shape[0]
+    for i in range(lo, hi):
+        m = row_max(x, i)
+        s = row_sumexp_store(x, p, i, m)
+        r = like(m, 1.0) / s
+        for j in range(c):
+            p[i, j] *= r
+        ls = np.log(s)
+        logpt[i] = (x[i, t[i]] - m) - ls
+        if want:
+            sumz[i] = row_sum_shift(x, i, m) - c * ls
+
+
+@_jk
+def ce_bwd(p, t, a, b, out, tiny, lo, hi):
+    """out[i] = p[i] * a[i]; out[i, t[i]] -= b[i]. Results under `tiny` in magnitude are flushed to 0:
+    softmax probabilities of far-off classes times 1/N are (nearly) subnormal, and a GEMM reading them
+    (the LM head's backward) ran 2-10x slower on x86 microcode assists for subnormal operands."""
+    c = p.shape[1]
+    for i in range(lo, hi):
+        ai = a[i]
+        for j in range(c):
+            v = p[i, j] * ai
+            out[i, j] = v if abs(v) >= tiny else v * 0
+        out[i, t[i]] -= b[i]
