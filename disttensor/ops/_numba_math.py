@@ -355,7 +355,7 @@ def ce_fwd(x, t, p, logpt, sumz, lo, hi):
         ls = np.log(s)
         logpt[i] = (x[i, t[i]] - m) - ls
         if want:
-            sumz[i] = row_sum_shift(x, i, m) - c * ls
+            sumz[i] = row_sum_shift(x, i, m) - like(m, c) * ls
 
 
 @_jk
@@ -370,3 +370,65 @@ def ce_bwd(p, t, a, b, out, tiny, lo, hi):
             v = p[i, j] * ai
             out[i, j] = v if abs(v) >= tiny else v * 0
         out[i, t[i]] -= b[i]
+
+
+# ---- layer_norm row kernels ------------------------------------------------------------------------
+# Mean and variance in two passes over the row (no cancellation; the row is in L1 for the second),
+# accumulated in the input's float type (float64 accumulators halved the float32 kernel's speed).
+@_jr
+def row_mean_var(x, i, invd):
+    s = like(invd, 0.0)
+    for j in range(x.shape[1]):
+        s += x[i, j]
+    mu = s * invd
+    v = like(invd, 0.0)
+    for j in range(x.shape[1]):
+        t = x[i, j] - mu
+        v += t * t
+    return mu, v * invd
+
+
+@_jk
+def layer_norm_fwd(x, w, b, y, mean, rstd, eps, lo, hi):
+    d = x.shape[1]
+    invd = like(eps, 1.0) / like(eps, d)  # (a float32 / int division would be float64)
+    for i in range(lo, hi):
+        mu, var = row_mean_var(x, i, invd)
+        rs = like(eps, 1.0) / np.sqrt(var + eps)
+        mean[i] = mu
+        rstd[i] = rs
+        for j in range(d):
+            y[i, j] = (x[i, j] - mu) * rs * w[j] + b[j]
+
+
+@_jr
+def row_layer_norm_bwd_sums(x, g, w, gw, gb, i, mu, rs):
+    """(sum(g w), sum(g w xhat)) of row i; gw += g xhat, gb += g (the weight and bias gradients)."""
+    a = like(mu, 0.0)
+    bb = like(mu, 0.0)
+    for j in range(x.shape[1]):
+        xh = (x[i, j] - mu) * rs
+        gj = g[i, j]
+        gh = gj * w[j]
+        a += gh
+        bb += gh * xh
+        gw[j] += gj * xh
+        gb[j] += gj
+    return a, bb
+
+
+@_jk
+def layer_norm_bwd(x, g, w, mean, rstd, gx, gw, gb, lo, hi):
+    """gx = rstd (g w - mean(g w) - xhat mean(g w xhat)) for rows lo:hi; gw, gb (1-D) accumulate this
+    slice's weight and bias gradients."""
+    d = x.shape[1]
+    invd = like(x[0, 0], 1.0) / like(x[0, 0], d)
+    for i in range(lo, hi):
+        mu = mean[i]
+        rs = rstd[i]
+        a, bb = row_layer_norm_bwd_sums(x, g, w, gw, gb, i, mu, rs)
+        a = a * invd
+        bb = bb * invd
+        for j in range(d):
+            xh = (x[i, j] - mu) * rs
+            gx[i, j] = rs * (g[i, j] * w[j] - a - xh * bb)

@@ -558,21 +558,36 @@ PARALLEL_BYTES = 256 * 1024  # smaller inputs stay on one thread
 _POOL = [None, 0]
 
 
-def run_rows(fn, n, nbytes, *args):
-    """fn(*args, lo, hi) over rows 0:n: one call, or with several numba threads and at least
-    PARALLEL_BYTES of data, row slices on that many Python threads (the row kernels release the GIL).
-    Python threads instead of a numba prange: numba's workqueue layer costs 80-200 us per launch."""
+def row_parts(n, nbytes):
+    """[(lo, hi), ...]: rows 0:n in one slice, or, with several numba threads and at least PARALLEL_BYTES
+    of data, in one slice per thread."""
     nt = _threads() if nbytes >= PARALLEL_BYTES and n > 1 else 1
     if nt <= 1:
-        fn(*args, 0, n)
-        return
+        return [(0, n)]
     nt = min(nt, n)
-    bounds = [n * i // nt for i in range(nt + 1)]
-    pool = _pool(nt - 1)
-    futs = [pool.submit(fn, *args, bounds[i], bounds[i + 1]) for i in range(1, nt)]
-    fn(*args, 0, bounds[1])
+    return [(n * i // nt, n * (i + 1) // nt) for i in range(nt)]
+
+
+def run_parts(fn, calls):
+    """fn(*args) for each args tuple of `calls`: the first on this thread, the others on the row thread
+    pool (the row kernels release the GIL). Python threads instead of a numba prange: numba's workqueue
+    layer costs 80-200 us per parallel launch."""
+    if len(calls) == 1:
+        fn(*calls[0])
+        return
+    pool = _pool(len(calls) - 1)
+    futs = [pool.submit(fn, *a) for a in calls[1:]]
+    fn(*calls[0])
     for f in futs:
         f.result()
+
+
+def run_rows(fn, n, nbytes, *args):
+    """fn(*args, lo, hi) over rows 0:n, split as row_parts(n, nbytes) says."""
+    if nbytes < PARALLEL_BYTES:
+        fn(*args, 0, n)
+        return
+    run_parts(fn, [args + p for p in row_parts(n, nbytes)])
 
 
 def softmax_rows(k, x2, log, sumz=None, pick=None):

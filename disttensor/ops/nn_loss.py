@@ -71,7 +71,8 @@ def _classes_last(xp, x):
 
 def _restore(xp, g2, shape):
     if len(shape) <= 2:
-        return g2.reshape(shape)
+        # no reshape view when the shape already matches: a leaf can then adopt the array (no copy)
+        return g2 if g2.shape == shape else g2.reshape(shape)
     return xp.moveaxis(g2.reshape((shape[0],) + tuple(shape[2:]) + (shape[1],)), -1, 1)
 
 

@@ -3,8 +3,8 @@ rms_norm, local_response_norm.
 
 One node (`Norm`) normalizes over any set of axes of a (possibly regrouped) view and applies a
 per-channel affine; it has the fused backward gx = rstd * (gxhat - mean(gxhat) - xhat * mean(gxhat * xhat)).
-layer_norm on big CPU arrays runs on two numba row kernels (forward; backward with the weight and
-bias gradients accumulated per thread chunk).
+layer_norm on big CPU arrays runs on two fused numba row kernels (_numba_math.layer_norm_fwd / _bwd;
+the weight and bias gradients accumulated per thread slice of rows).
 """
 import numpy as np
 
@@ -12,92 +12,14 @@ from ..autograd.node import Node
 from .._backends.device import xp_of
 from ._apply import apply
 from ._registry import register
-from .nn_activation import numba_kernels, use_numba, FASTMATH
+from .nn_activation import numba_kernels, use_numba, row_parts, run_parts
 
 _ndarray = np.ndarray
 
 
 def _build_ln(numba):
-    class K:
-        pass
-    k = K()
-    # one kernel pair per float type: accumulating in the input's own type keeps the loops vectorized
-    # (float32 lanes); the mean and variance are two-pass, so there is no cancellation
-    k.f32 = _ln_pair(numba, np.float32)
-    k.f64 = _ln_pair(numba, np.float64)
-    return k
-
-
-def _ln_pair(numba, C):
-    """(forward, backward) kernels, each as a parallel and a serial loop over one shared row body:
-    a parallel launch costs 80-200 us on numba's workqueue layer, more than a small layer norm."""
-    njit, prange = numba.njit, numba.prange
-
-    @njit(inline="always", fastmath=FASTMATH)
-    def f_row(x, w, b, y, mean, rstd, invd, epsc, i):
-        d = x.shape[1]
-        s = C(0.0)
-        for j in range(d):
-            s += x[i, j]
-        mu = s * invd
-        v = C(0.0)
-        for j in range(d):
-            t = x[i, j] - mu
-            v += t * t
-        rs = C(1.0) / np.sqrt(v * invd + epsc)
-        mean[i] = mu
-        rstd[i] = rs
-        for j in range(d):
-            y[i, j] = (x[i, j] - mu) * rs * w[j] + b[j]
-
-    @njit(inline="always", fastmath=FASTMATH)
-    def b_chunk(x, g, w, mean, rstd, gx, gwp, gbp, invd, ch, lo, hi):
-        d = x.shape[1]
-        for i in range(lo, hi):
-            mu = mean[i]
-            rs = rstd[i]
-            a = C(0.0)
-            bb = C(0.0)
-            for j in range(d):
-                xh = (x[i, j] - mu) * rs
-                gh = g[i, j] * w[j]
-                a += gh
-                bb += gh * xh
-                gwp[ch, j] += g[i, j] * xh
-                gbp[ch, j] += g[i, j]
-            a *= invd
-            bb *= invd
-            for j in range(d):
-                xh = (x[i, j] - mu) * rs
-                gx[i, j] = rs * (g[i, j] * w[j] - a - xh * bb)
-
-    @njit(parallel=True, cache=True, fastmath=FASTMATH)
-    def ln_f(x, w, b, y, mean, rstd, eps):
-        n, d = x.shape
-        invd, epsc = C(1.0 / d), C(eps)
-        for i in prange(n):
-            f_row(x, w, b, y, mean, rstd, invd, epsc, i)
-
-    @njit(nogil=True, cache=True, fastmath=FASTMATH)
-    def ln_f_serial(x, w, b, y, mean, rstd, eps):
-        n, d = x.shape
-        invd, epsc = C(1.0 / d), C(eps)
-        for i in range(n):
-            f_row(x, w, b, y, mean, rstd, invd, epsc, i)
-
-    @njit(parallel=True, cache=True, fastmath=FASTMATH)
-    def ln_b(x, g, w, mean, rstd, gx, gwp, gbp, nchunk):
-        n, d = x.shape
-        invd = C(1.0 / d)
-        for ch in prange(nchunk):
-            b_chunk(x, g, w, mean, rstd, gx, gwp, gbp, invd, ch, ch * n // nchunk, (ch + 1) * n // nchunk)
-
-    @njit(nogil=True, cache=True, fastmath=FASTMATH)
-    def ln_b_serial(x, g, w, mean, rstd, gx, gwp, gbp, nchunk):
-        n, d = x.shape
-        b_chunk(x, g, w, mean, rstd, gx, gwp, gbp, C(1.0 / d), 0, 0, n)
-
-    return ln_f, ln_b, ln_f_serial, ln_b_serial
+    from . import _numba_math as nm
+    return nm  # layer_norm_fwd / layer_norm_bwd: fused row kernels, rows split over threads by run_parts
 
 
 class Norm(Node):
@@ -148,45 +70,56 @@ class Norm(Node):
         return gx.reshape(self.shape), gw, gb
 
 
-SERIAL_BELOW = 1 << 20  # elements: below this one serial loop beats a parallel launch (measured)
-
-
 class LayerNormRows(Node):
-    """layer_norm over the last D elements of a contiguous CPU array, on numba kernels."""
-    __slots__ = ("shape", "wshape", "hasw", "hasb")
+    """layer_norm over the last D elements of a contiguous CPU float array, on two fused numba row kernels
+    (forward: two-pass mean/variance + affine output; backward: one row pass for the sums and the weight/
+    bias gradients, one for the input gradient), rows split over the row thread pool when big enough."""
+    __slots__ = ("shape", "wshape", "hasw", "hasb", "parts")
+    save_inputs = (0,)
 
     def forward(self, x, w, b, d, eps, k):
         self.shape = x.shape
         x2 = x.reshape(-1, d)
         n = x2.shape[0]
+        dt = x.dtype
         self.hasw, self.hasb = w is not None, b is not None
         self.wshape = w.shape if w is not None else (b.shape if b is not None else None)
-        w1 = np.ascontiguousarray(w.reshape(-1), dtype=x.dtype) if w is not None else np.ones(d, x.dtype)
-        b1 = np.ascontiguousarray(b.reshape(-1), dtype=x.dtype) if b is not None else np.zeros(d, x.dtype)
-        y = np.empty_like(x2)
-        mean = np.empty(n, x.dtype)
-        rstd = np.empty(n, x.dtype)
-        kf, kb, kf_s, kb_s = k.f32 if x.dtype == np.float32 else k.f64
-        import numba
-        threads = numba.get_num_threads()
-        serial = threads <= 1 or x2.size < SERIAL_BELOW
-        if serial:
-            kf, kb = kf_s, kb_s
-        kf(x2, w1, b1, y, mean, rstd, eps)
-        self.saved = (x2, w1, mean, rstd, kb, 1 if serial else threads * 2)
-        return y.reshape(x.shape)
+        w1 = np.ascontiguousarray(w.reshape(-1), dtype=dt) if w is not None else np.ones(d, dt)
+        b1 = np.ascontiguousarray(b.reshape(-1), dtype=dt) if b is not None else np.zeros(d, dt)
+        y = np.empty_like(x)
+        mean = np.empty(n, dt)
+        rstd = np.empty(n, dt)
+        parts = row_parts(n, x.nbytes)
+        run_parts(k.layer_norm_fwd, [(x2, w1, b1, y.reshape(-1, d), mean, rstd, dt.type(eps), lo, hi)
+                                     for lo, hi in parts])
+        self.parts = parts
+        self.saved = (x2, w1, mean, rstd, k)
+        return y
 
     def backward(self, g):
-        x2, w1, mean, rstd, kb, chunks = self.saved
-        g2 = np.ascontiguousarray(g, dtype=x2.dtype).reshape(x2.shape)
-        gx = np.empty_like(x2)
-        nchunk = max(1, min(chunks, x2.shape[0]))
-        gwp = np.zeros((nchunk, x2.shape[1]), x2.dtype)
-        gbp = np.zeros((nchunk, x2.shape[1]), x2.dtype)
-        kb(x2, g2, w1, mean, rstd, gx, gwp, gbp, nchunk)
-        gw = gwp.sum(axis=0).reshape(self.wshape) if self.hasw else None
-        gb = gbp.sum(axis=0).reshape(self.wshape) if self.hasb else None
-        return gx.reshape(self.shape), gw, gb
+        x2, w1, mean, rstd, k = self.saved
+        d = x2.shape[1]
+        dt = x2.dtype
+        g2 = np.ascontiguousarray(g, dtype=dt).reshape(x2.shape)
+        gx = np.empty(self.shape, dt)  # returned as is (no reshape view): a leaf adopts it without a copy
+        parts = self.parts
+        gwp = np.zeros((len(parts), d), dt)
+        gbp = np.zeros((len(parts), d), dt)
+        run_parts(k.layer_norm_bwd, [(x2, g2, w1, mean, rstd, gx.reshape(x2.shape), gwp[i], gbp[i], lo, hi)
+                                     for i, (lo, hi) in enumerate(parts)])
+        gw = _sum_parts(gwp, self.wshape) if self.hasw else None
+        gb = _sum_parts(gbp, self.wshape) if self.hasb else None
+        return gx, gw, gb
+
+
+def _sum_parts(p, shape):
+    """The per-thread partial sums added up, in a fresh array of `shape` (no view: a leaf adopts it)."""
+    out = np.empty(shape, p.dtype)
+    if p.shape[0] == 1:
+        out.reshape(-1)[...] = p[0]
+    else:
+        np.sum(p, axis=0, out=out.reshape(-1))
+    return out
 
 
 @register("layer_norm", method=False)
