@@ -7,6 +7,7 @@ NumPy path is used when numba is missing or `DISTTENSOR_NO_NUMBA=1`).
 """
 import math
 import os
+import threading
 import warnings
 
 import numpy as np
@@ -560,30 +561,90 @@ _POOL = [None, 0]
 
 def row_parts(n, nbytes):
     """[(lo, hi), ...]: rows 0:n in one slice, or, with several numba threads and at least PARALLEL_BYTES
-    of data, in one slice per thread."""
+    of data, in slices for run_parts to share out: two per thread (four above 4 MiB), so a thread that
+    the OS leaves waiting on a busy core holds up little, while each slice is still worth a kernel call."""
     nt = _threads() if nbytes >= PARALLEL_BYTES and n > 1 else 1
     if nt <= 1:
         return [(0, n)]
-    nt = min(nt, n)
-    return [(n * i // nt, n * (i + 1) // nt) for i in range(nt)]
+    k = min(n, nt * (4 if nbytes >= (4 << 20) else 2))
+    return [(n * i // k, n * (i + 1) // k) for i in range(k)]
+
+
+class _Job:
+    """One run_parts call: threads claim argument tuples until none is left."""
+    __slots__ = ("fn", "it", "lock", "active", "waiter", "err")
+
+    def __init__(self, fn, calls):
+        self.fn = fn
+        self.it = iter(calls)
+        self.lock = threading.Lock()
+        self.active = 0
+        self.waiter = None
+        self.err = None
+
+    def work(self):
+        lock, it, fn = self.lock, self.it, self.fn
+        while True:
+            with lock:
+                a = next(it, None)
+                if a is None:
+                    return
+                self.active += 1
+            try:
+                fn(*a)
+            except BaseException as e:  # re-raised by the calling thread
+                self.err = e
+            with lock:
+                self.active -= 1
+                if self.active == 0 and self.waiter is not None:
+                    self.waiter.release()
+
+    def wait(self):
+        # called after work() returned (nothing left to claim): wait only for slices in progress on other
+        # threads; a helper that has not started yet finds nothing to do
+        with self.lock:
+            if self.active == 0:
+                return
+            self.waiter = threading.Lock()
+            self.waiter.acquire()
+        self.waiter.acquire()
+
+
+_WORKERS = []  # [(thread, queue)]: helper threads of run_parts (started on demand, daemons)
+
+
+def _worker_loop(q):
+    while True:
+        q.get().work()
 
 
 def run_parts(fn, calls):
-    """fn(*args) for each args tuple of `calls`: the first on this thread, the others on the row thread
-    pool (the row kernels release the GIL). Python threads instead of a numba prange: numba's workqueue
-    layer costs 80-200 us per parallel launch."""
+    """fn(*args) for each args tuple of `calls`, shared out between this thread and up to _threads() - 1
+    helper threads (the row kernels release the GIL), each taking the next tuple when done with one.
+    Helpers are woken through a queue: ~3-6 us per hand-off, where a ThreadPoolExecutor submit/result
+    round trip measured 55-68 us and a numba prange launch (workqueue layer) 80-200 us."""
     if len(calls) == 1:
         fn(*calls[0])
         return
-    pool = _pool(len(calls) - 1)
-    futs = [pool.submit(fn, *a) for a in calls[1:]]
-    fn(*calls[0])
-    for f in futs:
-        f.result()
+    nh = min(_threads(), len(calls)) - 1
+    job = _Job(fn, calls)
+    if nh > 0:
+        while len(_WORKERS) < nh:
+            import queue
+            q = queue.SimpleQueue()
+            t = threading.Thread(target=_worker_loop, args=(q,), daemon=True, name="disttensor-rows")
+            t.start()
+            _WORKERS.append((t, q))
+        for i in range(nh):
+            _WORKERS[i][1].put(job)
+    job.work()
+    job.wait()
+    if job.err is not None:
+        raise job.err
 
 
 def run_rows(fn, n, nbytes, *args):
-    """fn(*args, lo, hi) over rows 0:n, split as row_parts(n, nbytes) says."""
+    """fn(*args, lo, hi) over rows 0:n, in the slices of row_parts(n, nbytes)."""
     if nbytes < PARALLEL_BYTES:
         fn(*args, 0, n)
         return
@@ -607,6 +668,7 @@ def _forget_pool():
     # ("fork() called from a process already using GNU OpenMP"), so such a child uses the NumPy paths
     _POOL[0] = None
     _POOL[1] = 0
+    _WORKERS.clear()
     if any(v is not None for v in _KERNELS.values()):
         _FORKED[0] = True
         _KERNELS.clear()
