@@ -238,6 +238,128 @@ def _ov_like(v, c):
     return None
 
 
+# ---- work sharing between threads -----------------------------------------------------------------
+# Row kernels take `cnt` (int64[4]: next slice, slices finished, job number, number of slices) and claim
+# slices of rows with an atomic fetch-add until none is left, so any number of threads can run the
+# same call and none waits for a thread the OS has not scheduled yet. `ctl` (int64[16], one per
+# process) is the hand-off to the helper threads of nn_activation.run_rows: the posting thread writes
+# the job number to ctl[0]; its kernel, once running (the GIL released), copies it to ctl[8]; helpers
+# spin (politely, sched_yield) on ctl[8] without the GIL, so they take the GIL only when it is free.
+def _elem_ptr(context, builder, aty, arr, idx):
+    a = context.make_array(aty)(context, builder, arr)
+    return cgutils.get_item_pointer(context, builder, aty, a, [idx])
+
+
+@intrinsic
+def atomic_add(typingctx, arr, idx, val):
+    """arr[idx] += val atomically (int64 array); returns the old value."""
+    if not (isinstance(arr, types.Array) and arr.dtype == types.int64):
+        return None
+
+    def codegen(context, builder, sig, args):
+        ptr = _elem_ptr(context, builder, sig.args[0], args[0], args[1])
+        v = context.cast(builder, args[2], sig.args[2], types.int64)
+        return builder.atomic_rmw("add", ptr, v, "seq_cst")
+    return types.int64(arr, idx, val), codegen
+
+
+@intrinsic
+def atomic_load(typingctx, arr, idx):
+    if not (isinstance(arr, types.Array) and arr.dtype == types.int64):
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.load_atomic(_elem_ptr(context, builder, sig.args[0], args[0], args[1]), "seq_cst", 8)
+    return types.int64(arr, idx), codegen
+
+
+@intrinsic
+def atomic_store(typingctx, arr, idx, val):
+    if not (isinstance(arr, types.Array) and arr.dtype == types.int64):
+        return None
+
+    def codegen(context, builder, sig, args):
+        v = context.cast(builder, args[2], sig.args[2], types.int64)
+        builder.store_atomic(v, _elem_ptr(context, builder, sig.args[0], args[0], args[1]), "seq_cst", 8)
+        return context.get_dummy_value()
+    return types.none(arr, idx, val), codegen
+
+
+@intrinsic
+def cycles(typingctx):
+    """The CPU's cycle (time stamp) counter."""
+    def codegen(context, builder, sig, args):
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.IntType(64), []),
+                                            "llvm.readcyclecounter")
+        return builder.call(fn, [])
+    return types.int64(), codegen
+
+
+@numba.njit(nogil=True, cache=True)
+def read_cycles():
+    return cycles()
+
+
+def _sched_yield_fn():
+    import ctypes
+    try:
+        f = ctypes.CDLL(None).sched_yield
+    except (OSError, AttributeError):  # pragma: no cover - not Linux/glibc
+        return None
+    f.restype = ctypes.c_int
+    f.argtypes = []
+    return f
+
+
+_sched_yield = _sched_yield_fn()
+_HAVE_YIELD = _sched_yield is not None
+if not _HAVE_YIELD:  # pragma: no cover
+    @numba.njit
+    def _sched_yield():
+        return 0
+
+
+@numba.njit(nogil=True, cache=False)
+def spin_until_change(ctl, idx, old, max_cycles):
+    """Wait until ctl[idx] != old, at most max_cycles; returns the value seen. Yields the core to any other
+    runnable thread between looks."""
+    t0 = cycles()
+    while True:
+        v = atomic_load(ctl, idx)
+        if v != old or cycles() - t0 > max_cycles:
+            return v
+        _sched_yield()
+
+
+@numba.njit(nogil=True, cache=False)
+def spin_until_at_least(a, idx, target):
+    """Wait until a[idx] >= target (the slices other threads still run)."""
+    while atomic_load(a, idx) < target:
+        _sched_yield()
+
+
+@numba.njit(inline="always")
+def _enter(cnt, ctl):
+    j = cnt[2]
+    if j != 0:
+        atomic_store(ctl, 8, j)
+
+
+@numba.njit(inline="always")
+def _claim(cnt, n):
+    """(slice, lo, hi) of the next unclaimed slice of rows 0:n; slice -1 when none is left."""
+    c = atomic_add(cnt, 0, 1)
+    k = cnt[3]
+    if c >= k:
+        return -1, 0, 0
+    return c, n * c // k, n * (c + 1) // k
+
+
+@numba.njit(inline="always")
+def _done(cnt):
+    atomic_add(cnt, 1, 1)
+
+
 # ---- softmax-family row kernels ------------------------------------------------------------------
 # Each public kernel handles rows lo:hi of C-contiguous 2-D arrays and releases the GIL, so callers can
 # split the rows over threads. Row reductions are small helpers compiled with `reassoc` (so LLVM
@@ -302,74 +424,110 @@ def row_dot(a, b, i):
 
 
 @_jk
-def softmax_fwd(x, y, lo, hi):
+def softmax_fwd(x, y, cnt, ctl):
+    _enter(cnt, ctl)
     c = x.shape[1]
-    for i in range(lo, hi):
-        m = row_max(x, i)
-        r = like(m, 1.0) / row_sumexp_store(x, y, i, m)
-        for j in range(c):
-            y[i, j] *= r
+    while True:
+        k, lo, hi = _claim(cnt, x.shape[0])
+        if k < 0:
+            return
+        for i in range(lo, hi):
+            m = row_max(x, i)
+            r = like(m, 1.0) / row_sumexp_store(x, y, i, m)
+            for j in range(c):
+                y[i, j] *= r
+        _done(cnt)
 
 
 @_jk
-def log_softmax_fwd(x, y, lo, hi):
+def log_softmax_fwd(x, y, cnt, ctl):
+    _enter(cnt, ctl)
     c = x.shape[1]
-    for i in range(lo, hi):
-        m = row_max(x, i)
-        ls = np.log(row_sumexp(x, i, m))
-        for j in range(c):
-            y[i, j] = (x[i, j] - m) - ls
+    while True:
+        k, lo, hi = _claim(cnt, x.shape[0])
+        if k < 0:
+            return
+        for i in range(lo, hi):
+            m = row_max(x, i)
+            ls = np.log(row_sumexp(x, i, m))
+            for j in range(c):
+                y[i, j] = (x[i, j] - m) - ls
+        _done(cnt)
 
 
 @_jk
-def softmax_bwd(y, g, out, lo, hi):
+def softmax_bwd(y, g, out, cnt, ctl):
+    _enter(cnt, ctl)
     c = y.shape[1]
-    for i in range(lo, hi):
-        s = row_dot(g, y, i)
-        for j in range(c):
-            out[i, j] = y[i, j] * (g[i, j] - s)
+    while True:
+        k, lo, hi = _claim(cnt, y.shape[0])
+        if k < 0:
+            return
+        for i in range(lo, hi):
+            s = row_dot(g, y, i)
+            for j in range(c):
+                out[i, j] = y[i, j] * (g[i, j] - s)
+        _done(cnt)
 
 
 @_jk
-def log_softmax_bwd(y, g, out, lo, hi):
+def log_softmax_bwd(y, g, out, cnt, ctl):
     # out = g - exp(y) * sum(g)
+    _enter(cnt, ctl)
     c = y.shape[1]
-    for i in range(lo, hi):
-        s = row_sum(g, i)
-        for j in range(c):
-            out[i, j] = g[i, j] - fexpn(y[i, j]) * s
+    while True:
+        k, lo, hi = _claim(cnt, y.shape[0])
+        if k < 0:
+            return
+        for i in range(lo, hi):
+            s = row_sum(g, i)
+            for j in range(c):
+                out[i, j] = g[i, j] - fexpn(y[i, j]) * s
+        _done(cnt)
 
 
 @_jk
-def ce_fwd(x, t, p, logpt, sumz, lo, hi):
+def ce_fwd(x, t, p, logpt, sumz, cnt, ctl):
     """p = softmax(x) rows; logpt[i] = log_softmax(x)[i, t[i]]; sumz[i] = sum_j log_softmax(x)[i, j] when
     sumz has a row per x row (label smoothing), else untouched."""
+    _enter(cnt, ctl)
     c = x.shape[1]
     want = sumz.shape[0] == x.shape[0]
-    for i in range(lo, hi):
-        m = row_max(x, i)
-        s = row_sumexp_store(x, p, i, m)
-        r = like(m, 1.0) / s
-        for j in range(c):
-            p[i, j] *= r
-        ls = np.log(s)
-        logpt[i] = (x[i, t[i]] - m) - ls
-        if want:
-            sumz[i] = row_sum_shift(x, i, m) - like(m, c) * ls
+    while True:
+        k, lo, hi = _claim(cnt, x.shape[0])
+        if k < 0:
+            return
+        for i in range(lo, hi):
+            m = row_max(x, i)
+            s = row_sumexp_store(x, p, i, m)
+            r = like(m, 1.0) / s
+            for j in range(c):
+                p[i, j] *= r
+            ls = np.log(s)
+            logpt[i] = (x[i, t[i]] - m) - ls
+            if want:
+                sumz[i] = row_sum_shift(x, i, m) - like(m, c) * ls
+        _done(cnt)
 
 
 @_jk
-def ce_bwd(p, t, a, b, out, tiny, lo, hi):
+def ce_bwd(p, t, a, b, out, tiny, cnt, ctl):
     """out[i] = p[i] * a[i]; out[i, t[i]] -= b[i]. Results under `tiny` in magnitude are flushed to 0:
     softmax probabilities of far-off classes times 1/N are (nearly) subnormal, and a GEMM reading them
     (the LM head's backward) ran 2-10x slower on x86 microcode assists for subnormal operands."""
+    _enter(cnt, ctl)
     c = p.shape[1]
-    for i in range(lo, hi):
-        ai = a[i]
-        for j in range(c):
-            v = p[i, j] * ai
-            out[i, j] = v if abs(v) >= tiny else v * 0
-        out[i, t[i]] -= b[i]
+    while True:
+        k, lo, hi = _claim(cnt, p.shape[0])
+        if k < 0:
+            return
+        for i in range(lo, hi):
+            ai = a[i]
+            for j in range(c):
+                v = p[i, j] * ai
+                out[i, j] = v if abs(v) >= tiny else v * 0
+            out[i, t[i]] -= b[i]
+        _done(cnt)
 
 
 # ---- layer_norm row kernels ------------------------------------------------------------------------
@@ -389,21 +547,27 @@ def row_mean_var(x, i, invd):
 
 
 @_jk
-def layer_norm_fwd(x, w, b, y, mean, rstd, eps, lo, hi):
+def layer_norm_fwd(x, w, b, y, mean, rstd, eps, cnt, ctl):
+    _enter(cnt, ctl)
     d = x.shape[1]
     invd = like(eps, 1.0) / like(eps, d)  # (a float32 / int division would be float64)
-    for i in range(lo, hi):
-        mu, var = row_mean_var(x, i, invd)
-        rs = like(eps, 1.0) / np.sqrt(var + eps)
-        mean[i] = mu
-        rstd[i] = rs
-        for j in range(d):
-            y[i, j] = (x[i, j] - mu) * rs * w[j] + b[j]
+    while True:
+        k, lo, hi = _claim(cnt, x.shape[0])
+        if k < 0:
+            return
+        for i in range(lo, hi):
+            mu, var = row_mean_var(x, i, invd)
+            rs = like(eps, 1.0) / np.sqrt(var + eps)
+            mean[i] = mu
+            rstd[i] = rs
+            for j in range(d):
+                y[i, j] = (x[i, j] - mu) * rs * w[j] + b[j]
+        _done(cnt)
 
 
 @_jr
-def row_layer_norm_bwd_sums(x, g, w, gw, gb, i, mu, rs):
-    """(sum(g w), sum(g w xhat)) of row i; gw += g xhat, gb += g (the weight and bias gradients)."""
+def row_layer_norm_bwd_sums(x, g, w, gw, gb, k, i, mu, rs):
+    """(sum(g w), sum(g w xhat)) of row i; gw[k] += g xhat, gb[k] += g (the weight and bias gradients)."""
     a = like(mu, 0.0)
     bb = like(mu, 0.0)
     for j in range(x.shape[1]):
@@ -412,23 +576,29 @@ def row_layer_norm_bwd_sums(x, g, w, gw, gb, i, mu, rs):
         gh = gj * w[j]
         a += gh
         bb += gh * xh
-        gw[j] += gj * xh
-        gb[j] += gj
+        gw[k, j] += gj * xh
+        gb[k, j] += gj
     return a, bb
 
 
 @_jk
-def layer_norm_bwd(x, g, w, mean, rstd, gx, gw, gb, lo, hi):
-    """gx = rstd (g w - mean(g w) - xhat mean(g w xhat)) for rows lo:hi; gw, gb (1-D) accumulate this
-    slice's weight and bias gradients."""
+def layer_norm_bwd(x, g, w, mean, rstd, gx, gw, gb, cnt, ctl):
+    """gx = rstd (g w - mean(g w) - xhat mean(g w xhat)); gw[k], gb[k] (zeroed, a row per slice k)
+    accumulate slice k's weight and bias gradients."""
+    _enter(cnt, ctl)
     d = x.shape[1]
     invd = like(x[0, 0], 1.0) / like(x[0, 0], d)
-    for i in range(lo, hi):
-        mu = mean[i]
-        rs = rstd[i]
-        a, bb = row_layer_norm_bwd_sums(x, g, w, gw, gb, i, mu, rs)
-        a = a * invd
-        bb = bb * invd
-        for j in range(d):
-            xh = (x[i, j] - mu) * rs
-            gx[i, j] = rs * (g[i, j] * w[j] - a - xh * bb)
+    while True:
+        k, lo, hi = _claim(cnt, x.shape[0])
+        if k < 0:
+            return
+        for i in range(lo, hi):
+            mu = mean[i]
+            rs = rstd[i]
+            a, bb = row_layer_norm_bwd_sums(x, g, w, gw, gb, k, i, mu, rs)
+            a = a * invd
+            bb = bb * invd
+            for j in range(d):
+                xh = (x[i, j] - mu) * rs
+                gx[i, j] = rs * (g[i, j] * w[j] - a - xh * bb)
+        _done(cnt)

@@ -139,7 +139,7 @@ def _build_act(numba):
     k.gelu_f32, k.gelu_b32 = gelu_f32, gelu_b32
     k.gelu_tanh_inner, k.gelu_tanh_out, k.gelu_tanh_b = gelu_tanh_inner, gelu_tanh_out, gelu_tanh_b
     k.rows = nm  # the fused softmax-family row kernels (softmax_fwd, log_softmax_bwd, ce_fwd, ...)
-    k.softmax_b = lambda y, g, out: run_rows(nm.softmax_bwd, y.shape[0], y.nbytes, y, g, out)
+    k.softmax_b = lambda y, g, out: run_rows(nm, nm.softmax_bwd, row_slices(y.shape[0], y.nbytes), y, g, out)
     return k
 
 
@@ -559,96 +559,106 @@ PARALLEL_BYTES = 256 * 1024  # smaller inputs stay on one thread
 _POOL = [None, 0]
 
 
-def row_parts(n, nbytes):
-    """[(lo, hi), ...]: rows 0:n in one slice, or, with several numba threads and at least PARALLEL_BYTES
-    of data, in slices for run_parts to share out: two per thread (four above 4 MiB), so a thread that
-    the OS leaves waiting on a busy core holds up little, while each slice is still worth a kernel call."""
-    nt = _threads() if nbytes >= PARALLEL_BYTES and n > 1 else 1
+def row_slices(n, nbytes):
+    """Number of row slices for run_rows: 1 (one call on this thread) below PARALLEL_BYTES or with one
+    numba thread; else two per thread (four above 4 MiB), so a thread the OS leaves waiting on a busy
+    core holds up little while each slice is still worth a kernel call."""
+    if nbytes < PARALLEL_BYTES or n < 2:
+        return 1
+    nt = _threads()
     if nt <= 1:
-        return [(0, n)]
-    k = min(n, nt * (4 if nbytes >= (4 << 20) else 2))
-    return [(n * i // k, n * (i + 1) // k) for i in range(k)]
+        return 1
+    return min(n, nt * (4 if nbytes >= (4 << 20) else 2))
 
 
-class _Job:
-    """One run_parts call: threads claim argument tuples until none is left."""
-    __slots__ = ("fn", "it", "lock", "active", "waiter", "err")
-
-    def __init__(self, fn, calls):
-        self.fn = fn
-        self.it = iter(calls)
-        self.lock = threading.Lock()
-        self.active = 0
-        self.waiter = None
-        self.err = None
-
-    def work(self):
-        lock, it, fn = self.lock, self.it, self.fn
-        while True:
-            with lock:
-                a = next(it, None)
-                if a is None:
-                    return
-                self.active += 1
-            try:
-                fn(*a)
-            except BaseException as e:  # re-raised by the calling thread
-                self.err = e
-            with lock:
-                self.active -= 1
-                if self.active == 0 and self.waiter is not None:
-                    self.waiter.release()
-
-    def wait(self):
-        # called after work() returned (nothing left to claim): wait only for slices in progress on other
-        # threads; a helper that has not started yet finds nothing to do
-        with self.lock:
-            if self.active == 0:
-                return
-            self.waiter = threading.Lock()
-            self.waiter.acquire()
-        self.waiter.acquire()
+_SERIAL = np.array([0, 0, 0, 1], np.int64)  # template of a one-slice `cnt`
 
 
-_WORKERS = []  # [(thread, queue)]: helper threads of run_parts (started on demand, daemons)
+def run_rows(rows, fn, k, *args):
+    """fn(*args, cnt, ctl): a row kernel of _numba_math over k slices of its rows (row_slices), shared
+    between this thread and up to _threads() - 1 helper threads, each claiming the next slice itself.
+
+    The hand-off avoids sleeping threads: helpers spin (yielding the core to any other runnable thread)
+    for a while after each job, without the GIL, on a flag the kernel sets once it runs, so they take the
+    GIL just after this thread released it, and this thread waits for their last slices in nogil code.
+    A helper idle for longer sleeps on a semaphore and is woken when a job is posted. Measured per
+    hand-off on this 2-vCPU VM: ThreadPoolExecutor submit/result 55-68 us, waking a blocked thread ~15
+    us plus ~25 us until it runs, a numba prange launch (workqueue layer) 80-200 us."""
+    cnt = _SERIAL.copy()
+    cnt[3] = k
+    if k == 1 or not _BUSY.acquire(False):  # (another thread is running a job: this one runs alone)
+        fn(*args, cnt, _CTL)
+        return
+    try:
+        nh = min(_threads(), k) - 1
+        with _MUTEX:
+            _JOBNO[0] += 1
+            cnt[2] = _JOBNO[0]
+            _SLOT[0] = (fn, args + (cnt, _CTL))
+            _CTL[0] = _JOBNO[0]
+            while len(_HELPERS) < nh:
+                _start_helper()
+            for h in _HELPERS:
+                if h[0]:
+                    h[0] = False
+                    h[1].release()
+        fn(*args, cnt, _CTL)
+        if cnt[1] < k:
+            rows.spin_until_at_least(cnt, 1, k)
+    finally:
+        _SLOT[0] = None  # no lingering reference: a leaf may adopt the output array (no copy)
+        _BUSY.release()
 
 
-def _worker_loop(q):
+_CTL = np.zeros(16, np.int64)  # [0]: last job posted; [8]: last job whose kernel runs (see _numba_math)
+_JOBNO = [0]
+_SLOT = [None]  # (fn, args) of the last job posted
+_HELPERS = []  # [asleep, semaphore] per helper thread
+_MUTEX = threading.Lock()  # posting vs a helper going to sleep
+_BUSY = threading.Lock()  # one job at a time
+SPIN_SECONDS = 200e-6  # a helper spins this long after a job before it sleeps
+
+
+def _start_helper():
+    h = [False, threading.Semaphore(0)]
+    _HELPERS.append(h)
+    threading.Thread(target=_helper_loop, args=(h,), daemon=True, name="disttensor-rows").start()
+
+
+def _helper_loop(h):
+    from . import _numba_math as nm
+    spin = int(_cycles_per_second(nm) * SPIN_SECONDS)
+    seen = int(_CTL[8])
     while True:
-        q.get().work()
+        v = nm.spin_until_change(_CTL, 8, seen, spin)
+        if v == seen:
+            with _MUTEX:
+                if _CTL[0] == seen:  # nothing posted: sleep until the next post
+                    h[0] = True
+            if h[0]:
+                h[1].acquire()
+            continue
+        seen = v
+        job = _SLOT[0]
+        if job is not None:
+            try:
+                job[0](*job[1])
+            except BaseException:  # pragma: no cover - the posting thread runs every slice left over
+                pass
+            job = None  # drop the arrays now, not at the next job
 
 
-def run_parts(fn, calls):
-    """fn(*args) for each args tuple of `calls`, shared out between this thread and up to _threads() - 1
-    helper threads (the row kernels release the GIL), each taking the next tuple when done with one.
-    Helpers are woken through a queue: ~3-6 us per hand-off, where a ThreadPoolExecutor submit/result
-    round trip measured 55-68 us and a numba prange launch (workqueue layer) 80-200 us."""
-    if len(calls) == 1:
-        fn(*calls[0])
-        return
-    nh = min(_threads(), len(calls)) - 1
-    job = _Job(fn, calls)
-    if nh > 0:
-        while len(_WORKERS) < nh:
-            import queue
-            q = queue.SimpleQueue()
-            t = threading.Thread(target=_worker_loop, args=(q,), daemon=True, name="disttensor-rows")
-            t.start()
-            _WORKERS.append((t, q))
-        for i in range(nh):
-            _WORKERS[i][1].put(job)
-    job.work()
-    job.wait()
-    if job.err is not None:
-        raise job.err
+_CPS = []
 
 
-def run_rows(fn, n, nbytes, *args):
-    """fn(*args, lo, hi) over rows 0:n, in the slices of row_parts(n, nbytes)."""
-    if nbytes < PARALLEL_BYTES:
-        fn(*args, 0, n)
-        return
-    run_parts(fn, [args + p for p in row_parts(n, nbytes)])
+def _cycles_per_second(nm):
+    if not _CPS:
+        import time
+        c0, t0 = nm.read_cycles(), time.perf_counter()
+        while time.perf_counter() - t0 < 2e-4:
+            pass
+        _CPS.append((nm.read_cycles() - c0) / (time.perf_counter() - t0))
+    return _CPS[0]
 
 
 def softmax_rows(k, x2, log, sumz=None, pick=None):
@@ -658,7 +668,8 @@ def softmax_rows(k, x2, log, sumz=None, pick=None):
     if sumz is not None or pick is not None:
         raise TypeError("softmax_rows: sumz/pick moved to the cross_entropy kernel (rows.ce_fwd)")
     out = np.empty_like(x2)
-    run_rows(k.rows.log_softmax_fwd if log else k.rows.softmax_fwd, x2.shape[0], x2.nbytes, x2, out)
+    run_rows(k.rows, k.rows.log_softmax_fwd if log else k.rows.softmax_fwd, row_slices(x2.shape[0], x2.nbytes),
+             x2, out)
     return out, None, None
 
 
@@ -666,9 +677,11 @@ def _forget_pool():
     # a forked child (DataLoader workers) inherits the pool object but not its threads; and a child of a
     # process that ran numba's parallel (GNU OpenMP) kernels is killed if it runs them again
     # ("fork() called from a process already using GNU OpenMP"), so such a child uses the NumPy paths
+    global _BUSY, _MUTEX
     _POOL[0] = None
     _POOL[1] = 0
-    _WORKERS.clear()
+    _HELPERS.clear()
+    _BUSY, _MUTEX = threading.Lock(), threading.Lock()
     if any(v is not None for v in _KERNELS.values()):
         _FORKED[0] = True
         _KERNELS.clear()
@@ -714,8 +727,8 @@ class Softmax(Node):
             if k is not None:
                 y = np.empty_like(a)
                 c = a.shape[-1]
-                run_rows(k.rows.log_softmax_fwd if log else k.rows.softmax_fwd, a.size // c, a.nbytes,
-                         a.reshape(-1, c), y.reshape(-1, c))
+                run_rows(k.rows, k.rows.log_softmax_fwd if log else k.rows.softmax_fwd,
+                         row_slices(a.size // c, a.nbytes), a.reshape(-1, c), y.reshape(-1, c))
                 self.saved = y
                 return y
         xp = xp_of(a)
@@ -740,8 +753,8 @@ class Softmax(Node):
                 c = y.shape[-1]
                 g = np.ascontiguousarray(g, dtype=y.dtype)
                 out = np.empty_like(y)
-                run_rows(k.rows.log_softmax_bwd if self.log else k.rows.softmax_bwd, y.size // c, y.nbytes,
-                         y.reshape(-1, c), g.reshape(-1, c), out.reshape(-1, c))
+                run_rows(k.rows, k.rows.log_softmax_bwd if self.log else k.rows.softmax_bwd,
+                         row_slices(y.size // c, y.nbytes), y.reshape(-1, c), g.reshape(-1, c), out.reshape(-1, c))
                 return out  # shaped like y: a leaf can adopt it instead of copying
         xp = xp_of(g)
         if self.log:

@@ -13,7 +13,7 @@ from ..tensor import Tensor
 from .._backends.device import xp_of
 from ._apply import apply
 from ._registry import register
-from .nn_activation import use_numba, _sig, _k as _act_kernels, run_rows
+from .nn_activation import use_numba, _sig, _k as _act_kernels, run_rows, row_slices
 
 _ndarray = np.ndarray
 _INT_RED = {0: "none", 1: "mean", 2: "sum"}
@@ -107,7 +107,7 @@ class CrossEntropy(Node):
             tt = tt.astype(np.int64, copy=False)
             p = np.empty_like(x2)
             logpt = np.empty(m_, dtype=dt)
-            run_rows(ka.rows.ce_fwd, m_, x2.nbytes, x2, tt, p, logpt, sumz)
+            run_rows(ka.rows, ka.rows.ce_fwd, row_slices(m_, x2.nbytes), x2, tt, p, logpt, sumz)
         else:
             mx = x2.max(axis=1, keepdims=True)
             z = x2 - mx
@@ -159,8 +159,9 @@ class CrossEntropy(Node):
         k = _act_kernels() if use_numba(p) else None
         if k is not None:
             gx = np.empty_like(p)
-            run_rows(k.rows.ce_bwd, p.shape[0], p.nbytes, p, tt.astype(np.int64, copy=False), np.ascontiguousarray(a),
-                     np.ascontiguousarray(b), gx, p.dtype.type(np.finfo(p.dtype).tiny * 2.0 ** 26))
+            run_rows(k.rows, k.rows.ce_bwd, row_slices(p.shape[0], p.nbytes), p, tt.astype(np.int64, copy=False),
+                     np.ascontiguousarray(a), np.ascontiguousarray(b), gx,
+                     p.dtype.type(np.finfo(p.dtype).tiny * 2.0 ** 26))
         else:
             gx = p * a[:, None]
             gx[xp.arange(p.shape[0]), tt] -= b

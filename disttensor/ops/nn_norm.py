@@ -12,14 +12,14 @@ from ..autograd.node import Node
 from .._backends.device import xp_of
 from ._apply import apply
 from ._registry import register
-from .nn_activation import numba_kernels, use_numba, row_parts, run_parts
+from .nn_activation import numba_kernels, use_numba, row_slices, run_rows
 
 _ndarray = np.ndarray
 
 
 def _build_ln(numba):
     from . import _numba_math as nm
-    return nm  # layer_norm_fwd / layer_norm_bwd: fused row kernels, rows split over threads by run_parts
+    return nm  # layer_norm_fwd / layer_norm_bwd: fused row kernels, rows split over threads by run_rows
 
 
 class Norm(Node):
@@ -89,10 +89,8 @@ class LayerNormRows(Node):
         y = np.empty_like(x)
         mean = np.empty(n, dt)
         rstd = np.empty(n, dt)
-        parts = row_parts(n, x.nbytes)
-        run_parts(k.layer_norm_fwd, [(x2, w1, b1, y.reshape(-1, d), mean, rstd, dt.type(eps), lo, hi)
-                                     for lo, hi in parts])
-        self.parts = parts
+        self.parts = parts = row_slices(n, x.nbytes)
+        run_rows(k, k.layer_norm_fwd, parts, x2, w1, b1, y.reshape(-1, d), mean, rstd, dt.type(eps))
         self.saved = (x2, w1, mean, rstd, k)
         return y
 
@@ -103,10 +101,9 @@ class LayerNormRows(Node):
         g2 = np.ascontiguousarray(g, dtype=dt).reshape(x2.shape)
         gx = np.empty(self.shape, dt)  # returned as is (no reshape view): a leaf adopts it without a copy
         parts = self.parts
-        gwp = np.zeros((len(parts), d), dt)
-        gbp = np.zeros((len(parts), d), dt)
-        run_parts(k.layer_norm_bwd, [(x2, g2, w1, mean, rstd, gx.reshape(x2.shape), gwp[i], gbp[i], lo, hi)
-                                     for i, (lo, hi) in enumerate(parts)])
+        gwp = np.zeros((parts, d), dt)  # a row of partial sums per slice of rows
+        gbp = np.zeros((parts, d), dt)
+        run_rows(k, k.layer_norm_bwd, parts, x2, g2, w1, mean, rstd, gx.reshape(x2.shape), gwp, gbp)
         gw = _sum_parts(gwp, self.wshape) if self.hasw else None
         gb = _sum_parts(gbp, self.wshape) if self.hasb else None
         return gx, gw, gb
