@@ -590,3 +590,37 @@ def test_softmax_family_edge_values_match_torch(dtype, threads):
                                        equal_nan=True, err_msg=name)
     finally:
         numba.set_num_threads(old)
+
+
+@pytest.mark.timeout(60)
+def test_row_kernels_from_several_python_threads():
+    # run_rows shares one set of helper threads: a second caller while a job runs computes alone.
+    # (forward only: concurrent backward passes are the engine's business, not these kernels')
+    import threading
+    numba = pytest.importorskip("numba")
+    rng = np.random.default_rng(13)
+    xs = [rng.standard_normal((128, 3000)).astype(np.float32) for _ in range(4)]
+    want = [(TF.softmax(torch.from_numpy(x), -1).numpy(), TF.layer_norm(torch.from_numpy(x), (3000,)).numpy())
+            for x in xs]
+    errors = []
+
+    def work(i):
+        try:
+            for _ in range(20):
+                x_d = disttensor.from_numpy(xs[i])
+                np.testing.assert_allclose(F.softmax(x_d, -1).numpy(), want[i][0], rtol=2e-6, atol=1e-7)
+                np.testing.assert_allclose(F.layer_norm(x_d, (3000,)).numpy(), want[i][1], rtol=1e-5, atol=1e-5)
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    old = numba.get_num_threads()
+    numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+    try:
+        ts = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+    finally:
+        numba.set_num_threads(old)
+    assert not errors, errors[0]
