@@ -24,6 +24,7 @@ not depend on closure contents, and editing this file invalidates every cached k
 `fexp`.
 """
 import math
+import sys
 from decimal import Decimal, localcontext
 
 import numba
@@ -244,7 +245,9 @@ def _ov_like(v, c):
 # same call and none waits for a thread the OS has not scheduled yet. `ctl` (int64[16], one per
 # process) is the hand-off to the helper threads of nn_activation.run_rows: the posting thread writes
 # the job number to ctl[0]; its kernel, once running (the GIL released), copies it to ctl[8]; helpers
-# spin (politely, sched_yield) on ctl[8] without the GIL, so they take the GIL only when it is free.
+# spin (politely, sched_yield) on ctl[8] without the GIL, so they take the GIL only when it is free,
+# and after their slices keep spinning inside the kernel call (role 1) for the next job. ctl[9]: how
+# many cycles a helper spins before it sleeps.
 def _elem_ptr(context, builder, aty, arr, idx):
     a = context.make_array(aty)(context, builder, arr)
     return cgutils.get_item_pointer(context, builder, aty, a, [idx])
@@ -300,26 +303,23 @@ def read_cycles():
     return cycles()
 
 
-def _sched_yield_fn():
-    import ctypes
-    try:
-        f = ctypes.CDLL(None).sched_yield
-    except (OSError, AttributeError):  # pragma: no cover - not Linux/glibc
-        return None
-    f.restype = ctypes.c_int
-    f.argtypes = []
-    return f
+_YIELD = sys.platform.startswith("linux") or sys.platform == "darwin"
 
 
-_sched_yield = _sched_yield_fn()
-_HAVE_YIELD = _sched_yield is not None
-if not _HAVE_YIELD:  # pragma: no cover
-    @numba.njit
-    def _sched_yield():
-        return 0
+@intrinsic
+def _sched_yield(typingctx):
+    """libc's sched_yield() (declared as an external symbol, so kernels calling it stay cacheable); a
+    no-op where there is none."""
+    def codegen(context, builder, sig, args):
+        if _YIELD:
+            fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.IntType(32), []),
+                                                "sched_yield")
+            builder.call(fn, [])
+        return context.get_dummy_value()
+    return types.none(), codegen
 
 
-@numba.njit(nogil=True, cache=False)
+@numba.njit(nogil=True, cache=True)
 def spin_until_change(ctl, idx, old, max_cycles):
     """Wait until ctl[idx] != old, at most max_cycles; returns the value seen. Yields the core to any other
     runnable thread between looks."""
@@ -331,7 +331,7 @@ def spin_until_change(ctl, idx, old, max_cycles):
         _sched_yield()
 
 
-@numba.njit(nogil=True, cache=False)
+@numba.njit(nogil=True, cache=True)
 def spin_until_at_least(a, idx, target):
     """Wait until a[idx] >= target (the slices other threads still run)."""
     while atomic_load(a, idx) < target:
@@ -339,10 +339,19 @@ def spin_until_at_least(a, idx, target):
 
 
 @numba.njit(inline="always")
-def _enter(cnt, ctl):
+def _enter(cnt, ctl, role):
     j = cnt[2]
-    if j != 0:
+    if j != 0 and role == 0:
         atomic_store(ctl, 8, j)
+
+
+@numba.njit(inline="always")
+def _leave(cnt, ctl, role):
+    # a helper (role 1) waits here, still without the GIL, until the next job's kernel runs (or ctl[9]
+    # cycles pass): it then takes the GIL while the poster is inside that kernel (no GIL hand-off that
+    # would put a thread to sleep)
+    if role:
+        spin_until_change(ctl, 8, cnt[2], ctl[9])
 
 
 @numba.njit(inline="always")
@@ -424,110 +433,164 @@ def row_dot(a, b, i):
 
 
 @_jk
-def softmax_fwd(x, y, cnt, ctl):
-    _enter(cnt, ctl)
+def softmax_fwd(x, y, cnt, ctl, role):
+    _enter(cnt, ctl, role)
     c = x.shape[1]
     while True:
         k, lo, hi = _claim(cnt, x.shape[0])
         if k < 0:
-            return
+            break
         for i in range(lo, hi):
             m = row_max(x, i)
             r = like(m, 1.0) / row_sumexp_store(x, y, i, m)
             for j in range(c):
                 y[i, j] *= r
         _done(cnt)
+    _leave(cnt, ctl, role)
 
 
 @_jk
-def log_softmax_fwd(x, y, cnt, ctl):
-    _enter(cnt, ctl)
+def log_softmax_fwd(x, y, cnt, ctl, role):
+    _enter(cnt, ctl, role)
     c = x.shape[1]
     while True:
         k, lo, hi = _claim(cnt, x.shape[0])
         if k < 0:
-            return
+            break
         for i in range(lo, hi):
             m = row_max(x, i)
             ls = np.log(row_sumexp(x, i, m))
             for j in range(c):
                 y[i, j] = (x[i, j] - m) - ls
         _done(cnt)
+    _leave(cnt, ctl, role)
 
 
 @_jk
-def softmax_bwd(y, g, out, cnt, ctl):
-    _enter(cnt, ctl)
+def softmax_bwd(y, g, out, cnt, ctl, role):
+    _enter(cnt, ctl, role)
     c = y.shape[1]
     while True:
         k, lo, hi = _claim(cnt, y.shape[0])
         if k < 0:
-            return
+            break
         for i in range(lo, hi):
             s = row_dot(g, y, i)
             for j in range(c):
                 out[i, j] = y[i, j] * (g[i, j] - s)
         _done(cnt)
+    _leave(cnt, ctl, role)
 
 
 @_jk
-def log_softmax_bwd(y, g, out, cnt, ctl):
+def log_softmax_bwd(y, g, out, cnt, ctl, role):
     # out = g - exp(y) * sum(g)
-    _enter(cnt, ctl)
+    _enter(cnt, ctl, role)
     c = y.shape[1]
     while True:
         k, lo, hi = _claim(cnt, y.shape[0])
         if k < 0:
-            return
+            break
         for i in range(lo, hi):
             s = row_sum(g, i)
             for j in range(c):
                 out[i, j] = g[i, j] - fexpn(y[i, j]) * s
         _done(cnt)
+    _leave(cnt, ctl, role)
+
+
+@_jr
+def row_wsum_shift(x, w, i, m):
+    s = like(m, 0.0)
+    for j in range(x.shape[1]):
+        s += w[j] * (x[i, j] - m)
+    return s
 
 
 @_jk
-def ce_fwd(x, t, p, logpt, sumz, cnt, ctl):
-    """p = softmax(x) rows; logpt[i] = log_softmax(x)[i, t[i]]; sumz[i] = sum_j log_softmax(x)[i, j] when
-    sumz has a row per x row (label smoothing), else untouched."""
-    _enter(cnt, ctl)
+def ce_fwd(x, t, ignore, w, eps, wsum, p, loss, wt, valid, bad, cnt, ctl, role):
+    """cross_entropy with class indices, per row i with target t[i]: p[i] = softmax(x[i]);
+    wt[i] = w[t[i]] (1 when w is empty: no class weights), valid[i] = 1, and
+    loss[i] = -(1 - eps) wt[i] logp[i, t[i]] - (eps / c) sum_j w_j logp[i, j] (label smoothing eps);
+    rows whose target is `ignore` get wt = valid = loss = 0. A target out of [0, c) sets bad[0] = 1 (the
+    caller raises). wsum = sum(w) (c without weights)."""
+    _enter(cnt, ctl, role)
     c = x.shape[1]
-    want = sumz.shape[0] == x.shape[0]
+    hasw = w.shape[0] > 0
+    one = like(eps, 1.0)
+    zero = like(eps, 0.0)
+    ec = eps / like(eps, c)
     while True:
         k, lo, hi = _claim(cnt, x.shape[0])
         if k < 0:
-            return
+            break
         for i in range(lo, hi):
             m = row_max(x, i)
             s = row_sumexp_store(x, p, i, m)
-            r = like(m, 1.0) / s
+            r = one / s
             for j in range(c):
                 p[i, j] *= r
+            ti = t[i]
+            if ti == ignore or ti < 0 or ti >= c:
+                if ti != ignore:
+                    bad[0] = 1
+                wt[i] = zero
+                valid[i] = zero
+                loss[i] = zero
+                continue
             ls = np.log(s)
-            logpt[i] = (x[i, t[i]] - m) - ls
-            if want:
-                sumz[i] = row_sum_shift(x, i, m) - like(m, c) * ls
+            wi = w[ti] if hasw else one
+            li = -(one - eps) * wi * ((x[i, ti] - m) - ls)
+            if eps != zero:
+                if hasw:
+                    li -= ec * (row_wsum_shift(x, w, i, m) - ls * wsum)
+                else:
+                    li -= ec * (row_sum_shift(x, i, m) - like(eps, c) * ls)
+            loss[i] = li
+            wt[i] = wi
+            valid[i] = one
         _done(cnt)
+    _leave(cnt, ctl, role)
 
 
 @_jk
-def ce_bwd(p, t, a, b, out, tiny, cnt, ctl):
-    """out[i] = p[i] * a[i]; out[i, t[i]] -= b[i]. Results under `tiny` in magnitude are flushed to 0:
-    softmax probabilities of far-off classes times 1/N are (nearly) subnormal, and a GEMM reading them
-    (the LM head's backward) ran 2-10x slower on x86 microcode assists for subnormal operands."""
-    _enter(cnt, ctl)
+def ce_bwd(p, t, wt, valid, r, w, eps, wsum, tiny, out, cnt, ctl, role):
+    """Gradient of ce_fwd's loss[i] times r[i] (r of length 1: the same for every row):
+    out[i, j] = r[i] (p[i, j] ((1 - eps) wt[i] + (eps/c) valid[i] wsum) - (eps/c) valid[i] w_j)
+    - r[i] (1 - eps) wt[i] [j == t[i]]. Values under `tiny` in magnitude (before the target's term) are
+    flushed to 0: softmax probabilities of far-off classes times 1/N are (nearly) subnormal, and a GEMM
+    reading them (the LM head's backward) ran 2-10x slower on x86 microcode assists."""
+    _enter(cnt, ctl, role)
     c = p.shape[1]
+    hasw = w.shape[0] > 0
+    one = like(eps, 1.0)
+    ec = eps / like(eps, c)
+    per_row = r.shape[0] > 1
     while True:
         k, lo, hi = _claim(cnt, p.shape[0])
         if k < 0:
-            return
+            break
         for i in range(lo, hi):
-            ai = a[i]
-            for j in range(c):
-                v = p[i, j] * ai
-                out[i, j] = v if abs(v) >= tiny else v * 0
-            out[i, t[i]] -= b[i]
+            ri = r[i] if per_row else r[0]
+            b = ri * (one - eps) * wt[i]
+            cc = ri * ec * valid[i]
+            a = b + cc * wsum
+            if cc == 0:
+                for j in range(c):
+                    v = p[i, j] * a
+                    out[i, j] = v if abs(v) >= tiny else v * 0
+            elif hasw:
+                for j in range(c):
+                    v = p[i, j] * a - cc * w[j]
+                    out[i, j] = v if abs(v) >= tiny else v * 0
+            else:
+                for j in range(c):
+                    v = p[i, j] * a - cc
+                    out[i, j] = v if abs(v) >= tiny else v * 0
+            if valid[i] != 0:
+                out[i, t[i]] -= b
         _done(cnt)
+    _leave(cnt, ctl, role)
 
 
 # ---- layer_norm row kernels ------------------------------------------------------------------------
@@ -547,14 +610,14 @@ def row_mean_var(x, i, invd):
 
 
 @_jk
-def layer_norm_fwd(x, w, b, y, mean, rstd, eps, cnt, ctl):
-    _enter(cnt, ctl)
+def layer_norm_fwd(x, w, b, y, mean, rstd, eps, cnt, ctl, role):
+    _enter(cnt, ctl, role)
     d = x.shape[1]
     invd = like(eps, 1.0) / like(eps, d)  # (a float32 / int division would be float64)
     while True:
         k, lo, hi = _claim(cnt, x.shape[0])
         if k < 0:
-            return
+            break
         for i in range(lo, hi):
             mu, var = row_mean_var(x, i, invd)
             rs = like(eps, 1.0) / np.sqrt(var + eps)
@@ -563,6 +626,7 @@ def layer_norm_fwd(x, w, b, y, mean, rstd, eps, cnt, ctl):
             for j in range(d):
                 y[i, j] = (x[i, j] - mu) * rs * w[j] + b[j]
         _done(cnt)
+    _leave(cnt, ctl, role)
 
 
 @_jr
@@ -582,16 +646,16 @@ def row_layer_norm_bwd_sums(x, g, w, gw, gb, k, i, mu, rs):
 
 
 @_jk
-def layer_norm_bwd(x, g, w, mean, rstd, gx, gw, gb, cnt, ctl):
+def layer_norm_bwd(x, g, w, mean, rstd, gx, gw, gb, cnt, ctl, role):
     """gx = rstd (g w - mean(g w) - xhat mean(g w xhat)); gw[k], gb[k] (zeroed, a row per slice k)
     accumulate slice k's weight and bias gradients."""
-    _enter(cnt, ctl)
+    _enter(cnt, ctl, role)
     d = x.shape[1]
     invd = like(x[0, 0], 1.0) / like(x[0, 0], d)
     while True:
         k, lo, hi = _claim(cnt, x.shape[0])
         if k < 0:
-            return
+            break
         for i in range(lo, hi):
             mu = mean[i]
             rs = rstd[i]
@@ -602,3 +666,4 @@ def layer_norm_bwd(x, g, w, mean, rstd, gx, gw, gb, cnt, ctl):
                 xh = (x[i, j] - mu) * rs
                 gx[i, j] = rs * (g[i, j] * w[j] - a - xh * bb)
         _done(cnt)
+    _leave(cnt, ctl, role)

@@ -575,34 +575,35 @@ _SERIAL = np.array([0, 0, 0, 1], np.int64)  # template of a one-slice `cnt`
 
 
 def run_rows(rows, fn, k, *args):
-    """fn(*args, cnt, ctl): a row kernel of _numba_math over k slices of its rows (row_slices), shared
-    between this thread and up to _threads() - 1 helper threads, each claiming the next slice itself.
+    """fn(*args, cnt, ctl, role): a row kernel of _numba_math over k slices of its rows (row_slices),
+    shared between this thread and up to _threads() - 1 helper threads, each claiming the next slice.
 
-    The hand-off avoids sleeping threads: helpers spin (yielding the core to any other runnable thread)
-    for a while after each job, without the GIL, on a flag the kernel sets once it runs, so they take the
-    GIL just after this thread released it, and this thread waits for their last slices in nogil code.
-    A helper idle for longer sleeps on a semaphore and is woken when a job is posted. Measured per
-    hand-off on this 2-vCPU VM: ThreadPoolExecutor submit/result 55-68 us, waking a blocked thread ~15
-    us plus ~25 us until it runs, a numba prange launch (workqueue layer) 80-200 us."""
+    The hand-off avoids putting threads to sleep: a helper spins (yielding the core to any other runnable
+    thread) without the GIL on a flag that the poster's kernel sets once it runs, so the helper takes
+    the GIL while the poster is in nogil code; after its slices it keeps spinning inside the kernel
+    call for the next job (up to SPIN_SECONDS), then sleeps on a semaphore that a post releases. The
+    poster waits for slices still running elsewhere in nogil code. Measured per hand-off on this 2-vCPU
+    VM: ThreadPoolExecutor submit/result 55-68 us; waking a sleeping thread ~15 us for the waker plus
+    ~25 us until it runs; a numba prange launch (workqueue layer) 80-200 us."""
     cnt = _SERIAL.copy()
     cnt[3] = k
     if k == 1 or not _BUSY.acquire(False):  # (another thread is running a job: this one runs alone)
-        fn(*args, cnt, _CTL)
+        fn(*args, cnt, _CTL, 0)
         return
     try:
         nh = min(_threads(), k) - 1
         with _MUTEX:
             _JOBNO[0] += 1
             cnt[2] = _JOBNO[0]
-            _SLOT[0] = (fn, args + (cnt, _CTL))
+            _SLOT[0] = (fn, args + (cnt, _CTL, 1))
             _CTL[0] = _JOBNO[0]
             while len(_HELPERS) < nh:
-                _start_helper()
+                _start_helper(rows)
             for h in _HELPERS:
                 if h[0]:
                     h[0] = False
                     h[1].release()
-        fn(*args, cnt, _CTL)
+        fn(*args, cnt, _CTL, 0)
         if cnt[1] < k:
             rows.spin_until_at_least(cnt, 1, k)
     finally:
@@ -610,42 +611,43 @@ def run_rows(rows, fn, k, *args):
         _BUSY.release()
 
 
-_CTL = np.zeros(16, np.int64)  # [0]: last job posted; [8]: last job whose kernel runs (see _numba_math)
+_CTL = np.zeros(16, np.int64)  # [0] last job posted, [8] last job whose kernel runs, [9] spin cycles
 _JOBNO = [0]
-_SLOT = [None]  # (fn, args) of the last job posted
+_SLOT = [None]  # (fn, args) of the job being run
 _HELPERS = []  # [asleep, semaphore] per helper thread
 _MUTEX = threading.Lock()  # posting vs a helper going to sleep
 _BUSY = threading.Lock()  # one job at a time
 SPIN_SECONDS = 200e-6  # a helper spins this long after a job before it sleeps
 
 
-def _start_helper():
+def _start_helper(nm):
+    if not _CTL[9]:
+        _CTL[9] = int(_cycles_per_second(nm) * SPIN_SECONDS)
     h = [False, threading.Semaphore(0)]
     _HELPERS.append(h)
-    threading.Thread(target=_helper_loop, args=(h,), daemon=True, name="disttensor-rows").start()
+    threading.Thread(target=_helper_loop, args=(h, nm), daemon=True, name="disttensor-rows").start()
 
 
-def _helper_loop(h):
-    from . import _numba_math as nm
-    spin = int(_cycles_per_second(nm) * SPIN_SECONDS)
+def _helper_loop(h, nm):
     seen = int(_CTL[8])
     while True:
-        v = nm.spin_until_change(_CTL, 8, seen, spin)
-        if v == seen:
-            with _MUTEX:
-                if _CTL[0] == seen:  # nothing posted: sleep until the next post
-                    h[0] = True
-            if h[0]:
-                h[1].acquire()
-            continue
-        seen = v
-        job = _SLOT[0]
-        if job is not None:
-            try:
-                job[0](*job[1])
-            except BaseException:  # pragma: no cover - the posting thread runs every slice left over
-                pass
-            job = None  # drop the arrays now, not at the next job
+        v = nm.spin_until_change(_CTL, 8, seen, _CTL[9])
+        while v != seen:  # a job's kernel runs: join it (the poster holds no GIL now)
+            job = _SLOT[0]
+            seen = v
+            if job is not None:
+                seen = int(job[1][-3][2])  # its job number
+                try:
+                    job[0](*job[1])  # returns once the next job runs, or after the spin time
+                except BaseException:  # pragma: no cover - the poster runs every slice left over
+                    pass
+                job = None  # drop the arrays now, not at the next job
+            v = int(_CTL[8])
+        with _MUTEX:
+            if _CTL[0] == seen:  # nothing posted since: sleep until the next post
+                h[0] = True
+        if h[0]:
+            h[1].acquire()
 
 
 _CPS = []

@@ -84,44 +84,44 @@ def _check_targets(xp, t1, valid, c, name):
                          "or the ignore_index).")
 
 
+_TINY = {np.dtype(np.float32): np.float32(np.finfo(np.float32).tiny * 2.0 ** 26),
+         np.dtype(np.float64): np.float64(np.finfo(np.float64).tiny * 2.0 ** 26)}
+
+
 class CrossEntropy(Node):
-    """Class-index targets: log_softmax + nll (+ label smoothing) fused."""
-    __slots__ = ("shape", "red", "eps", "tshape")
+    """Class-index targets: log_softmax + nll (+ label smoothing, class weights, ignore_index) fused. Big
+    CPU float inputs run on two numba row kernels (rows.ce_fwd / ce_bwd); the rest on NumPy/CuPy."""
+    __slots__ = ("shape", "red", "eps", "tshape", "rows")
 
     def forward(self, x, t, w, ignore_index, reduction, eps):
         xp = xp_of(x)
         self.shape, self.red, self.eps, self.tshape = x.shape, reduction, eps, t.shape
+        self.rows = None
         x2 = _classes_last(xp, x)
         m_, c = x2.shape
+        if use_numba(x2) and m_ > 1:
+            ka = _act_kernels()
+            if ka is not None:
+                return self._forward_rows(ka.rows, x2, t, w, ignore_index, reduction, eps)
         t1 = t.reshape(-1)
         valid = t1 != ignore_index
         _check_targets(xp, t1, valid, c, "cross_entropy")
         tt = xp.where(valid, t1, 0)
         dt = x.dtype
         want_sumz = eps > 0
-        ka = _act_kernels() if use_numba(x2) and m_ > 1 and (w is None or not want_sumz) else None
-        if ka is not None:
-            # one fused row kernel: max, exp and sum, normalize; the picked log-probability and the
-            # smoothing term from the same row pass
-            sumz = np.empty(m_ if want_sumz else 0, dtype=dt)
-            tt = tt.astype(np.int64, copy=False)
-            p = np.empty_like(x2)
-            logpt = np.empty(m_, dtype=dt)
-            run_rows(ka.rows, ka.rows.ce_fwd, row_slices(m_, x2.nbytes), x2, tt, p, logpt, sumz)
-        else:
-            mx = x2.max(axis=1, keepdims=True)
-            z = x2 - mx
-            p = xp.exp(z)
-            s = p.sum(axis=1, keepdims=True)
-            ls = xp.log(s)
-            p /= s
-            ar = xp.arange(m_)
-            logpt = z[ar, tt] - ls[:, 0]
-            if want_sumz:
-                if w is not None:
-                    sumz = (z * w).sum(axis=1) - ls[:, 0] * w.sum()
-                else:
-                    sumz = z.sum(axis=1) - c * ls[:, 0]
+        mx = x2.max(axis=1, keepdims=True)
+        z = x2 - mx
+        p = xp.exp(z)
+        s = p.sum(axis=1, keepdims=True)
+        ls = xp.log(s)
+        p /= s
+        ar = xp.arange(m_)
+        logpt = z[ar, tt] - ls[:, 0]
+        if want_sumz:
+            if w is not None:
+                sumz = (z * w).sum(axis=1) - ls[:, 0] * w.sum()
+            else:
+                sumz = z.sum(axis=1) - c * ls[:, 0]
         if w is not None:
             wt = w[tt] * valid
             wsum = w.sum()
@@ -141,7 +141,55 @@ class CrossEntropy(Node):
             return loss.sum()
         return loss.reshape(t.shape)
 
+    def _forward_rows(self, rows, x2, t, w, ignore_index, reduction, eps):
+        # the numba path: one fused row kernel (softmax, picked log-probability, weights, ignore_index,
+        # smoothing term); only reductions over the per-row losses are left to NumPy
+        m_, c = x2.shape
+        dt = x2.dtype
+        t1 = t.reshape(-1)
+        if t1.dtype != np.int64:
+            t1 = t1.astype(np.int64)
+        if w is not None:
+            w1 = np.ascontiguousarray(w, dtype=dt)
+            wsum = dt.type(w1.sum())
+        else:
+            w1 = np.empty(0, dt)
+            wsum = dt.type(c)
+        p = np.empty_like(x2)
+        loss = np.empty(m_, dt)
+        wt = np.empty(m_, dt)
+        valid = np.empty(m_, dt)
+        bad = np.zeros(1, np.int64)
+        run_rows(rows, rows.ce_fwd, row_slices(m_, x2.nbytes), x2, t1, int(ignore_index), w1, dt.type(eps), wsum,
+                 p, loss, wt, valid, bad)
+        if bad[0]:
+            _check_targets(np, t1, t1 != ignore_index, c, "cross_entropy")
+        self.rows = rows
+        denom = wt.sum() if reduction == "mean" else None
+        self.saved = (p, t1, wt, valid, w1, wsum, denom)
+        if reduction == "mean":
+            if denom == 0:  # every target ignored: nan, as PyTorch
+                return np.array(np.nan, dt)
+            return loss.sum() / denom
+        if reduction == "sum":
+            return loss.sum()
+        return loss.reshape(t.shape)
+
     def backward(self, g):
+        if self.rows is not None:
+            p, t1, wt, valid, w1, wsum, denom = self.saved
+            dt = p.dtype
+            if self.red == "mean":
+                r = np.asarray(g / denom, dtype=dt).reshape(1)
+            elif self.red == "sum":
+                r = np.asarray(g, dtype=dt).reshape(1)
+            else:
+                r = np.ascontiguousarray(g.reshape(-1), dtype=dt)
+            gx = np.empty_like(p)
+            rows = self.rows
+            run_rows(rows, rows.ce_bwd, row_slices(p.shape[0], p.nbytes), p, t1, wt, valid, r, w1, dt.type(self.eps),
+                     wsum, _TINY[dt], gx)
+            return _restore(np, gx, self.shape), None, None
         p, tt, wt, valid, w, wsum, denom = self.saved
         xp = xp_of(p)
         eps = self.eps
@@ -154,17 +202,8 @@ class CrossEntropy(Node):
             r = g.reshape(-1)
         b = (1.0 - eps) * wt * r
         a = b + (eps / c) * wsum * (valid * r) if eps else b
-        a = xp.broadcast_to(xp.asarray(a, dtype=p.dtype), (p.shape[0],))
-        b = xp.broadcast_to(xp.asarray(b, dtype=p.dtype), (p.shape[0],))
-        k = _act_kernels() if use_numba(p) else None
-        if k is not None:
-            gx = np.empty_like(p)
-            run_rows(k.rows, k.rows.ce_bwd, row_slices(p.shape[0], p.nbytes), p, tt.astype(np.int64, copy=False),
-                     np.ascontiguousarray(a), np.ascontiguousarray(b), gx,
-                     p.dtype.type(np.finfo(p.dtype).tiny * 2.0 ** 26))
-        else:
-            gx = p * a[:, None]
-            gx[xp.arange(p.shape[0]), tt] -= b
+        gx = p * xp.asarray(a, dtype=p.dtype).reshape(-1, 1)
+        gx[xp.arange(p.shape[0]), tt] -= b
         if eps:
             vr = (valid * r)[:, None] * (eps / c)
             gx -= vr * w[None, :] if w is not None else vr

@@ -164,12 +164,13 @@ def test_gumbel_softmax_soft_and_hard():
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("smoothing", [0.0, 0.15])
 @pytest.mark.parametrize("weighted", [False, True])
-def test_cross_entropy_options_match_torch(reduction, smoothing, weighted):
+@pytest.mark.parametrize("c", [5, 700], ids=["numpy", "kernel"])  # 700 classes: the numba row kernels
+def test_cross_entropy_options_match_torch(reduction, smoothing, weighted, c):
     rng = np.random.default_rng(3)
-    x = rng.standard_normal((6, 5, 3)).astype(np.float64)
-    t = rng.integers(0, 5, (6, 3))
+    x = rng.standard_normal((6, c, 8)).astype(np.float64)
+    t = rng.integers(0, c, (6, 8))
     t[0, 0] = t[3, 2] = 4  # ignore_index=4 below
-    w = rng.uniform(0.2, 2.0, 5) if weighted else None
+    w = rng.uniform(0.2, 2.0, c) if weighted else None
     x_d, x_t = pair(x)
     kw = dict(ignore_index=4, reduction=reduction, label_smoothing=smoothing)
     y_d = F.cross_entropy(x_d, disttensor.from_numpy(t), weight=None if w is None else disttensor.from_numpy(w),
@@ -196,6 +197,16 @@ def test_cross_entropy_errors_name_values():
         F.binary_cross_entropy(disttensor.rand(2, 3), disttensor.rand(3))
     # all targets ignored: nan like PyTorch
     assert np.isnan(F.cross_entropy(x, disttensor.tensor([-100, -100, -100])).item())
+    # the same on the numba row kernels (>= 32768 logits)
+    x = disttensor.randn(64, 600)
+    t = np.arange(64) % 600
+    t[9] = 600
+    with pytest.raises(IndexError, match=r"Target 600 is out of bounds.*< 600"):
+        F.cross_entropy(x, disttensor.from_numpy(t))
+    t[9] = -3
+    with pytest.raises(IndexError, match=r"Target -3 is out of bounds"):
+        F.cross_entropy(x, disttensor.from_numpy(t))
+    assert np.isnan(F.cross_entropy(x, disttensor.from_numpy(np.full(64, -100))).item())
 
 
 def test_mse_broadcast_warns_like_torch():
