@@ -17,6 +17,15 @@ def cuda_module():
     return _cupy
 
 
+def _set_cuda_module_for_tests(mod, checked=True):
+    """Tests only: make `cuda_module()` return `mod` (a fake CuPy, tests/fake_cupy.py). Returns the previous
+    state; `_set_cuda_module_for_tests(*previous)` restores it."""
+    global _cupy, _cupy_checked
+    prev = (_cupy, _cupy_checked)
+    _cupy, _cupy_checked = mod, checked
+    return prev
+
+
 class device:
     """torch.device look-alike: `device("cpu")`, `device("cuda:1")`, `device("cuda", 0)`."""
     __slots__ = ("type", "index")
