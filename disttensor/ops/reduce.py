@@ -970,6 +970,20 @@ def _scatter_add_along(xp, shape, axis, idx, g):
     return xp.moveaxis(out.reshape(moved), -1, axis)
 
 
+def _accumulate(xp, name, a, axis):
+    """`xp.<name>.accumulate(a, axis)`. CuPy's ufuncs accumulate only for add and multiply, so there
+    maximum/minimum run as a log-step scan: ceil(log2 n) passes of the ufunc over shifted slices."""
+    if xp is np:
+        return getattr(np, name).accumulate(a, axis=axis)
+    f = getattr(xp, name)
+    out = xp.moveaxis(a, axis, -1).copy()
+    n, k = out.shape[-1], 1
+    while k < n:
+        out[..., k:] = f(out[..., k:], out[..., :-k])
+        k *= 2
+    return xp.moveaxis(out, -1, axis)
+
+
 class CumMax(Node):
     __slots__ = ("axis", "shape")
     is_max = True
@@ -980,12 +994,12 @@ class CumMax(Node):
         if a.ndim == 0:
             self.saved = xp.zeros((), np.int64)
             return a.copy(), self.saved
-        v = (xp.maximum if self.is_max else xp.minimum).accumulate(a, axis=axis)
+        v = _accumulate(xp, "maximum" if self.is_max else "minimum", a, axis)
         mark = a == v
         if a.dtype.kind == "f":
             mark |= xp.isnan(a)
         pos = xp.arange(a.shape[axis]).reshape((-1,) + (1,) * (a.ndim - 1 - axis))
-        idx = xp.maximum.accumulate(xp.where(mark, pos, 0), axis=axis).astype(np.int64)
+        idx = _accumulate(xp, "maximum", xp.where(mark, pos, 0), axis).astype(np.int64)
         self.saved = idx
         return v, idx
 
@@ -1184,7 +1198,7 @@ def mode(input, dim=-1, keepdim=False):
     new = xp.ones((rows, n), bool)
     new[:, 1:] = s[:, 1:] != s[:, :-1]
     pos = xp.arange(n)
-    start = xp.maximum.accumulate(xp.where(new, pos, 0), axis=1)
+    start = _accumulate(xp, "maximum", xp.where(new, pos, 0), 1)
     length = pos - start + 1
     j = (length == length.max(axis=1, keepdims=True)).argmax(axis=1)
     idx = order[xp.arange(rows), j].reshape(lead + (1,))
