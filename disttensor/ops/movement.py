@@ -105,7 +105,10 @@ def view(self, *shape):
     d = self._data
     if not d.flags.c_contiguous and d.size > 1:
         try:
-            d.reshape(shape, copy=False)
+            if d.__class__ is np.ndarray:
+                d.reshape(shape, copy=False)
+            elif d.reshape(shape).data.mem is not d.data.mem:  # CuPy's reshape has no copy=; it copies if it must
+                raise ValueError
         except (ValueError, TypeError):
             raise RuntimeError(f"view size is not compatible with input tensor's size and stride (shape "
                                f"{tuple(d.shape)} to {shape}): at least one dimension spans across two contiguous "
@@ -214,7 +217,25 @@ def ufunc_at(name, a, idx, v):
     if f is not None:
         f(a, idx, v)
     else:
-        getattr(xp_of(a), name).at(a, idx, v)
+        _at_in_rounds(xp_of(a), name, a, idx, v)
+
+
+def _at_in_rounds(xp, name, a, idx, v):
+    """ufunc.at for a ufunc CuPy has no scatter kernel for (multiply): the targets, sorted, are applied in
+    rounds, each round writing every target at most once (as many rounds as the most repeated target)."""
+    lin = xp.arange(a.size).reshape(a.shape)[idx]
+    if lin.size == 0:
+        return
+    v = xp.broadcast_to(v if hasattr(v, "shape") else xp.asarray(v), lin.shape).reshape(-1)
+    lin = lin.reshape(-1)
+    order = xp.argsort(lin)
+    s, vs = lin[order], v[order]
+    rank = xp.arange(s.size) - xp.searchsorted(s, s)
+    f = getattr(xp, name)
+    for r in range(int(rank.max()) + 1):
+        sel = rank == r
+        t = xp.unravel_index(s[sel], a.shape)
+        a[t] = f(a[t], vs[sel])
 
 
 def add_rows(full, idx, g):
