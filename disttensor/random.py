@@ -50,6 +50,14 @@ class Generator:
         return self._rng
 
 
+def permutation(rng, n):
+    """A random permutation of range(n) drawn from `rng`: a NumPy Generator, or CuPy's, which has no
+    `permutation` (the order of uniform draws is a uniform permutation)."""
+    if rng.__class__ is np.random.Generator:
+        return rng.permutation(n)
+    return rng.random(n).argsort()
+
+
 default_generator = Generator("cpu")
 _cuda_generators = {}
 

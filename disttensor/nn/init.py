@@ -11,7 +11,7 @@ import numpy as np
 
 from ..tensor import Tensor
 from .._backends.device import xp_of
-from ..random import generator_for
+from ..random import generator_for, permutation
 
 __all__ = ["calculate_gain", "uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_", "eye_",
            "dirac_", "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_", "orthogonal_",
@@ -218,7 +218,7 @@ def sparse_(tensor, sparsity, std=0.01, generator=None):
     g = _rng(tensor, generator)
     d = tensor._data
     for col_idx in range(cols):
-        row_indices = g.permutation(rows)[:num_zeros]
+        row_indices = permutation(g, rows)[:num_zeros]
         d[row_indices, col_idx] = 0
     return tensor
 

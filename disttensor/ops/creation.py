@@ -7,7 +7,7 @@ from .. import _dtype
 from ..autograd.node import Node
 from ..tensor import Tensor, _new_tensor
 from .._backends.device import device as _device, get_xp, to_device_array, device_of_array, xp_of
-from ..random import generator_for
+from ..random import generator_for, permutation as _permutation
 from ._apply import apply1
 from ._registry import register
 
@@ -281,7 +281,7 @@ def randint(low, high=None, size=None, *, generator=None, dtype=None, device=Non
 def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False, out=None):
     g = _rng(device, generator)
     npd = _dtype.np_dtype(dtype) if dtype is not None else np.dtype(np.int64)
-    return _finish(g.permutation(int(n)).astype(npd), device, requires_grad)
+    return _finish(_permutation(g, int(n)).astype(npd), device, requires_grad)
 
 
 @register("rand_like", method=False)
@@ -325,7 +325,7 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=N
         s = std._data if isinstance(std, Tensor) else std
         ref = mean if isinstance(mean, Tensor) else std
         g = _rng(ref.device, generator)
-        shape = np.broadcast_shapes(np.shape(m), np.shape(s))
+        shape = np.broadcast_shapes(getattr(m, "shape", ()), getattr(s, "shape", ()))
         arr = (g.standard_normal(shape) * s + m).astype(ref._data.dtype)
         return _finish(arr, ref.device, False)
     npd = _float_np(dtype)
@@ -336,9 +336,9 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=N
 
 @register("bernoulli")
 def bernoulli(input, p=None, *, generator=None):
-    probs = input._data if p is None else np.full(input._data.shape, p)
+    d = input._data
     g = _rng(input.device, generator)
-    return _finish((g.random(probs.shape) < probs).astype(input._data.dtype), input.device, False)
+    return _finish((g.random(d.shape) < (d if p is None else p)).astype(d.dtype), input.device, False)
 
 
 @register("multinomial")
@@ -387,8 +387,24 @@ _fill_inplace("normal_", lambda g, s, mean=0.0, std=1.0, **k: g.standard_normal(
 _fill_inplace("bernoulli_", lambda g, s, p=0.5, **k: g.random(s) < (p._data if isinstance(p, Tensor) else p))
 _fill_inplace("exponential_", lambda g, s, lambd=1.0, **k: g.exponential(1.0 / lambd, s))
 _fill_inplace("geometric_", lambda g, s, p, **k: g.geometric(p, s))
-_fill_inplace("log_normal_", lambda g, s, mean=1.0, std=2.0, **k: g.lognormal(mean, std, s))
-_fill_inplace("cauchy_", lambda g, s, median=0.0, sigma=1.0, **k: median + sigma * g.standard_cauchy(s))
+
+
+def _lognormal(g, s, mean, std):
+    if g.__class__ is np.random.Generator:
+        return g.lognormal(mean, std, s)
+    z = g.standard_normal(s) * std + mean    # CuPy's Generator has no lognormal
+    return xp_of(z).exp(z)
+
+
+def _standard_cauchy(g, s):
+    if g.__class__ is np.random.Generator:
+        return g.standard_cauchy(s)
+    u = g.random(s)                           # CuPy's Generator has no standard_cauchy
+    return xp_of(u).tan(np.pi * (u - 0.5))
+
+
+_fill_inplace("log_normal_", lambda g, s, mean=1.0, std=2.0, **k: _lognormal(g, s, mean, std))
+_fill_inplace("cauchy_", lambda g, s, median=0.0, sigma=1.0, **k: median + sigma * _standard_cauchy(g, s))
 
 
 def _random_(g, s, low=None, high=None, **k):
