@@ -57,7 +57,11 @@ def apply(cls, *args, **kwargs):
                 need = True
         else:
             arrays.append(a)
-    r = node.forward(*arrays, **kwargs)
+    try:
+        r = node.forward(*arrays, **kwargs)
+    except Exception:
+        _check_devices(cls, args)   # costs nothing unless forward failed
+        raise
     if r.__class__ is tuple:
         outs = tuple(_wrap(x) for x in r)
         if need and GRAD.enabled:
@@ -67,6 +71,16 @@ def apply(cls, *args, **kwargs):
     if need and GRAD.enabled:
         _finish(node, args, out)
     return out
+
+
+def _check_devices(cls, args):
+    """After a failed forward: tensors on different devices get PyTorch's error, not the array library's."""
+    from .._backends.device import device_of_array
+    devs = sorted({str(device_of_array(a._data)) for a in args if isinstance(a, Tensor)})
+    if len(devs) > 1:
+        name = getattr(cls, "op_name", None) or cls.__name__.lower()
+        raise RuntimeError(f"{name}: Expected all tensors to be on the same device, but found at least two "
+                           f"devices, {' and '.join(devs)}!")
 
 
 def apply1(cls, a, *rest):
