@@ -13,7 +13,7 @@ __all__ = ["PackedSequence", "invert_permutation", "pack_padded_sequence", "pad_
 def _np(x):
     if isinstance(x, Tensor):
         d = x._data
-        return d if isinstance(d, np.ndarray) else d.get()
+        return d if d.__class__ is np.ndarray else d.get()   # a CUDA array is copied to the host
     return np.asarray(x)
 
 
