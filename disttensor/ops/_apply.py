@@ -60,7 +60,7 @@ def apply(cls, *args, **kwargs):
     try:
         r = node.forward(*arrays, **kwargs)
     except Exception:
-        _check_devices(cls, args)   # costs nothing unless forward failed
+        _check_devices(cls, args, kwargs)   # costs nothing unless forward failed
         raise
     if r.__class__ is tuple:
         outs = tuple(_wrap(x) for x in r)
@@ -73,14 +73,21 @@ def apply(cls, *args, **kwargs):
     return out
 
 
-def _check_devices(cls, args):
-    """After a failed forward: tensors on different devices get PyTorch's error, not the array library's."""
-    from .._backends.device import device_of_array
-    devs = sorted({str(device_of_array(a._data)) for a in args if isinstance(a, Tensor)})
+def _check_devices(cls, args, kwargs):
+    """After a failed forward: operands on different devices (tensors, or raw arrays such as an index or a
+    mask) get PyTorch's error, not the array library's."""
+    from .._backends.device import device_of_array, cuda_module
+    cp = cuda_module()
+    devs = set()
+    for a in (*args, *kwargs.values()):
+        if isinstance(a, Tensor):
+            a = a._data
+        if a.__class__ is _ndarray or (cp is not None and isinstance(a, cp.ndarray)):
+            devs.add(str(device_of_array(a)))
     if len(devs) > 1:
         name = getattr(cls, "op_name", None) or cls.__name__.lower()
         raise RuntimeError(f"{name}: Expected all tensors to be on the same device, but found at least two "
-                           f"devices, {' and '.join(devs)}!")
+                           f"devices, {' and '.join(sorted(devs))}!")
 
 
 def apply1(cls, a, *rest):
