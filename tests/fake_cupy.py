@@ -39,6 +39,7 @@ What it CANNOT detect (see `KNOWN_LIMITS`):
   leak shows up later: a mixed operation raises or an output reports device cpu (tests check it).
 - Signatures of module functions are NumPy's: a keyword CuPy lacks (`xp.argsort(kind="quicksort")`,
   `xp.unique(equal_nan=...)`) passes here. Only the functions in `CUPY_LACKS` are known absent.
+- Sorting: `sort`/`argsort` are stable here, as CuPy's always are (NumPy's default is not).
 - Numerics: CuPy wraps out-of-bounds fancy indices instead of raising, may differ in dtype
   promotion of scalars (NEP 50 in recent versions), in float16 math, and in reduction order.
 - Streams, asynchrony and multiple devices (one fake device, id 0).
@@ -439,6 +440,20 @@ def _make_method(name, params):
 
 for _n, _p in _METHODS.items():
     setattr(ndarray, _n, _make_method(_n, _p))
+
+
+def _sort_method(name):
+    f = getattr(_nd, name)
+
+    def method(self, axis=-1):
+        ins = _Ins("ndarray." + name)
+        return ins.wrap(f(ins(self), axis=axis, kind="stable"))
+    method.__name__ = name
+    return method
+
+
+ndarray.sort = _sort_method("sort")
+ndarray.argsort = _sort_method("argsort")
 for _n in _NOT_IN_CUPY:
     setattr(ndarray, _n, _no_attr(_n))
 
@@ -500,6 +515,20 @@ def _function(qual, f):
         return ins.wrap(f(*ins(args), **{k: ins(v) for k, v in kwargs.items()}))
     w.__qualname__ = w.__name__ = qual.rsplit(".", 1)[-1]
     return w
+
+
+def _sort_function(name):
+    f = getattr(np, name)
+
+    def sort(a, axis=-1, kind=None):
+        if kind not in (None, "stable"):
+            raise ValueError(f"cupy.{name}: kind={kind!r} is not supported (CuPy's sort is always stable)")
+        if a.__class__ is not ndarray:
+            raise TypeError(f"cupy.{name}: needs a cupy.ndarray, got {type(a)}")
+        ins = _Ins("cupy." + name)
+        return ins.wrap(f(ins(a), axis=axis, kind="stable"))
+    sort.__name__ = name
+    return sort
 
 
 def _from_data(name):
@@ -906,6 +935,8 @@ _module.asnumpy = lambda a, stream=None, order="C", out=None: \
 _module.get_array_module = lambda *args: _module if any(a.__class__ is ndarray for a in args) else np
 for _n in _CREATE_FROM_DATA:
     setattr(_module, _n, _from_data(_n))
+_module.sort = _sort_function("sort")
+_module.argsort = _sort_function("argsort")
 _module.result_type = lambda *a: np.result_type(*[x.dtype if x.__class__ is ndarray else x for x in a])
 _module.can_cast = lambda f, t, casting="safe": np.can_cast(f.dtype if f.__class__ is ndarray else f, t, casting)
 _module.lib = types.ModuleType("fake_cupy.lib")
