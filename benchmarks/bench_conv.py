@@ -18,6 +18,9 @@ def _parse():
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--reps", type=int, default=15)
     ap.add_argument("--only", default=None, help="substring of case names to run")
+    ap.add_argument("--winograd", type=int, default=None, choices=(0, 2, 4),
+                    help="Winograd tile for 3x3 stride-1 convolutions: 0 off (im2col), 2 F(2x2,3x3), 4 F(4x4,3x3) "
+                         "(default: disttensor's own choice)")
     ap.add_argument("--against", default=None, metavar="GIT_REV",
                     help="instead: time the conv kernels (arrays, forward + both gradients) of this checkout against "
                          "those of disttensor/ops/nn_conv.py at GIT_REV and against torch, interleaved in one process")
@@ -40,6 +43,9 @@ import torch.nn.functional as TF  # noqa: E402
 
 threads = int(os.environ.get("OMP_NUM_THREADS", "1"))
 torch.set_num_threads(threads)
+if args.winograd is not None:
+    from disttensor.ops import nn_conv as _nn_conv
+    _nn_conv._WINOGRAD_TILE = args.winograd
 
 
 def case_conv(N, C, O, H, W, k, stride=1, padding=0, input_grad=True):
@@ -216,9 +222,10 @@ def main_against(rev):
 
 
 def main():
+    from disttensor.ops import nn_conv as _nn_conv
     print(f"threads={threads} (torch.set_num_threads, OMP/OPENBLAS/NUMBA_NUM_THREADS), torch {torch.__version__}, "
-          f"numpy {np.__version__}, reps={args.reps}; forward+backward in ms: wall-clock median, and (threads=1) "
-          f"the minimum CPU time of the calling thread")
+          f"numpy {np.__version__}, reps={args.reps}, Winograd tile {_nn_conv._WINOGRAD_TILE or 'off'}; "
+          f"forward+backward in ms: wall-clock median, and (threads=1) the minimum CPU time of the calling thread")
     print(f"{'case':48s} {'disttensor':>10s} {'torch':>8s} {'ratio':>6s} | {'cpu dt':>7s} {'cpu torch':>9s} "
           f"{'ratio':>6s}")
     for name, mk in CASES:

@@ -75,11 +75,12 @@ _BLAS = 0        # 0: not looked up yet; None: unavailable; else (get_num_thread
 _EXEC = None
 
 
-def _blas_threads_api():
+def _openblas_api():
+    """(get_num_threads, set_num_threads) of NumPy's OpenBLAS (pthreads build), or None."""
     global _BLAS
     if _BLAS == 0:
         _BLAS = None
-        if os.environ.get("DISTTENSOR_CONV_THREADS", "0") in ("0", "") or not sys.platform.startswith("linux"):
+        if not sys.platform.startswith("linux"):
             return None
         try:
             import ctypes
@@ -104,6 +105,13 @@ def _blas_threads_api():
     return _BLAS
 
 
+def _blas_threads_api():
+    """_openblas_api() where the im2col tile split is enabled (DISTTENSOR_CONV_THREADS=1), else None."""
+    if os.environ.get("DISTTENSOR_CONV_THREADS", "0") in ("0", ""):
+        return None
+    return _openblas_api()
+
+
 def _split_samples(tiles, parts):
     """Split the tile list into <= parts runs of whole samples (row bands of one sample overlap in col2im)."""
     N = tiles[-1][1]
@@ -121,9 +129,10 @@ def _split_samples(tiles, parts):
     return groups
 
 
-def _run_tiles(xp, tiles, work):
-    """[work(group) for group in tile groups], the groups run concurrently when NumPy's BLAS has >1 thread."""
-    api = _blas_threads_api() if xp is np and len(tiles) >= 2 else None
+def _run_tiles(xp, tiles, work, always=False):
+    """[work(group) for group in tile groups], the groups run concurrently when NumPy's BLAS has >1 thread
+    (for im2col tiles only with DISTTENSOR_CONV_THREADS=1; `always`: the Winograd blocks)."""
+    api = (_openblas_api() if always else _blas_threads_api()) if xp is np and len(tiles) >= 2 else None
     nt = api[0]() if api is not None else 1
     groups = _split_samples(tiles, nt) if nt > 1 else [tiles]
     if len(groups) < 2:
@@ -148,6 +157,18 @@ def _run_tiles(xp, tiles, work):
 _CHUNK_BYTES = 1 << 20
 # stride-1 input gradients as a direct convolution when out channels <= in channels (see conv_grad_input)
 _DIRECT_INPUT_GRAD = True
+
+# 3x3 / stride 1 / dilation 1 / one group convolutions on CPU run as Winograd F(4x4, 3x3) (ops/_winograd.py:
+# 4x fewer multiplications) where it measured faster than im2col + GEMM: at least _WINO_MIN_CHANNELS in and out
+# channels and _WINO_MIN_POSITIONS output positions (batch x height x width); below, the GEMMs of the 36
+# transform positions are too thin (benchmarks/RESULTS.md, "Winograd"). Its float32 results differ from a
+# direct convolution by ~1e-5 of the output's scale (F(2x2, 3x3): ~3e-7, like PyTorch's; it is ~1.3x slower
+# here: DISTTENSOR_WINOGRAD=2 picks it, =0 turns Winograd off). CUDA arrays stay on im2col unless
+# _WINOGRAD_ANY_DEVICE (the array-module path: tested on CPU, never measured on a GPU).
+_WINOGRAD_TILE = {"0": 0, "off": 0, "2": 2, "4": 4}.get(os.environ.get("DISTTENSOR_WINOGRAD", "4").strip().lower(), 4)
+_WINO_MIN_CHANNELS = 32
+_WINO_MIN_POSITIONS = 2048
+_WINOGRAD_ANY_DEVICE = False
 
 
 def _tiles(N, out_sp, per_sample_bytes):
@@ -261,6 +282,28 @@ def _is_pointwise(ksize, stride, pads, dil):
     return all(k == 1 for k in ksize) and all(s == 1 for s in stride) and not any(lo or hi for lo, hi in pads)
 
 
+def _run_blocks(blocks, work):
+    """The Winograd block loop split over NumPy's BLAS thread count (groups of whole samples, one Python thread
+    each, OpenBLAS at 1 thread meanwhile): each core runs its blocks' transforms and GEMMs out of its own L2."""
+    return _run_tiles(np, blocks, work, always=True)
+
+
+def _winograd(x, w, stride, pads, dil, G, out_sp=None):
+    """The Winograd module when this convolution goes through it (see _WINOGRAD_TILE), else None."""
+    if not _WINOGRAD_TILE or G != 1 or x.ndim != 4 or w.shape[2] != 3 or w.shape[3] != 3 or stride != (1, 1) or \
+            dil != (1, 1) or min(x.shape[1], w.shape[0]) < _WINO_MIN_CHANNELS:
+        return None
+    (pt, pb), (pl, pr) = pads
+    if pt < 0 or pb < 0 or pl < 0 or pr < 0:
+        return None
+    if out_sp is None:
+        out_sp = (x.shape[2] + pt + pb - 2, x.shape[3] + pl + pr - 2)
+    if x.shape[0] * out_sp[0] * out_sp[1] < _WINO_MIN_POSITIONS:
+        return None
+    from . import _winograd as W
+    return W if (_WINOGRAD_ANY_DEVICE or W.available(x)) and x.dtype in (_F32, _F64) else None
+
+
 def conv_forward(x, w, b, stride, pads, dil, G, xpad=None):
     """y (N, O, *So) = conv(x, w) + b, tile by tile: im2col (in cache) then one GEMM into y."""
     xp = xp_of(x)
@@ -275,6 +318,9 @@ def conv_forward(x, w, b, stride, pads, dil, G, xpad=None):
             y += b.reshape(1, O, 1)
         return y.reshape((N, O) + x.shape[2:])
     out_sp = _out_size(x.shape[2:], ksize, stride, dil, pads)
+    W = _winograd(x, w, stride, pads, dil, G, out_sp)
+    if W is not None:
+        return W.forward(x, w, b, pads[0][0], pads[1][0], out_sp, m=_WINOGRAD_TILE, run=_run_blocks)
     H = out_sp[0]
     if xpad is None:
         xpad = _pad(x, pads)
@@ -313,6 +359,10 @@ def conv_backward(g, x, w, stride, pads, dil, G, xpad=None, need_input=True, nee
     gradient goes through col2im, ONE tile loop does both: each gradient tile is read once from cache for the
     weight-gradient GEMM (cols(x) @ g^T) and the input-gradient GEMM (Wm^T @ g) + its col2im adds."""
     ksize = tuple(w.shape[2:])
+    W = _winograd(x, w, stride, pads, dil, G, tuple(g.shape[2:]))
+    if W is not None:
+        return W.backward(g, x, w, pads[0][0], pads[1][0], need_input, need_weight, m=_WINOGRAD_TILE,
+                          run=_run_blocks)
     if not (need_input and need_weight) or (G == 1 and _is_pointwise(ksize, stride, pads, dil)) or \
             _direct_input_grad(x.shape, w, stride, pads, dil, G):
         gx = conv_grad_input(g, w, x.shape, stride, pads, dil, G) if need_input else None
@@ -473,7 +523,11 @@ class ConvNd(Node):
         if cd != dt:
             x, w = x.astype(cd), w.astype(cd)
             b = None if b is None else b.astype(cd)
-        xpad = x if G == 1 and _is_pointwise(w.shape[2:], stride, pads, dil) else _pad(x, pads)
+        if (G == 1 and _is_pointwise(w.shape[2:], stride, pads, dil)) or \
+                _winograd(x, w, stride, pads, dil, G) is not None:
+            xpad = x    # (not padded: the 1x1 GEMMs and the Winograd kernels read x itself)
+        else:
+            xpad = _pad(x, pads)
         y = conv_forward(x, w, b, stride, pads, dil, G, xpad)
         # the padded input serves the weight gradient (not padded again there)
         self.saved = (x, xpad, w, stride, pads, dil, G, b is not None)

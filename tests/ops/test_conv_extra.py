@@ -355,3 +355,162 @@ def test_max_pool2x2_ties_nan_inf_like_torch(pool_path, shape, ceil_mode):
         yd.backward(dt.from_numpy(g.copy()))
         yt.backward(torch.from_numpy(g.copy()))
         np.testing.assert_array_equal(d[0].grad.numpy(), t[0].grad.numpy())
+
+
+# ---- Winograd F(m x m, 3 x 3) (ops/_winograd.py) ---------------------------------------------------------------
+from disttensor.ops import _winograd as wino  # noqa: E402
+
+
+@pytest.fixture(params=[2, 4], ids=["F2", "F4"])
+def winograd(request, monkeypatch):
+    """Route every 3x3/stride-1 conv2d through Winograd F(m, 3) (thresholds off); yields the call log."""
+    monkeypatch.setattr(nn_conv, "_WINOGRAD_TILE", request.param)
+    monkeypatch.setattr(nn_conv, "_WINO_MIN_CHANNELS", 1)
+    monkeypatch.setattr(nn_conv, "_WINO_MIN_POSITIONS", 1)
+    calls = []
+    fwd, bwd = wino.forward, wino.backward
+
+    def f(*a, **k):
+        calls.append(("forward", k.get("m")))
+        return fwd(*a, **k)
+
+    def b(*a, **k):
+        calls.append(("backward", k.get("m")))
+        return bwd(*a, **k)
+    monkeypatch.setattr(wino, "forward", f)
+    monkeypatch.setattr(wino, "backward", b)
+    return request.param, calls
+
+
+WINO_CASES = [
+    ((2, 3, 7, 5), (4, 3, 3, 3), dict()),                   # odd output 5x3: partial tiles in both directions
+    ((1, 1, 6, 9), (1, 1, 3, 3), dict(padding=1)),          # batch 1, one channel
+    ((3, 5, 9, 4), (2, 5, 3, 3), dict(padding=2)),
+    ((2, 4, 13, 11), (3, 4, 3, 3), dict(padding=1)),        # several tile rows
+    ((1, 2, 3, 3), (2, 2, 3, 3), dict()),                   # a 1x1 output
+    ((2, 3, 8, 7), (5, 3, 3, 3), dict(padding=(1, 0))),
+    ((2, 3, 6, 10), (4, 3, 3, 3), dict(padding="same")),
+]
+
+
+@pytest.mark.parametrize("xs,ws,kw", WINO_CASES)
+def test_winograd_conv2d_float64_matches_torch(winograd, xs, ws, kw):
+    m, calls = winograd
+    rng = np.random.default_rng(31)
+    x, w, b = rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])
+    _check(lambda x, w, b: DF.conv2d(x, w, b, **kw), lambda x, w, b: TF.conv2d(x, w, b, **kw), [x, w, b],
+           atol=1e-10, rtol=1e-9)
+    assert ("forward", m) in calls and ("backward", m) in calls
+
+
+@pytest.mark.parametrize("xs,ws,kw", WINO_CASES[:4])
+def test_winograd_conv2d_float32_matches_torch(winograd, xs, ws, kw):
+    """float32 against torch's float64 result: the error stays at a few ulps of the outputs' scale."""
+    m, calls = winograd
+    rng = np.random.default_rng(32)
+    x, w, b = rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])
+    g = rng.standard_normal(TF.conv2d(torch.from_numpy(x), torch.from_numpy(w), **kw).shape)
+    d = [dt.from_numpy(a.astype(np.float32)).requires_grad_() for a in (x, w, b)]
+    t = [torch.from_numpy(a).requires_grad_() for a in (x, w, b)]
+    yd, yt = DF.conv2d(*d, **kw), TF.conv2d(*t, **kw)
+    yd.backward(dt.from_numpy(g.astype(np.float32)))
+    yt.backward(torch.from_numpy(g))
+    for a, r in [(yd.detach().numpy(), yt.detach().numpy())] + [(p.grad.numpy(), q.grad.numpy()) for p, q in zip(d, t)]:
+        np.testing.assert_allclose(a, r, atol=2e-5 * max(1.0, np.abs(r).max()), rtol=0)
+    assert ("forward", m) in calls and ("backward", m) in calls
+
+
+@pytest.mark.parametrize("block_bytes", [1, 3000, 1 << 30])
+def test_winograd_blocks(winograd, monkeypatch, block_bytes):
+    """Blocks of one tile row (bands of one sample: their input-gradient windows overlap), a few samples, and
+    the whole batch give the same results."""
+    monkeypatch.setattr(wino, "BLOCK_BYTES", block_bytes)
+    monkeypatch.setattr(wino, "BLOCK_BYTES_BWD", block_bytes)
+    rng = np.random.default_rng(33)
+    x, w, b = rng.standard_normal((3, 4, 11, 10)), rng.standard_normal((5, 4, 3, 3)), rng.standard_normal(5)
+    _check(lambda x, w, b: DF.conv2d(x, w, b, padding=1), lambda x, w, b: TF.conv2d(x, w, b, padding=1),
+           [x, w, b], atol=1e-10, rtol=1e-9)
+
+
+@pytest.mark.parametrize("block_bytes", [3000, 100_000])     # bands of one sample; two samples a block
+def test_winograd_blocks_split_over_threads(winograd, monkeypatch, block_bytes):
+    """With more than one BLAS thread the blocks run in groups of whole samples on worker threads (own buffers,
+    partial weight gradients summed), BLAS at one thread meanwhile."""
+    calls = []
+    monkeypatch.setattr(nn_conv, "_openblas_api", lambda: (lambda: 2, calls.append))
+    monkeypatch.setattr(wino, "BLOCK_BYTES", block_bytes)
+    monkeypatch.setattr(wino, "BLOCK_BYTES_BWD", block_bytes)
+    rng = np.random.default_rng(34)
+    x, w, b = rng.standard_normal((5, 4, 9, 8)), rng.standard_normal((6, 4, 3, 3)), rng.standard_normal(6)
+    _check(lambda x, w, b: DF.conv2d(x, w, b, padding=1), lambda x, w, b: TF.conv2d(x, w, b, padding=1),
+           [x, w, b], atol=1e-10, rtol=1e-9)
+    assert calls and calls[-1] == 2 and 1 in calls
+
+
+def test_winograd_array_module_path(winograd, monkeypatch):
+    """The array-module path (what CuPy arrays, or NumPy without numba, would run) through the public API."""
+    monkeypatch.setattr(wino, "available", lambda a: False)
+    monkeypatch.setattr(nn_conv, "_WINOGRAD_ANY_DEVICE", True)
+    rng = np.random.default_rng(35)
+    x, w, b = rng.standard_normal((2, 3, 9, 7)), rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)
+    _check(lambda x, w, b: DF.conv2d(x, w, b, padding=1), lambda x, w, b: TF.conv2d(x, w, b, padding=1),
+           [x, w, b], atol=1e-10, rtol=1e-9)
+
+
+def test_winograd_one_gradient_only(winograd):
+    """A first layer (no input gradient) and a frozen weight (no weight gradient)."""
+    m, calls = winograd
+    rng = np.random.default_rng(36)
+    x, w = rng.standard_normal((2, 3, 8, 9)), rng.standard_normal((4, 3, 3, 3))
+    g = rng.standard_normal((2, 4, 8, 9))
+    for x_grad, w_grad in ((False, True), (True, False)):
+        xd, wd = dt.from_numpy(x.copy()).requires_grad_(x_grad), dt.from_numpy(w.copy()).requires_grad_(w_grad)
+        xt, wt = torch.from_numpy(x.copy()).requires_grad_(x_grad), torch.from_numpy(w.copy()).requires_grad_(w_grad)
+        DF.conv2d(xd, wd, padding=1).backward(dt.from_numpy(g.copy()))
+        TF.conv2d(xt, wt, padding=1).backward(torch.from_numpy(g.copy()))
+        for a, r in ((xd, xt), (wd, wt)):
+            if r.grad is None:
+                assert a.grad is None
+            else:
+                np.testing.assert_allclose(a.grad.numpy(), r.grad.numpy(), atol=1e-10, rtol=1e-9)
+    assert ("backward", m) in calls
+
+
+def test_winograd_gradcheck(winograd):
+    x = dt.from_numpy(np.random.default_rng(37).standard_normal((1, 2, 5, 4))).requires_grad_()
+    w = dt.from_numpy(np.random.default_rng(38).standard_normal((2, 2, 3, 3))).requires_grad_()
+    assert dt.autograd.gradcheck(lambda x, w: DF.conv2d(x, w, padding=1), (x, w), eps=1e-6, atol=1e-5, rtol=1e-3)
+
+
+def test_winograd_default_dispatch_at_model_size():
+    """With the default thresholds the MNIST conv2 shape (scaled down in batch) goes through Winograd, and its
+    float32 result stays within 2e-5 of the outputs' scale of torch's float64 one; tiny channel counts do not."""
+    rng = np.random.default_rng(39)
+    x = rng.standard_normal((4, 32, 26, 26)).astype(np.float32)
+    w = (rng.standard_normal((64, 32, 3, 3)) * 0.06).astype(np.float32)
+    assert nn_conv._winograd(x, w, (1, 1), ((0, 0), (0, 0)), (1, 1), 1) is not None
+    assert nn_conv._winograd(x[:, :1], w[:, :1], (1, 1), ((0, 0), (0, 0)), (1, 1), 1) is None
+    assert nn_conv._winograd(x, w, (2, 2), ((0, 0), (0, 0)), (1, 1), 1) is None
+    y = DF.conv2d(dt.from_numpy(x), dt.from_numpy(w)).numpy()
+    r = TF.conv2d(torch.from_numpy(x.astype(np.float64)), torch.from_numpy(w.astype(np.float64))).numpy()
+    assert np.abs(y - r).max() <= 2e-5 * np.abs(r).max()
+
+
+def test_winograd_generated_kernels_match_generator():
+    """The kernels in _build are the generator's output (python -m disttensor.ops._winograd rewrites them)."""
+    with open(wino.__file__) as f:
+        assert wino._generated_block() in f.read()
+
+
+@pytest.mark.parametrize("m,points", [(2, (0, 1, -1)), (3, (0, 1, -1, 2)), (4, wino.POINTS[4]), (4, (0, 1, -1, 2, -2))])
+def test_toom_cook_matrices_compute_the_correlation_exactly(m, points):
+    from fractions import Fraction as Fr
+    AT, G, BT = wino.toom_cook(m, 3, points)
+    rng = np.random.default_rng(40)
+    d = [Fr(int(v)) for v in rng.integers(-9, 9, m + 2)]
+    g = [Fr(int(v)) for v in rng.integers(-9, 9, 3)]
+    u = [sum(r[j] * g[j] for j in range(3)) for r in G]
+    v = [sum(r[j] * d[j] for j in range(m + 2)) for r in BT]
+    y = [sum(r[j] * u[j] * v[j] for j in range(m + 2)) for r in AT]
+    assert y == [sum(d[i + k] * g[k] for k in range(3)) for i in range(m)]
+    assert all(v.denominator == 1 for row in AT + BT for v in row)      # integer transforms for the kernels
