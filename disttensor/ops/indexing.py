@@ -149,6 +149,35 @@ def _torch_index_error(e, shape):
     return IndexError(f"{msg} (indexing a tensor of shape {tuple(shape)})")
 
 
+def _check_cuda_bounds(shape, idx):
+    """CuPy's gather/scatter kernels wrap an out-of-bounds index array around where NumPy raises: check the
+    integer index arrays of a converted index against the dimensions they index (CUDA arrays only)."""
+    if idx.__class__ is Mixed:
+        shape = np.broadcast_to(np.empty((), np.int8), shape)[idx.first].shape
+        idx = idx.second
+    if idx.__class__ is not tuple:
+        idx = (idx,)
+    kinds = [getattr(getattr(i, "dtype", None), "kind", None) for i in idx]
+    used = sum(i.ndim if k == "b" else 0 if (i is None or i is Ellipsis or i is True or i is False) else 1
+               for i, k in zip(idx, kinds))
+    dim = 0
+    for i, k in zip(idx, kinds):
+        if i is None or i is True or i is False:
+            continue
+        if i is Ellipsis:
+            dim += len(shape) - used
+        elif k == "b":
+            dim += i.ndim
+        else:
+            if k is not None and k in "iu" and i.ndim and i.size and dim < len(shape):
+                n = shape[dim]
+                bad = (i < -n) | (i >= n)
+                if bad.any():
+                    raise IndexError(f"index {int(i[bad].reshape(-1)[0])} is out of bounds for dimension {dim} "
+                                     f"with size {n}")
+            dim += 1
+
+
 class GetMixed(Node):
     __slots__ = ("shape", "idx")
 
@@ -174,6 +203,8 @@ def getitem(self, idx):
         out._base = self._base if self._base is not None else self
         return out
     idx, basic = convert_index(idx, xp_of(d), d.ndim)
+    if not basic and d.__class__ is not np.ndarray:
+        _check_cuda_bounds(d.shape, idx)
     try:
         out = apply1(GetMixed, self, idx) if idx.__class__ is Mixed else apply1(GetItem, self, idx, basic)
     except IndexError as e:
@@ -261,7 +292,9 @@ def setitem(self, idx, value):
         raise RuntimeError("unsupported operation: more than one element of the written-to tensor refers to a single "
                            "memory location. Please clone() the tensor before performing the operation.")
     xp = xp_of(d)
-    idx, _ = convert_index(idx, xp, d.ndim)
+    idx, basic = convert_index(idx, xp, d.ndim)
+    if not basic and d.__class__ is not np.ndarray:
+        _check_cuda_bounds(d.shape, idx)
     vt = isinstance(value, Tensor)
     if vt:
         if value._data.__class__ is not d.__class__:
@@ -755,6 +788,8 @@ def index_put(input, indices, values, accumulate=False):
         if i is not None and (not isinstance(i, Tensor) or i._data.dtype.kind not in "iub"):
             raise IndexError("index_put(): tensors used as indices must be long, int, byte or bool tensors")
     key = tuple(slice(None) if i is None else i._data for i in indices)
+    if input._data.__class__ is not np.ndarray:
+        _check_cuda_bounds(input._data.shape, key)
     try:
         return apply(IndexPut, input, values, key=key, acc=bool(accumulate))
     except IndexError as e:
