@@ -40,7 +40,10 @@ What it CANNOT detect (see `KNOWN_LIMITS`):
 - Signatures of module functions are NumPy's: a keyword CuPy lacks (`xp.argsort(kind="quicksort")`,
   `xp.unique(equal_nan=...)`) passes here. Only the functions in `CUPY_LACKS` are known absent.
 - Sorting: `sort`/`argsort` are stable here, as CuPy's always are (NumPy's default is not).
-- Numerics: CuPy wraps out-of-bounds fancy indices instead of raising, may differ in dtype
+- Out-of-bounds index ARRAYS: CuPy wraps them around silently; here NumPy's IndexError becomes a
+  FakeCudaError, so ops that rely on NumPy to reject bad indices are found (the wrapped values
+  themselves are not reproduced).
+- Numerics: CuPy may differ in dtype
   promotion of scalars (NEP 50 in recent versions), in float16 math, and in reduction order.
 - Streams, asynchrony and multiple devices (one fake device, id 0).
 """
@@ -61,7 +64,7 @@ KNOWN_LIMITS = (
     "isinstance(a, numpy.ndarray) is True for fake arrays (False on CuPy)",
     "np.asarray/np.array/np.ascontiguousarray on a fake array silently copy to host (CuPy raises)",
     "module functions accept NumPy's keywords; CuPy may lack some",
-    "out-of-bounds fancy indices raise here, CuPy wraps them",
+    "out-of-bounds index arrays raise FakeCudaError here; CuPy wraps them silently",
     "one device only; no streams or asynchrony",
 )
 
@@ -110,6 +113,31 @@ def _host_error(where, x):
 
 def _base(a):
     return _nd.view(a, _nd)
+
+
+class _WrapsOOB:
+    """CuPy's gather/scatter kernels check no bounds: an out-of-bounds index ARRAY wraps around silently
+    (Python-int indices are checked on the host and raise). NumPy's IndexError there is turned into a
+    FakeCudaError, so an op that relies on NumPy to reject bad indices is found."""
+    __slots__ = ("where",)
+
+    def __init__(self, where):
+        self.where = where
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, t, e, tb):
+        if t is IndexError and "out of bounds" in str(e):
+            raise FakeCudaError(f"{self.where}: {e}; CuPy raises nothing here (it wraps the index around), so the "
+                                "op must check its index bounds itself") from e
+        return False
+
+
+def _has_index_array(key):
+    if key.__class__ is tuple:
+        return any(_has_index_array(k) for k in key)
+    return isinstance(key, (_nd, list))
 
 
 class _Ins:
@@ -368,10 +396,17 @@ class ndarray(np.ndarray):
 
     def __getitem__(self, key):
         ins = _Ins("indexing", lenient=True)   # CuPy converts host index arrays
+        if _has_index_array(key):
+            with _WrapsOOB("cupy.ndarray.__getitem__"):
+                return ins.wrap(_nd.__getitem__(_base(self), ins(key)))
         return ins.wrap(_nd.__getitem__(_base(self), ins(key)))
 
     def __setitem__(self, key, value):
         ins = _Ins("setitem", lenient=True)    # CuPy copies a host value to the device
+        if _has_index_array(key):
+            with _WrapsOOB("cupy.ndarray.__setitem__"):
+                _nd.__setitem__(_base(self), ins(key), ins(value))
+            return
         _nd.__setitem__(_base(self), ins(key), ins(value))
 
     def astype(self, dtype, order="K", casting=None, subok=None, copy=True):
@@ -433,7 +468,8 @@ def _make_method(name, params):
                 raise TypeError(f"cupy.ndarray.{name}() got an unexpected keyword argument '{k}' "
                                 f"(CuPy's signature: {name}({', '.join(params)}))")
         ins = _Ins("ndarray." + name, lenient=name in ("take", "put", "choose", "compress", "fill"))
-        return ins.wrap(base(_base(self), *ins(args), **{k: ins(v) for k, v in kwargs.items()}))
+        with _WrapsOOB("cupy.ndarray." + name):
+            return ins.wrap(base(_base(self), *ins(args), **{k: ins(v) for k, v in kwargs.items()}))
     method.__name__ = name
     return method
 
@@ -508,11 +544,18 @@ ndarray.T = property(lambda self: _nd.view(_base(self).T, ndarray))
 _CREATE_FROM_DATA = ("array", "asarray", "asanyarray")
 
 
+_GATHERS = frozenset({"take", "take_along_axis", "put", "put_along_axis", "choose", "place"})
+
+
 def _function(qual, f):
     @functools.wraps(f)
     def w(*args, **kwargs):
         ins = _Ins(qual)
+        if gathers:
+            with _WrapsOOB(qual):
+                return ins.wrap(f(*ins(args), **{k: ins(v) for k, v in kwargs.items()}))
         return ins.wrap(f(*ins(args), **{k: ins(v) for k, v in kwargs.items()}))
+    gathers = qual.rsplit(".", 1)[-1] in _GATHERS
     w.__qualname__ = w.__name__ = qual.rsplit(".", 1)[-1]
     return w
 
@@ -595,7 +638,8 @@ class _Ufunc:
         if a.__class__ is not ndarray:
             raise TypeError(f"cupy.{self.__name__}.{meth}: needs a cupy.ndarray, got {type(a)}")
         ins = _Ins(f"cupy.{self.__name__}.{meth}")
-        return ins.wrap(getattr(self._uf, meth)(ins(a), *ins(rest), **{k: ins(v) for k, v in kw.items()}))
+        with _WrapsOOB(f"cupy.{self.__name__}.{meth}"):
+            return ins.wrap(getattr(self._uf, meth)(ins(a), *ins(rest), **{k: ins(v) for k, v in kw.items()}))
 
     def reduce(self, array, axis=0, dtype=None, out=None, keepdims=False):
         return self._method("reduce", self._REDUCE, array, axis=axis, dtype=dtype, out=out, keepdims=keepdims)
@@ -878,7 +922,8 @@ def _scatter(name, ufunc):
         if a.__class__ is not ndarray:
             raise TypeError(f"cupyx.{name}: a must be a cupy.ndarray, got {type(a)}")
         ins = _Ins("cupyx." + name)
-        ufunc.at(_base(a), ins(slices), ins(value))
+        with _WrapsOOB("cupyx." + name):
+            ufunc.at(_base(a), ins(slices), ins(value))
     f.__name__ = name
     return f
 

@@ -554,3 +554,50 @@ def test_module_on_cuda_equals_cpu(case):
     for (pn, a), (_, b) in zip(mg.named_parameters(), mc.named_parameters()):
         if b.grad is not None:
             _compare(name, f"grad of {pn}", a.grad, b.grad, 1e-4, 1e-4)
+
+
+def _l(*v):
+    return dt.tensor(list(v), dtype=dt.int64)
+
+
+# Out-of-bounds indices: CuPy's kernels wrap them around silently, so an op must check bounds itself to
+# raise on CUDA as it does on CPU (and as PyTorch does on both).
+_OOB = {
+    "getitem": lambda x, d: x[_l(0, 5).to(d)],
+    "getitem_col": lambda x, d: x[:, _l(-1, 4).to(d)],
+    "getitem_mixed": lambda x, d: x[1, _l(-5).to(d)],
+    "getitem_ellipsis": lambda x, d: x[..., _l(1, 9).to(d)],
+    "getitem_pair": lambda x, d: x[_l(0, 2).to(d), _l(1, 4).to(d)],
+    "setitem": lambda x, d: x.__setitem__(_l(5).to(d), 1.0),
+    "setitem_col": lambda x, d: x.__setitem__((slice(None), _l(4).to(d)), 1.0),
+    "index_select": lambda x, d: dt.index_select(x, 0, _l(0, 5).to(d)),
+    "gather": lambda x, d: dt.gather(x, 1, _l(0, 9, 1).reshape(3, 1).to(d)),
+    "scatter": lambda x, d: x.scatter(1, _l(0, 9, 1).reshape(3, 1).to(d), 1.0),
+    "scatter_add": lambda x, d: x.scatter_add(1, _l(0, 9, 1).reshape(3, 1).to(d), x[:, :1]),
+    "scatter_reduce": lambda x, d: x.scatter_reduce(1, _l(0, 9, 1).reshape(3, 1).to(d), x[:, :1], "amax"),
+    "index_add": lambda x, d: x.index_add(0, _l(5).to(d), x[:1]),
+    "index_copy": lambda x, d: x.index_copy(0, _l(5).to(d), x[:1]),
+    "index_fill": lambda x, d: x.index_fill(0, _l(5).to(d), 1.0),
+    "take": lambda x, d: dt.take(x, _l(20).to(d)),
+    "take_along_dim": lambda x, d: dt.take_along_dim(x, _l(0, 9, 1).reshape(3, 1).to(d), 1),
+    "put_": lambda x, d: x.clone().put_(_l(20).to(d), dt.ones(1, device=d)),
+    "index_put_": lambda x, d: x.clone().index_put_((_l(5).to(d),), dt.ones(1, device=d)),
+    "embedding": lambda x, d: dt.nn.functional.embedding(_l(7).to(d), x),
+    "one_hot": lambda x, d: dt.nn.functional.one_hot(_l(5).to(d), 3),
+    "nll_loss": lambda x, d: dt.nn.functional.nll_loss(x, _l(0, 9, 1).to(d)),
+    "cross_entropy": lambda x, d: dt.nn.functional.cross_entropy(x, _l(0, 9, 1).to(d)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_OOB))
+def test_out_of_bounds_indices_raise_on_cuda(name):
+    with pytest.raises((IndexError, RuntimeError)) as on_cpu:
+        _OOB[name](dt.randn(3, 4), "cpu")
+    try:
+        _OOB[name](dt.randn(3, 4, device="cuda"), "cuda")
+    except fake_cupy.FakeCudaError as e:
+        pytest.fail(f"{name} on CUDA relies on the array library to reject the index (CuPy would not): {e}")
+    except (IndexError, RuntimeError) as e:
+        assert type(e) is type(on_cpu.value), f"{name}: {type(e).__name__} on cuda, {type(on_cpu.value).__name__} on cpu"
+    else:
+        pytest.fail(f"{name}: no error on CUDA for an out-of-bounds index")
