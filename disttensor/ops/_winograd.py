@@ -151,8 +151,8 @@ def _kernels():
 
 
 def _build(numba):
-    njit, prange = numba.njit, numba.prange
-    # nogil: the block groups of one call may run on several Python threads (see forward)
+    njit = numba.njit
+    # serial kernels, nogil: the block groups of one call may run on several Python threads (see forward)
     opts = dict(cache=_CACHE, nogil=True, fastmath={"nsz", "contract"}, error_model="numpy", boundscheck=False)
 
     # BEGIN GENERATED KERNELS (python -m disttensor.ops._winograd rewrites this block)
@@ -169,7 +169,7 @@ def _build(numba):
         Lz = (nth + 1) * R
         Lq = Lt + R
         qa, qb = max(0, -pl), min(W, Wp - pl)
-        for c in prange(C):
+        for c in range(C):
             xb = np.zeros(2 * Lz * 2, x.dtype)
             X = np.empty(4 * (Lz + 1), x.dtype)
             T = np.empty(8 * Lq, x.dtype)
@@ -238,7 +238,7 @@ def _build(numba):
         R = nb * Lr
         Lt = nth * R
         Wp = 2 * Lr
-        for o in prange(Oc):
+        for o in range(Oc):
             S = np.empty(8 * Lt, y.dtype)
             Y = np.empty(4 * Lt, y.dtype)
             yb = np.empty(2 * Lt * 2, y.dtype)
@@ -293,7 +293,7 @@ def _build(numba):
         R = nb * Lr
         Lt = nth * R
         Wp = 2 * Lr
-        for o in prange(Oc):
+        for o in range(Oc):
             gb = np.zeros(2 * Lt * 2, g.dtype)
             Y = np.empty(4 * Lt, g.dtype)
             S = np.empty(8 * Lt, g.dtype)
@@ -357,7 +357,7 @@ def _build(numba):
         Wp = 2 * Lr
         Lz = (nth + 1) * R
         qa, qb = max(0, -pl), min(W, Wp - pl)
-        for c in prange(C):
+        for c in range(C):
             E = np.empty(16 * Lt, gx.dtype)
             X = np.empty(4 * (Lz + 1), gx.dtype)
             xb = np.empty(2 * Lz * 2, gx.dtype)
@@ -443,7 +443,7 @@ def _build(numba):
         Lz = (nth + 1) * R
         Lq = Lt + R
         qa, qb = max(0, -pl), min(W, Wp - pl)
-        for c in prange(C):
+        for c in range(C):
             xb = np.zeros(4 * Lz * 4, x.dtype)
             X = np.empty(16 * (Lz + 1), x.dtype)
             T = np.empty(24 * Lq, x.dtype)
@@ -539,7 +539,7 @@ def _build(numba):
         c4 = cst[2]
         c5 = cst[3]
         c8 = cst[4]
-        for o in prange(Oc):
+        for o in range(Oc):
             S = np.empty(24 * Lt, y.dtype)
             Y = np.empty(16 * Lt, y.dtype)
             yb = np.empty(4 * Lt * 4, y.dtype)
@@ -619,7 +619,7 @@ def _build(numba):
         c4 = cst[2]
         c5 = cst[3]
         c8 = cst[4]
-        for o in prange(Oc):
+        for o in range(Oc):
             gb = np.zeros(4 * Lt * 4, g.dtype)
             Y = np.empty(16 * Lt, g.dtype)
             S = np.empty(24 * Lt, g.dtype)
@@ -708,7 +708,7 @@ def _build(numba):
         c8 = cst[4]
         Lz = (nth + 1) * R
         qa, qb = max(0, -pl), min(W, Wp - pl)
-        for c in prange(C):
+        for c in range(C):
             E = np.empty(36 * Lt, gx.dtype)
             X = np.empty(16 * (Lz + 1), gx.dtype)
             xb = np.empty(4 * Lz * 4, gx.dtype)
@@ -809,17 +809,10 @@ def _build(numba):
     class K:
         pass
     k = K()
-    import types
     fns = dict(locals())
     for m in (2, 4):
         for name in ("in_tf", "out_tf", "out_adj", "in_adj"):
-            fn = fns[f"{name}{m}"]
-            setattr(k, f"{name}{m}", njit(parallel=True, **opts)(fn))
-            # the serial variant needs its own function object (own qualname): numba's on-disk cache does not
-            # tell parallel from serial compilations of one function, and handed the parallel one back
-            serial = types.FunctionType(fn.__code__, fn.__globals__, f"{name}{m}_s", fn.__defaults__, fn.__closure__)
-            serial.__qualname__ = fn.__qualname__ + "_s"
-            setattr(k, f"{name}{m}_s", njit(parallel=False, **opts)(serial))
+            setattr(k, f"{name}{m}", njit(**opts)(fns[f"{name}{m}"]))
     k.numba = numba
     return k
 
@@ -908,7 +901,7 @@ def forward(x, w, b, pt, pl, out_sp, m=None, run=_serial):
     Th, Tw = -(-Ho // m), -(-Wo // m)
     U = weight_tf(w, m)
     y = np.empty((N, O, Ho, Wo), dtype=x.dtype)
-    in_tf, out_tf = getattr(K, f"in_tf{m}_s"), getattr(K, f"out_tf{m}_s")
+    in_tf, out_tf = getattr(K, f"in_tf{m}"), getattr(K, f"out_tf{m}")
     cst = np.array(_consts(m) or [0], dtype=x.dtype)
     bias = np.zeros(O, dtype=x.dtype) if b is None else np.ascontiguousarray(b, dtype=x.dtype)
 
@@ -943,7 +936,7 @@ def backward(g, x, w, pt, pl, need_input=True, need_weight=True, m=None, run=_se
     Th, Tw = -(-Ho // m), -(-Wo // m)
     Ut = np.ascontiguousarray(weight_tf(w, m).transpose(0, 2, 1)) if need_input else None
     per_tile = nxi * (O + (C if need_weight else 0) + (C if need_input else 0)) * x.itemsize
-    in_tf, out_adj, in_adj = (getattr(K, f"{k}{m}_s") for k in ("in_tf", "out_adj", "in_adj"))
+    in_tf, out_adj, in_adj = (getattr(K, f"{k}{m}") for k in ("in_tf", "out_adj", "in_adj"))
     cst = np.array(_consts(m) or [0], dtype=x.dtype)
     gx = np.zeros(x.shape, dtype=x.dtype) if need_input else None
 
@@ -1134,7 +1127,7 @@ def _emit_kernels(m):
     w(f"{I8}Lz = (nth + 1) * R")
     w(f"{I8}Lq = Lt + R")
     w(f"{I8}qa, qb = max(0, -pl), min(W, Wp - pl)")
-    w(f"{I8}for c in prange(C):")
+    w(f"{I8}for c in range(C):")
     w(f"{I12}xb = np.zeros({m} * Lz * {m}, x.dtype)")
     w(f"{I12}X = np.empty({m * m} * (Lz + 1), x.dtype)")
     w(f"{I12}T = np.empty({m * n} * Lq, x.dtype)")
@@ -1184,7 +1177,7 @@ def _emit_kernels(m):
     w(f'{I8}only the positions inside y are written: odd output sizes end with partial tiles)."""')
     w(f"{I8}Oc, Ho, Wo = y.shape[1], y.shape[2], y.shape[3]")
     head()
-    w(f"{I8}for o in prange(Oc):")
+    w(f"{I8}for o in range(Oc):")
     w(f"{I12}S = np.empty({n * m} * Lt, y.dtype)")
     w(f"{I12}Y = np.empty({m * m} * Lt, y.dtype)")
     w(f"{I12}yb = np.empty({m} * Lt * {m}, y.dtype)")
@@ -1231,7 +1224,7 @@ def _emit_kernels(m):
     w(f'{I8}(so junk tiles get dM = 0)."""')
     w(f"{I8}Oc, Ho, Wo = g.shape[1], g.shape[2], g.shape[3]")
     head()
-    w(f"{I8}for o in prange(Oc):")
+    w(f"{I8}for o in range(Oc):")
     w(f"{I12}gb = np.zeros({m} * Lt * {m}, g.dtype)")
     w(f"{I12}Y = np.empty({m * m} * Lt, g.dtype)")
     w(f"{I12}S = np.empty({m * n} * Lt, g.dtype)")
@@ -1278,7 +1271,7 @@ def _emit_kernels(m):
     head()
     w(f"{I8}Lz = (nth + 1) * R")
     w(f"{I8}qa, qb = max(0, -pl), min(W, Wp - pl)")
-    w(f"{I8}for c in prange(C):")
+    w(f"{I8}for c in range(C):")
     w(f"{I12}E = np.empty({n * n} * Lt, gx.dtype)")
     w(f"{I12}X = np.empty({m * m} * (Lz + 1), gx.dtype)")
     w(f"{I12}xb = np.empty({m} * Lz * {m}, gx.dtype)")
