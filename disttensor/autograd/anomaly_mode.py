@@ -1,7 +1,7 @@
 """Anomaly detection: remember where each node was created; fail on NaN gradients naming it."""
 import traceback
 
-import numpy as np
+from .._backends.device import xp_of
 
 
 class _State:
@@ -59,7 +59,7 @@ def run_checked(node, g):
         gl = gin if isinstance(gin, (tuple, list)) else (gin,)
         for i, gi in enumerate(gl):
             if gi is not None and getattr(gi, "dtype", None) is not None and gi.dtype.kind == "f" \
-                    and bool(np.isnan(gi).any()):
+                    and bool(xp_of(gi).isnan(gi).any()):
                 trace = getattr(node, "_trace", None) or "(enable detect_anomaly before the forward pass)\n"
                 raise RuntimeError(f"Function '{node.name()}' returned nan values in its {i}th output.\n"
                                    f"Traceback of forward call that caused the error:\n{trace}")

@@ -162,7 +162,7 @@ def run_backward(tensors, grads, retain_graph=False, inputs=None, capture=None, 
                 leaf = n
                 if cap_ids is not None:
                     if id(leaf) in cap_ids:
-                        for h in (leaf._hooks or ()):
+                        for h in list(leaf._hooks.values()) if leaf._hooks else ():
                             r = h(Tensor._wrap(g))
                             if r is not None:
                                 g = r._data
