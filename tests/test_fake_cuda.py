@@ -601,3 +601,76 @@ def test_out_of_bounds_indices_raise_on_cuda(name):
         assert type(e) is type(on_cpu.value), f"{name}: {type(e).__name__} on cuda, {type(on_cpu.value).__name__} on cpu"
     else:
         pytest.fail(f"{name}: no error on CUDA for an out-of-bounds index")
+
+
+def test_autograd_features_on_cuda():
+    import copy
+    import pickle
+    x = dt.randn(3, 4, device="cuda", requires_grad=True)
+    seen = []
+    x.register_hook(lambda g: seen.append(g.device.type))
+    for _ in range(2):                      # accumulation into .grad across backward calls
+        y = (x * x).sum() + x.exp().mean()
+        y.backward()
+    assert x.grad.device.type == "cuda" and _is_fake(x.grad._data) and seen == ["cuda", "cuda"]
+    xc = x.detach().cpu().numpy()
+    np.testing.assert_allclose(x.grad.cpu().numpy(), 2 * (2 * xc + np.exp(xc) / 12), rtol=1e-5)
+    (g,) = dt.autograd.grad((x ** 3).sum(), x)
+    assert g.device.type == "cuda"
+    np.testing.assert_allclose(g.cpu().numpy(), 3 * xc ** 2, rtol=1e-5)
+    with dt.autograd.detect_anomaly():
+        (x.tanh() * 2).sum().backward()
+    for t in (copy.deepcopy(x), pickle.loads(pickle.dumps(x.detach()))):
+        assert t.device.type == "cuda" and _is_fake(t._data)
+        np.testing.assert_array_equal(t.detach().cpu().numpy(), xc)
+    m = copy.deepcopy(dt.nn.Linear(3, 2).to("cuda"))
+    assert all(p.device.type == "cuda" and _is_fake(p._data) for p in m.parameters())
+
+
+def test_big_inputs_take_the_same_branches_as_a_gpu():
+    """Sizes where the CPU path switches to numba kernels, threads or Winograd: the CUDA path must still
+    give the CPU's numbers."""
+    F = dt.nn.functional
+    r = np.random.default_rng(0)
+    cases = [
+        ("conv2d", lambda L, x, w: F.conv2d(x, w, padding=1), [r.standard_normal((2, 32, 28, 28)),
+                                                               r.standard_normal((64, 32, 3, 3)) * 0.05]),
+        ("max_pool2d", lambda L, x: F.max_pool2d(x, 2), [r.standard_normal((4, 16, 32, 32))]),
+        ("softmax", lambda L, x: F.softmax(x, -1), [r.standard_normal((64, 1000))]),
+        ("log_softmax", lambda L, x: F.log_softmax(x, -1), [r.standard_normal((64, 1000))]),
+        ("layer_norm", lambda L, x, w, b: F.layer_norm(x, (1024,), w, b), [r.standard_normal((64, 1024)),
+                                                                          r.standard_normal(1024),
+                                                                          r.standard_normal(1024)]),
+        ("cross_entropy", lambda L, x, t: F.cross_entropy(x, t, label_smoothing=0.1),
+         [r.standard_normal((256, 1000)), r.integers(0, 1000, 256)]),
+        ("gelu", lambda L, x: F.gelu(x), [r.standard_normal((512, 1024))]),
+        ("relu", lambda L, x: F.relu(x), [r.standard_normal((1200, 1024))]),
+        ("matmul", lambda L, a, b: a @ b, [r.standard_normal((256, 512)), r.standard_normal((512, 256))]),
+    ]
+    for name, fn, arrays in cases:
+        op = type("Op", (), {"name": name, "fn": staticmethod(fn), "grad": True, "grad_args": None,
+                             "atol32": 2e-4, "rtol32": 2e-4})
+        _check(op, arrays, np.float32, True)
+
+
+def test_adam_on_a_large_flat_buffer_on_cuda_equals_cpu():
+    r = np.random.default_rng(0)
+    w = [r.standard_normal(s).astype(np.float32) for s in ((1024, 1024), (1024,), (300, 7))]
+    ps = {d: [dt.nn.Parameter(dt.from_numpy(a.copy()).to(d)) for a in w] for d in ("cpu", "cuda")}
+    opts = {d: dt.optim.AdamW(ps[d], lr=1e-3, weight_decay=0.01) for d in ps}
+    for _ in range(2):
+        gs = [r.standard_normal(a.shape).astype(np.float32) for a in w]
+        for d in ps:
+            for p, g in zip(ps[d], gs):
+                p.grad = dt.from_numpy(g.copy()).to(d)
+            opts[d].step()
+    for a, b in zip(ps["cuda"], ps["cpu"]):
+        np.testing.assert_allclose(a.detach().cpu().numpy(), b.detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_autograd_grad_fires_leaf_hooks(device):
+    x = dt.randn(3, 4, device=device, requires_grad=True)
+    x.register_hook(lambda g: g * 2)
+    (g,) = dt.autograd.grad((x ** 3).sum(), x)
+    np.testing.assert_allclose(g.cpu().numpy(), 6 * x.detach().cpu().numpy() ** 2, rtol=1e-5)
