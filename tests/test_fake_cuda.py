@@ -668,7 +668,7 @@ def test_adam_on_a_large_flat_buffer_on_cuda_equals_cpu():
         np.testing.assert_allclose(a.detach().cpu().numpy(), b.detach().numpy(), rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("device", ["cpu", "cuda"])
+@pytest.mark.parametrize("device", ["cpu", "cuda"], ids=["host", "fake-gpu"])  # an id "cuda" is skipped by conftest
 def test_autograd_grad_fires_leaf_hooks(device):
     x = dt.randn(3, 4, device=device, requires_grad=True)
     x.register_hook(lambda g: g * 2)
