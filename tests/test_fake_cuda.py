@@ -306,7 +306,21 @@ def test_training_step_on_cuda_equals_cpu():
 
 
 # ---- the fake itself ------------------------------------------------------------------------------
-def test_fake_refuses_numpy_on_cuda_arrays():
+def test_fake_cupy_dispatch_mode(monkeypatch):
+    """MODE = "cupy" forwards NumPy calls as real CuPy's __array_function__/__array_ufunc__ do."""
+    monkeypatch.setattr(fake_cupy, "MODE", "cupy")
+    a = FAKE.asarray(np.arange(6.0).reshape(2, 3))
+    assert _is_fake(np.exp(a)) and _is_fake(np.where(a > 1, a, 0)) and _is_fake(np.concatenate([a, a]))
+    out = FAKE.empty_like(a)
+    assert np.add(a, 1, out=out) is out
+    with pytest.raises(TypeError):
+        np.add.at(a, [0], 1.0)   # CuPy's __array_ufunc__ forwards only plain calls
+    with pytest.raises(TypeError):
+        np.exp(a) + np.ones(3)
+
+
+def test_fake_refuses_numpy_on_cuda_arrays(monkeypatch):
+    monkeypatch.setattr(fake_cupy, "MODE", "strict")
     cp = FAKE
     a = cp.asarray(np.arange(6.0).reshape(2, 3))
     with pytest.raises(fake_cupy.FakeCudaError, match="numpy.exp called on a CUDA array"):
