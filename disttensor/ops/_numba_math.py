@@ -245,9 +245,8 @@ def _ov_like(v, c):
 # same call and none waits for a thread the OS has not scheduled yet. `ctl` (int64[16], one per
 # process) is the hand-off to the helper threads of nn_activation.run_rows: the posting thread writes
 # the job number to ctl[0]; its kernel, once running (the GIL released), copies it to ctl[8]; helpers
-# spin (politely, sched_yield) on ctl[8] without the GIL, so they take the GIL only when it is free,
-# and after their slices keep spinning inside the kernel call (role 1) for the next job. ctl[9]: how
-# many cycles a helper spins before it sleeps.
+# spin (politely, sched_yield) on ctl[8] without the GIL, so they take the GIL only when it is free.
+# role: 0 for the posting thread, 1 for helpers.
 def _elem_ptr(context, builder, aty, arr, idx):
     a = context.make_array(aty)(context, builder, arr)
     return cgutils.get_item_pointer(context, builder, aty, a, [idx])
@@ -332,9 +331,22 @@ def spin_until_change(ctl, idx, old, max_cycles):
 
 
 @numba.njit(nogil=True, cache=True)
-def spin_until_at_least(a, idx, target):
-    """Wait until a[idx] >= target (the slices other threads still run)."""
-    while atomic_load(a, idx) < target:
+def add_atomic(a, idx, v):
+    return atomic_add(a, idx, v)
+
+
+@numba.njit(nogil=True, cache=True)
+def leave_and_spin(active, ctl, idx, old, max_cycles):
+    """A helper leaving a job: active[0] -= 1 once the GIL is released (the poster waits for 0 and then
+    needs the GIL), then spin_until_change(ctl, idx, old, max_cycles)."""
+    atomic_add(active, 0, -1)
+    return spin_until_change(ctl, idx, old, max_cycles)
+
+
+@numba.njit(nogil=True, cache=True)
+def spin_until_zero(a, idx):
+    """Wait until a[idx] == 0 (helpers still in a job)."""
+    while atomic_load(a, idx) != 0:
         _sched_yield()
 
 
@@ -343,15 +355,6 @@ def _enter(cnt, ctl, role):
     j = cnt[2]
     if j != 0 and role == 0:
         atomic_store(ctl, 8, j)
-
-
-@numba.njit(inline="always")
-def _leave(cnt, ctl, role):
-    # a helper (role 1) waits here, still without the GIL, until the next job's kernel runs (or ctl[9]
-    # cycles pass): it then takes the GIL while the poster is inside that kernel (no GIL hand-off that
-    # would put a thread to sleep)
-    if role:
-        spin_until_change(ctl, 8, cnt[2], ctl[9])
 
 
 @numba.njit(inline="always")
@@ -446,7 +449,6 @@ def softmax_fwd(x, y, cnt, ctl, role):
             for j in range(c):
                 y[i, j] *= r
         _done(cnt)
-    _leave(cnt, ctl, role)
 
 
 @_jk
@@ -463,7 +465,6 @@ def log_softmax_fwd(x, y, cnt, ctl, role):
             for j in range(c):
                 y[i, j] = (x[i, j] - m) - ls
         _done(cnt)
-    _leave(cnt, ctl, role)
 
 
 @_jk
@@ -479,7 +480,6 @@ def softmax_bwd(y, g, out, cnt, ctl, role):
             for j in range(c):
                 out[i, j] = y[i, j] * (g[i, j] - s)
         _done(cnt)
-    _leave(cnt, ctl, role)
 
 
 @_jk
@@ -496,7 +496,6 @@ def log_softmax_bwd(y, g, out, cnt, ctl, role):
             for j in range(c):
                 out[i, j] = g[i, j] - fexpn(y[i, j]) * s
         _done(cnt)
-    _leave(cnt, ctl, role)
 
 
 @_jr
@@ -550,7 +549,6 @@ def ce_fwd(x, t, ignore, w, eps, wsum, p, loss, wt, valid, bad, cnt, ctl, role):
             wt[i] = wi
             valid[i] = one
         _done(cnt)
-    _leave(cnt, ctl, role)
 
 
 @_jk
@@ -590,7 +588,6 @@ def ce_bwd(p, t, wt, valid, r, w, eps, wsum, tiny, out, cnt, ctl, role):
             if valid[i] != 0:
                 out[i, t[i]] -= b
         _done(cnt)
-    _leave(cnt, ctl, role)
 
 
 # ---- layer_norm row kernels ------------------------------------------------------------------------
@@ -626,7 +623,6 @@ def layer_norm_fwd(x, w, b, y, mean, rstd, eps, cnt, ctl, role):
             for j in range(d):
                 y[i, j] = (x[i, j] - mu) * rs * w[j] + b[j]
         _done(cnt)
-    _leave(cnt, ctl, role)
 
 
 @_jr
@@ -647,8 +643,8 @@ def row_layer_norm_bwd_sums(x, g, w, gw, gb, k, i, mu, rs):
 
 @_jk
 def layer_norm_bwd(x, g, w, mean, rstd, gx, gw, gb, cnt, ctl, role):
-    """gx = rstd (g w - mean(g w) - xhat mean(g w xhat)); gw[k], gb[k] (zeroed, a row per slice k)
-    accumulate slice k's weight and bias gradients."""
+    """gx = rstd (g w - mean(g w) - xhat mean(g w xhat)); gw[k, :d], gb[k, :d] (zeroed, a row per slice
+    k, rows may be wider than d) accumulate slice k's weight and bias gradients."""
     _enter(cnt, ctl, role)
     d = x.shape[1]
     invd = like(x[0, 0], 1.0) / like(x[0, 0], d)
@@ -666,4 +662,3 @@ def layer_norm_bwd(x, g, w, mean, rstd, gx, gw, gb, cnt, ctl, role):
                 xh = (x[i, j] - mu) * rs
                 gx[i, j] = rs * (g[i, j] * w[j] - a - xh * bb)
         _done(cnt)
-    _leave(cnt, ctl, role)

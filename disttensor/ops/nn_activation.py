@@ -580,11 +580,12 @@ def run_rows(rows, fn, k, *args):
 
     The hand-off avoids putting threads to sleep: a helper spins (yielding the core to any other runnable
     thread) without the GIL on a flag that the poster's kernel sets once it runs, so the helper takes
-    the GIL while the poster is in nogil code; after its slices it keeps spinning inside the kernel
-    call for the next job (up to SPIN_SECONDS), then sleeps on a semaphore that a post releases. The
-    poster waits for slices still running elsewhere in nogil code. Measured per hand-off on this 2-vCPU
-    VM: ThreadPoolExecutor submit/result 55-68 us; waking a sleeping thread ~15 us for the waker plus
-    ~25 us until it runs; a numba prange launch (workqueue layer) 80-200 us."""
+    the GIL while the poster is in nogil code, and the poster waits in nogil code until every helper
+    that joined the job has left it (and dropped its references to the arrays: a leaf can then adopt
+    an output array instead of copying it). A helper idle for SPIN_SECONDS sleeps on a semaphore that
+    the next post releases. Measured per hand-off on this 2-vCPU VM: ThreadPoolExecutor submit/result
+    55-68 us; waking a sleeping thread ~15 us for the waker plus ~25 us until it runs; a numba prange
+    launch (workqueue layer) 80-200 us."""
     cnt = _SERIAL.copy()
     cnt[3] = k
     if k == 1 or not _BUSY.acquire(False):  # (another thread is running a job: this one runs alone)
@@ -604,18 +605,20 @@ def run_rows(rows, fn, k, *args):
                     h[0] = False
                     h[1].release()
         fn(*args, cnt, _CTL, 0)
-        if cnt[1] < k:
-            rows.spin_until_at_least(cnt, 1, k)
     finally:
-        _SLOT[0] = None  # no lingering reference: a leaf may adopt the output array (no copy)
+        with _MUTEX:
+            _SLOT[0] = None
+        if _ACTIVE[0]:
+            rows.spin_until_zero(_ACTIVE, 0)
         _BUSY.release()
 
 
 _CTL = np.zeros(16, np.int64)  # [0] last job posted, [8] last job whose kernel runs, [9] spin cycles
+_ACTIVE = np.zeros(1, np.int64)  # helpers inside a job
 _JOBNO = [0]
 _SLOT = [None]  # (fn, args) of the job being run
 _HELPERS = []  # [asleep, semaphore] per helper thread
-_MUTEX = threading.Lock()  # posting vs a helper going to sleep
+_MUTEX = threading.Lock()  # posting vs a helper joining a job or going to sleep
 _BUSY = threading.Lock()  # one job at a time
 SPIN_SECONDS = 200e-6  # a helper spins this long after a job before it sleeps
 
@@ -630,24 +633,33 @@ def _start_helper(nm):
 
 def _helper_loop(h, nm):
     seen = int(_CTL[8])
+    v = nm.spin_until_change(_CTL, 8, seen, _CTL[9])
     while True:
-        v = nm.spin_until_change(_CTL, 8, seen, _CTL[9])
-        while v != seen:  # a job's kernel runs: join it (the poster holds no GIL now)
-            job = _SLOT[0]
-            seen = v
-            if job is not None:
-                seen = int(job[1][-3][2])  # its job number
-                try:
-                    job[0](*job[1])  # returns once the next job runs, or after the spin time
-                except BaseException:  # pragma: no cover - the poster runs every slice left over
-                    pass
-                job = None  # drop the arrays now, not at the next job
-            v = int(_CTL[8])
+        if v == seen:
+            with _MUTEX:
+                if _CTL[0] == seen:  # nothing posted since: sleep until the next post
+                    h[0] = True
+            if h[0]:
+                h[1].acquire()
+            v = nm.spin_until_change(_CTL, 8, seen, _CTL[9])
+            continue
+        # a job's kernel runs (its poster holds no GIL now): join it
+        seen = v
         with _MUTEX:
-            if _CTL[0] == seen:  # nothing posted since: sleep until the next post
-                h[0] = True
-        if h[0]:
-            h[1].acquire()
+            job = _SLOT[0]
+            if job is not None:
+                nm.add_atomic(_ACTIVE, 0, 1)
+        if job is None:
+            v = nm.spin_until_change(_CTL, 8, seen, _CTL[9])
+            continue
+        seen = int(job[1][-3][2])  # its job number
+        try:
+            job[0](*job[1])
+        except BaseException:  # pragma: no cover - the poster runs every slice left over
+            pass
+        job = None  # drop the arrays before the poster goes on
+        # leave the job without the GIL (the poster, spinning on _ACTIVE, needs it next) and spin
+        v = nm.leave_and_spin(_ACTIVE, _CTL, 8, seen, _CTL[9])
 
 
 _CPS = []
@@ -683,6 +695,8 @@ def _forget_pool():
     _POOL[0] = None
     _POOL[1] = 0
     _HELPERS.clear()
+    _SLOT[0] = None
+    _ACTIVE[0] = 0
     _BUSY, _MUTEX = threading.Lock(), threading.Lock()
     if any(v is not None for v in _KERNELS.values()):
         _FORKED[0] = True
