@@ -37,15 +37,23 @@ What it CANNOT detect (see `KNOWN_LIMITS`):
   `numpy` namespace, so calls written `np.asarray(a)` raise; other spellings (`from numpy import
   asarray`, NumPy's own internals, `np.float32(a)` on a 0-d array) silently make host data. Such a
   leak shows up later: a mixed operation raises or an output reports device cpu (tests check it).
-- Signatures of module functions are NumPy's: a keyword CuPy lacks (`xp.argsort(kind="quicksort")`,
-  `xp.unique(equal_nan=...)`) passes here. Only the functions in `CUPY_LACKS` are known absent.
-- Sorting: `sort`/`argsort` are stable here, as CuPy's always are (NumPy's default is not).
+- Signatures of module functions are NumPy's: a keyword CuPy lacks (`xp.unique(equal_nan=...)`,
+  `xp.pad(..., stat_length=...)`) passes here; only `sort`/`argsort` (kind None or "stable") and the
+  ndarray methods are held to CuPy's signatures, and only the names in `CUPY_LACKS` are known absent.
+  Sorts are stable here, as CuPy's always are (NumPy's default is not).
 - Out-of-bounds index ARRAYS: CuPy wraps them around silently; here NumPy's IndexError becomes a
   FakeCudaError, so ops that rely on NumPy to reject bad indices are found (the wrapped values
   themselves are not reproduced).
-- Numerics: CuPy may differ in dtype
-  promotion of scalars (NEP 50 in recent versions), in float16 math, and in reduction order.
+- CuPy's linalg does not raise on singular / non-positive-definite input (it returns nan/inf unless
+  `cupyx.errstate(linalg="raise")`); here NumPy raises LinAlgError as on CPU.
+- Numerics: CuPy may differ in dtype promotion of scalars, float16 math, reduction order.
 - Streams, asynchrony and multiple devices (one fake device, id 0).
+
+CuPy gaps disttensor relied on (found with this fake, fixed): `maximum/minimum.accumulate`
+(cummax, cummin, mode), `multiply.at` (scatter_reduce "prod"), `Generator.permutation`
+(randperm, init.sparse_), `Generator.lognormal` / `standard_cauchy` (log_normal_, cauchy_),
+`ndarray.reshape(copy=False)` (Tensor.view of a strided tensor), wrapped out-of-bounds indices
+(x[idx], x[idx] = v, index_put_).
 """
 import builtins
 import functools

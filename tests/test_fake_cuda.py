@@ -688,3 +688,21 @@ def test_autograd_grad_fires_leaf_hooks(device):
     x.register_hook(lambda g: g * 2)
     (g,) = dt.autograd.grad((x ** 3).sum(), x)
     np.testing.assert_allclose(g.cpu().numpy(), 6 * x.detach().cpu().numpy() ** 2, rtol=1e-5)
+
+
+def test_setitem_through_views_with_grad_on_cuda():
+    res = {}
+    for dev in ("cpu", "cuda"):
+        w = dt.from_numpy(np.asfortranarray(np.arange(12.0, dtype=np.float32).reshape(3, 4))).to(dev)
+        w.requires_grad_(True)
+        v = dt.full((2,), 5.0, device=dev, requires_grad=True)
+        base = w * 1.0                # a non-view result with a strided (Fortran) layout
+        assert not base._data.flags.c_contiguous
+        view = base[1:]
+        view[0, 1:3] = v              # writes through a view of a strided base
+        view[1, [0, 2]] = v * 2
+        (base * dt.arange(12.0, device=dev).reshape(3, 4)).sum().backward()
+        res[dev] = (base.detach().cpu().numpy(), w.grad.cpu().numpy(), v.grad.cpu().numpy())
+        assert base.device.type == dev and w.grad.device.type == dev
+    for a, b in zip(res["cuda"], res["cpu"]):
+        np.testing.assert_allclose(a, b)
