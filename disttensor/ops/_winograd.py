@@ -345,9 +345,9 @@ def _build(numba):
                 for p in range(Lt):
                     d[p] = s1[p]
 
-    def in_adj2(dV, sx, P, gx, pt, pl, n0, n1, th0, th1, Tw, cst):
-        """gx += the adjoint of in_tf2: each tile's B dV B^T added onto its 4x4 window (windows overlap);
-        positions outside gx (padding) are dropped."""
+    def in_adj2(dV, sx, P, gx, pt, pl, n0, n1, th0, th1, Tw, cst, add):
+        """gx (+)= the adjoint of in_tf2: each tile's B dV B^T summed onto its 4x4 window (windows overlap),
+        positions outside gx (padding) dropped; the band's rows are added to gx (add) or stored."""
         C, H, W = gx.shape[1], gx.shape[2], gx.shape[3]
         nth = th1 - th0
         nb = n1 - n0
@@ -422,8 +422,12 @@ def _build(numba):
                             for nn in range(nb):
                                 s = xb[((rp * (nth + 1) + i) * nb + nn) * Wp + pl + qa:]
                                 d = gx[n0 + nn, c, r, qa:qb]
-                                for q in range(qb - qa):
-                                    d[q] += s[q]
+                                if add:
+                                    for q in range(qb - qa):
+                                        d[q] += s[q]
+                                else:
+                                    for q in range(qb - qa):
+                                        d[q] = s[q]
 
     def in_tf4(x, pt, pl, n0, n1, th0, th1, Tw, V, sx, P, cst):
         """V[xi * sx + c * P + p] = (B^T d B)[xi] of F(4x4, 3x3) for the tiles p of samples n0:n1, tile rows
@@ -691,9 +695,9 @@ def _build(numba):
                 for p in range(Lt):
                     d[p] = s3[p]
 
-    def in_adj4(dV, sx, P, gx, pt, pl, n0, n1, th0, th1, Tw, cst):
-        """gx += the adjoint of in_tf4: each tile's B dV B^T added onto its 6x6 window (windows overlap);
-        positions outside gx (padding) are dropped."""
+    def in_adj4(dV, sx, P, gx, pt, pl, n0, n1, th0, th1, Tw, cst, add):
+        """gx (+)= the adjoint of in_tf4: each tile's B dV B^T summed onto its 6x6 window (windows overlap),
+        positions outside gx (padding) dropped; the band's rows are added to gx (add) or stored."""
         C, H, W = gx.shape[1], gx.shape[2], gx.shape[3]
         nth = th1 - th0
         nb = n1 - n0
@@ -801,8 +805,12 @@ def _build(numba):
                             for nn in range(nb):
                                 s = xb[((rp * (nth + 1) + i) * nb + nn) * Wp + pl + qa:]
                                 d = gx[n0 + nn, c, r, qa:qb]
-                                for q in range(qb - qa):
-                                    d[q] += s[q]
+                                if add:
+                                    for q in range(qb - qa):
+                                        d[q] += s[q]
+                                else:
+                                    for q in range(qb - qa):
+                                        d[q] = s[q]
 
     # END GENERATED KERNELS
 
@@ -938,7 +946,11 @@ def backward(g, x, w, pt, pl, need_input=True, need_weight=True, m=None, run=_se
     per_tile = nxi * (O + (C if need_weight else 0) + (C if need_input else 0)) * x.itemsize
     in_tf, out_adj, in_adj = (getattr(K, f"{k}{m}") for k in ("in_tf", "out_adj", "in_adj"))
     cst = np.array(_consts(m) or [0], dtype=x.dtype)
-    gx = np.zeros(x.shape, dtype=x.dtype) if need_input else None
+    blocks = _blocks(N, Th, Tw, per_tile, BLOCK_BYTES_BWD)
+    # with whole samples per block each block stores its samples' rows of gx (every input position lies in
+    # some window: the pads are >= 0); bands of one sample overlap by 2 rows and add into a zeroed gx
+    bands = blocks[0][3] - blocks[0][2] < Th
+    gx = (np.zeros if bands else np.empty)(x.shape, dtype=x.dtype) if need_input else None
 
     def work(blocks):
         pmax = max((n1 - n0) * (t1 - t0) for n0, n1, t0, t1 in blocks) * (Tw + 1)
@@ -960,9 +972,9 @@ def backward(g, x, w, pt, pl, need_input=True, need_weight=True, m=None, run=_se
                     dU += t
             if need_input:
                 np.matmul(Ut, dM, out=_view(dvbuf, nxi, C, P))
-                in_adj(dvbuf, sv, P, gx, pt, pl, n0, n1, t0, t1, Tw, cst)
+                in_adj(dvbuf, sv, P, gx, pt, pl, n0, n1, t0, t1, Tw, cst, bands)
         return dU
-    parts = run(_blocks(N, Th, Tw, per_tile, BLOCK_BYTES_BWD), work)
+    parts = run(blocks, work)
     gw = None
     if need_weight:
         dU = parts[0]
@@ -1264,9 +1276,9 @@ def _emit_kernels(m):
     w("")
 
     # ---------------- in_adj ----------------
-    w(f"{I4}def in_adj{m}(dV, sx, P, gx, pt, pl, n0, n1, th0, th1, Tw, cst):")
-    w(f'{I8}"""gx += the adjoint of in_tf{m}: each tile\'s B dV B^T added onto its {n}x{n} window (windows overlap);')
-    w(f'{I8}positions outside gx (padding) are dropped."""')
+    w(f"{I4}def in_adj{m}(dV, sx, P, gx, pt, pl, n0, n1, th0, th1, Tw, cst, add):")
+    w(f'{I8}"""gx (+)= the adjoint of in_tf{m}: each tile\'s B dV B^T summed onto its {n}x{n} window (windows overlap),')
+    w(f'{I8}positions outside gx (padding) dropped; the band\'s rows are added to gx (add) or stored."""')
     w(f"{I8}C, H, W = gx.shape[1], gx.shape[2], gx.shape[3]")
     head()
     w(f"{I8}Lz = (nth + 1) * R")
@@ -1321,8 +1333,12 @@ def _emit_kernels(m):
     w(f"{I16}            for nn in range(nb):")
     w(f"{I16}                s = xb[((rp * (nth + 1) + i) * nb + nn) * Wp + pl + qa:]")
     w(f"{I16}                d = gx[n0 + nn, c, r, qa:qb]")
-    w(f"{I16}                for q in range(qb - qa):")
-    w(f"{I16}                    d[q] += s[q]")
+    w(f"{I16}                if add:")
+    w(f"{I16}                    for q in range(qb - qa):")
+    w(f"{I16}                        d[q] += s[q]")
+    w(f"{I16}                else:")
+    w(f"{I16}                    for q in range(qb - qa):")
+    w(f"{I16}                        d[q] = s[q]")
     w("")
     return "\n".join(out) + "\n"
 
