@@ -1,12 +1,15 @@
 """Forward+backward of the nn ops that carry training, disttensor vs PyTorch CPU, side by side in one process.
 
     .venv/bin/python benchmarks/bench_nn_ops.py [--repeat 30] [--threads N] [--mallopt] [-k NAME] [--gpt-step]
+    .venv/bin/python benchmarks/bench_nn_ops.py --separate [--rounds 3] [--repeat 30] [--threads N] [-k NAME]
 
 Each case builds the same inputs for both libraries, runs forward + backward (`loss.backward()` on a sum or
 on the loss), and reports the best (min) wall time over `--repeat` runs after warm-up (the two libraries' runs
 interleaved), and the median; the min
 is the robust figure on a shared machine (numba kernels compiled
-in the warm-up). The ratio is disttensor / PyTorch (<= 1.2 is the goal).
+in the warm-up). The ratio is disttensor / PyTorch (<= 1.2 is the goal). `--separate` times each library
+in its own processes instead (alternating), for multi-threaded runs where the two libraries' thread pools
+would otherwise compete inside one process.
 """
 import argparse
 import os
@@ -173,6 +176,57 @@ def gpt_step(repeat):
           f"({tdm * 1e3:.1f} / {ttm * 1e3:.1f}, median ratio {tdm / ttm:.2f})", flush=True)
 
 
+def _solo(lib, args):
+    """Time every selected case of one library in this process: {name: [times]} as JSON on stdout."""
+    import json
+    if lib == "torch":
+        import torch as L
+        if args.threads:
+            L.set_num_threads(args.threads)
+    else:
+        import disttensor as L
+        if args.threads:
+            import numba
+            numba.set_num_threads(args.threads)
+    res = {}
+    for name, f in cases(L, np.random.default_rng(0)):
+        if args.k and args.k not in name:
+            continue
+        for _ in range(3):
+            f()
+        ts = []
+        for _ in range(args.repeat):
+            t0 = time.perf_counter()
+            f()
+            ts.append(time.perf_counter() - t0)
+        res[name] = ts
+    print(json.dumps(res))
+
+
+def _separate(args):
+    """Each library in its own processes (`--rounds` alternating runs of each): with several threads, the
+    two libraries' thread pools in one process spin against each other (torch's OpenMP workers spin after
+    every parallel region and take the core our row helpers need, and the reverse), which makes the
+    interleaved 2-thread figures mostly a measure of that contention."""
+    import json
+    import subprocess
+    base = [sys.executable, os.path.abspath(__file__), "--repeat", str(args.repeat), "--threads", str(args.threads),
+            "-k", args.k]
+    runs = {"torch": {}, "disttensor": {}}
+    for _ in range(args.rounds):
+        for lib in ("disttensor", "torch"):
+            out = subprocess.run(base + ["--solo", lib], capture_output=True, text=True, check=True).stdout
+            for name, ts in json.loads(out.strip().splitlines()[-1]).items():
+                runs[lib].setdefault(name, []).extend(ts)
+    print(f"separate processes, {args.rounds} rounds x {args.repeat} runs, threads={args.threads or 'default'}")
+    print(f"{'case':40s} {'disttensor ms':>14s} {'torch ms':>10s} {'ratio':>7s}   (median: dt / torch ms)")
+    for name, td in runs["disttensor"].items():
+        tt = runs["torch"][name]
+        a, b = min(td), min(tt)
+        am, bm = statistics.median(td), statistics.median(tt)
+        print(f"{name:40s} {a * 1e3:14.3f} {b * 1e3:10.3f} {a / b:7.2f}   ({am * 1e3:.3f} / {bm * 1e3:.3f})", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=30)
@@ -182,7 +236,17 @@ def main():
     ap.add_argument("--mallopt", action="store_true",
                     help="keep freed heap memory (glibc mallopt: no mmap/trim below 1 GiB) for both libraries; "
                          "importing disttensor now does this already (DISTTENSOR_KEEP_HEAP=0 turns it off)")
+    ap.add_argument("--separate", action="store_true",
+                    help="time each library in its own processes instead of interleaved in one (see _separate)")
+    ap.add_argument("--rounds", type=int, default=3, help="with --separate: alternating process runs per library")
+    ap.add_argument("--solo", choices=["torch", "disttensor"], help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.solo:
+        _solo(args.solo, args)
+        return
+    if args.separate:
+        _separate(args)
+        return
     if args.mallopt:
         import ctypes
         libc = ctypes.CDLL("libc.so.6")
