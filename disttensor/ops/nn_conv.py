@@ -158,16 +158,19 @@ _CHUNK_BYTES = 1 << 20
 # stride-1 input gradients as a direct convolution when out channels <= in channels (see conv_grad_input)
 _DIRECT_INPUT_GRAD = True
 
-# 3x3 / stride 1 / dilation 1 / one group convolutions on CPU run as Winograd F(4x4, 3x3) (ops/_winograd.py:
-# 4x fewer multiplications) where it measured faster than im2col + GEMM: at least _WINO_MIN_CHANNELS in and out
-# channels and _WINO_MIN_POSITIONS output positions (batch x height x width); below, the GEMMs of the 36
-# transform positions are too thin (benchmarks/RESULTS.md, "Winograd"). Its float32 results differ from a
-# direct convolution by ~1e-5 of the output's scale (F(2x2, 3x3): ~3e-7, like PyTorch's; it is ~1.3x slower
-# here: DISTTENSOR_WINOGRAD=2 picks it, =0 turns Winograd off). CUDA arrays stay on im2col unless
-# _WINOGRAD_ANY_DEVICE (the array-module path: tested on CPU, never measured on a GPU).
-_WINOGRAD_TILE = {"0": 0, "off": 0, "2": 2, "4": 4}.get(os.environ.get("DISTTENSOR_WINOGRAD", "4").strip().lower(), 4)
-_WINO_MIN_CHANNELS = 32
-_WINO_MIN_POSITIONS = 2048
+# 3x3 / stride 1 / dilation 1 / one group convolutions on CPU run as Winograd F(m x m, 3 x 3) (ops/_winograd.py)
+# where it measured faster than im2col + GEMM (benchmarks/RESULTS.md, "Winograd"): at least _WINO_MIN_CHANNELS
+# in and out channels and (output positions) x (the smaller channel count) >= _WINO_MIN_WORK; below, the GEMMs
+# of the transform positions are too thin. The tile: F(4x4, 3x3) (4x fewer multiplications) for outputs of at
+# least _WINO_F4_MIN_SIDE on both sides, F(2x2, 3x3) (2.25x) for smaller ones, where F(4x4)'s partial and junk
+# tiles cost more than it saves. F(4x4)'s float32 results differ from a direct convolution by ~1.5e-6 of the
+# output's scale, F(2x2)'s by ~3e-7 like PyTorch's. DISTTENSOR_WINOGRAD=0 turns Winograd off, =2 or =4 forces that
+# tile. CUDA arrays stay on im2col unless _WINOGRAD_ANY_DEVICE (the array-module path: tested on CPU, never
+# measured on a GPU).
+_WINOGRAD_TILE = {"0": 0, "off": 0, "2": 2, "4": 4}.get(os.environ.get("DISTTENSOR_WINOGRAD", "auto").strip().lower(), -1)
+_WINO_MIN_CHANNELS = 16
+_WINO_MIN_WORK = 65536
+_WINO_F4_MIN_SIDE = 20
 _WINOGRAD_ANY_DEVICE = False
 
 
@@ -289,19 +292,25 @@ def _run_blocks(blocks, work):
 
 
 def _winograd(x, w, stride, pads, dil, G, out_sp=None):
-    """The Winograd module when this convolution goes through it (see _WINOGRAD_TILE), else None."""
+    """(the Winograd module, tile m) when this convolution goes through it (see _WINOGRAD_TILE), else None."""
     if not _WINOGRAD_TILE or G != 1 or x.ndim != 4 or w.shape[2] != 3 or w.shape[3] != 3 or stride != (1, 1) or \
-            dil != (1, 1) or min(x.shape[1], w.shape[0]) < _WINO_MIN_CHANNELS:
+            dil != (1, 1):
+        return None
+    ch = min(x.shape[1], w.shape[0])
+    if ch < _WINO_MIN_CHANNELS:
         return None
     (pt, pb), (pl, pr) = pads
     if pt < 0 or pb < 0 or pl < 0 or pr < 0:
         return None
     if out_sp is None:
         out_sp = (x.shape[2] + pt + pb - 2, x.shape[3] + pl + pr - 2)
-    if x.shape[0] * out_sp[0] * out_sp[1] < _WINO_MIN_POSITIONS:
+    if x.shape[0] * out_sp[0] * out_sp[1] * ch < _WINO_MIN_WORK or x.dtype not in (_F32, _F64):
         return None
     from . import _winograd as W
-    return W if (_WINOGRAD_ANY_DEVICE or W.available(x)) and x.dtype in (_F32, _F64) else None
+    if not (_WINOGRAD_ANY_DEVICE or W.available(x)):
+        return None
+    m = _WINOGRAD_TILE if _WINOGRAD_TILE > 0 else 4 if min(out_sp) >= _WINO_F4_MIN_SIDE else 2
+    return W, m
 
 
 def conv_forward(x, w, b, stride, pads, dil, G, xpad=None):
@@ -318,9 +327,9 @@ def conv_forward(x, w, b, stride, pads, dil, G, xpad=None):
             y += b.reshape(1, O, 1)
         return y.reshape((N, O) + x.shape[2:])
     out_sp = _out_size(x.shape[2:], ksize, stride, dil, pads)
-    W = _winograd(x, w, stride, pads, dil, G, out_sp)
-    if W is not None:
-        return W.forward(x, w, b, pads[0][0], pads[1][0], out_sp, m=_WINOGRAD_TILE, run=_run_blocks)
+    wg = _winograd(x, w, stride, pads, dil, G, out_sp)
+    if wg is not None:
+        return wg[0].forward(x, w, b, pads[0][0], pads[1][0], out_sp, m=wg[1], run=_run_blocks)
     H = out_sp[0]
     if xpad is None:
         xpad = _pad(x, pads)
@@ -359,10 +368,9 @@ def conv_backward(g, x, w, stride, pads, dil, G, xpad=None, need_input=True, nee
     gradient goes through col2im, ONE tile loop does both: each gradient tile is read once from cache for the
     weight-gradient GEMM (cols(x) @ g^T) and the input-gradient GEMM (Wm^T @ g) + its col2im adds."""
     ksize = tuple(w.shape[2:])
-    W = _winograd(x, w, stride, pads, dil, G, tuple(g.shape[2:]))
-    if W is not None:
-        return W.backward(g, x, w, pads[0][0], pads[1][0], need_input, need_weight, m=_WINOGRAD_TILE,
-                          run=_run_blocks)
+    wg = _winograd(x, w, stride, pads, dil, G, tuple(g.shape[2:]))
+    if wg is not None:
+        return wg[0].backward(g, x, w, pads[0][0], pads[1][0], need_input, need_weight, m=wg[1], run=_run_blocks)
     if not (need_input and need_weight) or (G == 1 and _is_pointwise(ksize, stride, pads, dil)) or \
             _direct_input_grad(x.shape, w, stride, pads, dil, G):
         gx = conv_grad_input(g, w, x.shape, stride, pads, dil, G) if need_input else None

@@ -36,10 +36,11 @@ OPS = [
     OpInfo("conv2d", lambda L, x, w, b: F(L).conv2d(x, w, b), [((2, 4, 3, 5), (3, 4, 1, 1), (3,))], **C32),
     OpInfo("conv2d", lambda L, x, w: F(L).conv2d(x, w, stride=2), [((2, 4, 5, 5), (3, 4, 1, 1))], **C32),
     OpInfo("conv2d", lambda L, x, w: F(L).conv2d(x, w, padding=1), [((3, 5, 4), (2, 3, 3, 3))], **C32),  # unbatched
-    # big enough for the Winograd path (nn_conv._winograd: >= 32 channels, >= 2048 output positions)
+    # big enough for the Winograd path (nn_conv._winograd): F(4x4, 3x3), the second with an odd output width
     OpInfo("conv2d", lambda L, x, w, b: F(L).conv2d(x, w, b, padding=1), [((2, 32, 34, 33), (32, 32, 3, 3), (32,))],
            **C32),
-    OpInfo("conv2d", lambda L, x, w: L.conv2d(x, w), [((1, 36, 50, 49), (33, 36, 3, 3))], **C32),  # odd output
+    OpInfo("conv2d", lambda L, x, w: L.conv2d(x, w), [((1, 36, 50, 49), (33, 36, 3, 3))], **C32),
+    OpInfo("conv2d", lambda L, x, w: F(L).conv2d(x, w, padding=1), [((8, 32, 16, 17), (32, 32, 3, 3))], **C32),  # F(2x2)
     OpInfo("conv1d", lambda L, x, w, b: L.conv1d(x, w, b, stride=2, padding=2, dilation=2),
            [((2, 3, 11), (4, 3, 3), (4,))], **C32),
     OpInfo("conv1d", lambda L, x, w: F(L).conv1d(x, w, groups=2, padding="same"), [((2, 4, 7), (4, 2, 4))], **C32),

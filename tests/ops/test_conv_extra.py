@@ -366,7 +366,7 @@ def winograd(request, monkeypatch):
     """Route every 3x3/stride-1 conv2d through Winograd F(m, 3) (thresholds off); yields the call log."""
     monkeypatch.setattr(nn_conv, "_WINOGRAD_TILE", request.param)
     monkeypatch.setattr(nn_conv, "_WINO_MIN_CHANNELS", 1)
-    monkeypatch.setattr(nn_conv, "_WINO_MIN_POSITIONS", 1)
+    monkeypatch.setattr(nn_conv, "_WINO_MIN_WORK", 1)
     calls = []
     fwd, bwd = wino.forward, wino.backward
 
@@ -483,17 +483,22 @@ def test_winograd_gradcheck(winograd):
 
 
 def test_winograd_default_dispatch_at_model_size():
-    """With the default thresholds the MNIST conv2 shape (scaled down in batch) goes through Winograd, and its
-    float32 result stays within 2e-5 of the outputs' scale of torch's float64 one; tiny channel counts do not."""
+    """With the default thresholds the MNIST conv2 shape (scaled down in batch) goes through Winograd F(4x4),
+    small images through F(2x2), thin channel counts and strided convolutions not at all; float32 results stay
+    within 5e-6 of the outputs' scale of torch's float64 ones."""
     rng = np.random.default_rng(39)
     x = rng.standard_normal((4, 32, 26, 26)).astype(np.float32)
     w = (rng.standard_normal((64, 32, 3, 3)) * 0.06).astype(np.float32)
-    assert nn_conv._winograd(x, w, (1, 1), ((0, 0), (0, 0)), (1, 1), 1) is not None
-    assert nn_conv._winograd(x[:, :1], w[:, :1], (1, 1), ((0, 0), (0, 0)), (1, 1), 1) is None
-    assert nn_conv._winograd(x, w, (2, 2), ((0, 0), (0, 0)), (1, 1), 1) is None
-    y = DF.conv2d(dt.from_numpy(x), dt.from_numpy(w)).numpy()
-    r = TF.conv2d(torch.from_numpy(x.astype(np.float64)), torch.from_numpy(w.astype(np.float64))).numpy()
-    assert np.abs(y - r).max() <= 2e-5 * np.abs(r).max()
+    small = np.ascontiguousarray(np.concatenate([x] * 4)[:, :, :18, :18])      # 16 x 32 x 18 x 18
+    nopad = ((0, 0), (0, 0))
+    assert nn_conv._winograd(x, w, (1, 1), nopad, (1, 1), 1)[1] == 4
+    assert nn_conv._winograd(small, w, (1, 1), nopad, (1, 1), 1)[1] == 2
+    assert nn_conv._winograd(x[:, :8], w[:, :8], (1, 1), nopad, (1, 1), 1) is None
+    assert nn_conv._winograd(x, w, (2, 2), nopad, (1, 1), 1) is None
+    for xs in (x, small):
+        y = DF.conv2d(dt.from_numpy(xs), dt.from_numpy(w)).numpy()
+        r = TF.conv2d(torch.from_numpy(xs.astype(np.float64)), torch.from_numpy(w.astype(np.float64))).numpy()
+        assert np.abs(y - r).max() <= 5e-6 * np.abs(r).max()
 
 
 def test_winograd_generated_kernels_match_generator():
