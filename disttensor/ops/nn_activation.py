@@ -49,69 +49,14 @@ def use_numba(a):
         and a.flags.c_contiguous
 
 
-# erf(z) ~ z * P(z^2) / Q(z^2) on |z| <= 4 (erf(4) = 1 - 1.5e-8): a rational fit made for this file
-# (iteratively reweighted least squares against scipy.special.erf); max error 3.1e-9 for erf and 8.8e-8
-# for its derivative. Used by the float32 numba GELU kernels; float64 goes through an exact erf.
-_ERF_P = (1.1283791828682674e+00, 1.8464218085171089e-01, 5.4329578835399905e-02, 3.8375582699139653e-03,
-          3.8289863257944928e-04, 4.7873176553952121e-06, -1.3695023282970467e-08)
-_ERF_Q = (1.0, 4.9696842670318137e-01, 1.1380346548557087e-01, 1.5450254739159017e-02,
-          1.3094628387344727e-03, 6.4074772001158946e-05)
-# exp(-w) on [0, 1], least-squares degree 7 (max relative error 1.2e-9; 7.6e-9 after the 16th power)
-_EXP_W = (0.9999999995262333, -0.9999999387383123, 0.49999870028157223, -0.16665613053427691,
-          0.041624505402093406, -0.008240868121048664, 0.0012744598503799589, -0.00012128694338782816)
 # fastmath without nnan/ninf: loops vectorize, and -inf (masked scores) keeps its meaning
 FASTMATH = {"reassoc", "contract", "nsz", "arcp", "afn"}
 
 
 def _build_act(numba):
     njit, prange = numba.njit, numba.prange
-    S2 = 1.0 / math.sqrt(2.0)
     K0 = math.sqrt(2.0 / math.pi)
-    TSP = 2.0 / math.sqrt(math.pi)
     FM = FASTMATH
-
-    # GELU (erf) of float32 arrays: the erf fit evaluated in float32 (16 SIMD lanes instead of the 8 of
-    # the earlier float64 evaluation: 1.11 -> 0.67 ms on 1M floats); max abs error against float64 GELU
-    # 1.1e-6 on N(0, 3) inputs (1 ulp of outputs near 10)
-    f32 = np.float32
-    fp0, fp1, fp2, fp3, fp4, fp5, fp6 = [f32(c) for c in _ERF_P]
-    fq0, fq1, fq2, fq3, fq4, fq5 = [f32(c) for c in _ERF_Q]
-    FS2, FH, F1, F4 = f32(S2), f32(0.5), f32(1.0), f32(4.0)
-
-    @njit(parallel=True, cache=True, fastmath=FM)
-    def gelu_f32(x, y):
-        for i in prange(x.size):
-            v = x[i]
-            z = min(max(v * FS2, -F4), F4)
-            u = z * z
-            pp = ((((((fp6 * u + fp5) * u + fp4) * u + fp3) * u + fp2) * u + fp1) * u + fp0)
-            qq = (((((fq5 * u + fq4) * u + fq3) * u + fq2) * u + fq1) * u + fq0)
-            y[i] = FH * v * (F1 + z * pp / qq)
-
-    fe0, fe1, fe2, fe3, fe4, fe5, fe6, fe7 = [f32(c) for c in _EXP_W]
-    FTSP, FHS2, F0, F16 = f32(TSP), f32(0.5 * S2), f32(0.0), f32(0.0625)
-
-    @njit(parallel=True, cache=True, fastmath=FM)
-    def gelu_b32(x, g, out):
-        # d/dx gelu = Phi(x) + x phi(x): Phi from the erf fit, phi = exp(-z^2)/sqrt(pi) as exp(-u/16)^16
-        # with a polynomial; all in float32 (1.42 -> 1.01 ms on 1M floats, max abs error 3e-7 on [-12, 12])
-        for i in prange(x.size):
-            v = x[i]
-            zr = v * FS2
-            z = min(max(zr, -F4), F4)
-            u = z * z
-            pp = ((((((fp6 * u + fp5) * u + fp4) * u + fp3) * u + fp2) * u + fp1) * u + fp0)
-            qq = (((((fq5 * u + fq4) * u + fq3) * u + fq2) * u + fq1) * u + fq0)
-            w = u * F16
-            ex = (((((((fe7 * w + fe6) * w + fe5) * w + fe4) * w + fe3) * w + fe2) * w + fe1) * w + fe0)
-            ex = ex * ex
-            ex = ex * ex
-            ex = ex * ex
-            ex = ex * ex
-            de = FTSP * ex
-            if zr != z:
-                de = F0
-            out[i] = g[i] * (FH * (F1 + z * pp / qq) + FHS2 * v * de)
 
     @njit(parallel=True, cache=True, fastmath=FM)
     def gelu_tanh_inner(x, t):
@@ -136,7 +81,8 @@ def _build_act(numba):
     class K:
         pass
     k = K()
-    k.gelu_f32, k.gelu_b32 = gelu_f32, gelu_b32
+    k.gelu_f32 = lambda x, y: run_rows(nm, nm.gelu_erf32_fwd, row_slices(x.shape[0], x.nbytes), x, y)
+    k.gelu_b32 = lambda x, g, out: run_rows(nm, nm.gelu_erf32_bwd, row_slices(x.shape[0], x.nbytes), x, g, out)
     k.gelu_tanh_inner, k.gelu_tanh_out, k.gelu_tanh_b = gelu_tanh_inner, gelu_tanh_out, gelu_tanh_b
     k.rows = nm  # the fused softmax-family row kernels (softmax_fwd, log_softmax_bwd, ce_fwd, ...)
     k.softmax_b = lambda y, g, out: run_rows(nm, nm.softmax_bwd, row_slices(y.shape[0], y.nbytes), y, g, out)
