@@ -888,14 +888,17 @@ def available(a):
         _kernels() is not None
 
 
-def _serial(blocks, work):
-    return [work(blocks)]
+def run_serial(units, work):
+    """[work(claim)] on this thread: claim() hands out the units (lists of blocks) in order, then None."""
+    it = iter(units)
+    return [work(lambda: next(it, None))]
 
 
-def forward(x, w, b, pt, pl, out_sp, m=None, run=_serial):
+def forward(x, w, b, pt, pl, out_sp, m=None, run=run_serial):
     """y (N, O, Ho, Wo) = conv2d(x, w, b): 3x3 kernel, stride 1, top/left padding pt/pl (the bottom/right padding
     is whatever gives the output size out_sp; the windows must not reach past it: pads >= 0 on every side).
-    run(blocks, work) -> [work(group) for groups of the blocks] may run the groups on several threads."""
+    run(units, work) -> [work(claim), ...]: work(claim) processes the units claim() hands out until it returns
+    None; run may call it on several threads at once (nn_conv._run_blocks), sharing one claim()."""
     m = m or TILE
     if not available(x):
         return _forward_xp(x, w, b, pt, pl, out_sp, m)
@@ -912,24 +915,28 @@ def forward(x, w, b, pt, pl, out_sp, m=None, run=_serial):
     in_tf, out_tf = getattr(K, f"in_tf{m}"), getattr(K, f"out_tf{m}")
     cst = np.array(_consts(m) or [0], dtype=x.dtype)
     bias = np.zeros(O, dtype=x.dtype) if b is None else np.ascontiguousarray(b, dtype=x.dtype)
+    blocks = _blocks(N, Th, Tw, nxi * (C + O) * x.itemsize, BLOCK_BYTES)
+    pmax = max((n1 - n0) * (t1 - t0) for n0, n1, t0, t1 in blocks) * (Tw + 1)
 
-    def work(blocks):
-        pmax = max((n1 - n0) * (t1 - t0) for n0, n1, t0, t1 in blocks) * (Tw + 1)
+    def work(claim):
         vbuf = _buf(nxi, C, pmax, x.dtype)
         mbuf = _buf(nxi, O, pmax, x.dtype)
-        for n0, n1, t0, t1 in blocks:
-            P = (n1 - n0) * (t1 - t0) * (Tw + 1)
-            sv, sm = _xi_stride(C, P, x.itemsize), _xi_stride(O, P, x.itemsize)
-            in_tf(x, pt, pl, n0, n1, t0, t1, Tw, vbuf, sv, P, cst)
-            np.matmul(U, _view(vbuf, nxi, C, P), out=_view(mbuf, nxi, O, P))
-            out_tf(mbuf, sm, P, bias, y, n0, n1, t0, t1, Tw, cst)
-    run(_blocks(N, Th, Tw, nxi * (C + O) * x.itemsize, BLOCK_BYTES), work)
+        unit = claim()
+        while unit is not None:
+            for n0, n1, t0, t1 in unit:
+                P = (n1 - n0) * (t1 - t0) * (Tw + 1)
+                sv, sm = _xi_stride(C, P, x.itemsize), _xi_stride(O, P, x.itemsize)
+                in_tf(x, pt, pl, n0, n1, t0, t1, Tw, vbuf, sv, P, cst)
+                np.matmul(U, _view(vbuf, nxi, C, P), out=_view(mbuf, nxi, O, P))
+                out_tf(mbuf, sm, P, bias, y, n0, n1, t0, t1, Tw, cst)
+            unit = claim()
+    run([[blk] for blk in blocks], work)
     return y
 
 
-def backward(g, x, w, pt, pl, need_input=True, need_weight=True, m=None, run=_serial):
-    """(grad_input, grad_weight) of forward(); None where not needed. `run`: as in forward (the groups it makes
-    must be runs of whole samples: the input gradient's windows overlap within a sample)."""
+def backward(g, x, w, pt, pl, need_input=True, need_weight=True, m=None, run=run_serial):
+    """(grad_input, grad_weight) of forward(); None where not needed. `run`: as in forward (the bands of one
+    sample form one unit: their input-gradient windows overlap)."""
     m = m or TILE
     if not available(g):
         return _backward_xp(g, x, w, pt, pl, need_input, need_weight, m)
@@ -947,34 +954,38 @@ def backward(g, x, w, pt, pl, need_input=True, need_weight=True, m=None, run=_se
     in_tf, out_adj, in_adj = (getattr(K, f"{k}{m}") for k in ("in_tf", "out_adj", "in_adj"))
     cst = np.array(_consts(m) or [0], dtype=x.dtype)
     blocks = _blocks(N, Th, Tw, per_tile, BLOCK_BYTES_BWD)
+    pmax = max((n1 - n0) * (t1 - t0) for n0, n1, t0, t1 in blocks) * (Tw + 1)
     # with whole samples per block each block stores its samples' rows of gx (every input position lies in
     # some window: the pads are >= 0); bands of one sample overlap by 2 rows and add into a zeroed gx
     bands = blocks[0][3] - blocks[0][2] < Th
     gx = (np.zeros if bands else np.empty)(x.shape, dtype=x.dtype) if need_input else None
+    units = [[blk for blk in blocks if blk[0] == i] for i in range(N)] if bands else [[blk] for blk in blocks]
 
-    def work(blocks):
-        pmax = max((n1 - n0) * (t1 - t0) for n0, n1, t0, t1 in blocks) * (Tw + 1)
+    def work(claim):
         mbuf = _buf(nxi, O, pmax, x.dtype)
         vbuf = _buf(nxi, C, pmax, x.dtype) if need_weight else None
         dvbuf = _buf(nxi, C, pmax, x.dtype) if need_input else None
         dU = None
-        for n0, n1, t0, t1 in blocks:
-            P = (n1 - n0) * (t1 - t0) * (Tw + 1)
-            sm, sv = _xi_stride(O, P, x.itemsize), _xi_stride(C, P, x.itemsize)
-            dM = _view(mbuf, nxi, O, P)
-            out_adj(g, mbuf, sm, P, n0, n1, t0, t1, Tw, cst)
-            if need_weight:
-                in_tf(x, pt, pl, n0, n1, t0, t1, Tw, vbuf, sv, P, cst)
-                t = np.matmul(dM, _view(vbuf, nxi, C, P).transpose(0, 2, 1))
-                if dU is None:
-                    dU = t
-                else:
-                    dU += t
-            if need_input:
-                np.matmul(Ut, dM, out=_view(dvbuf, nxi, C, P))
-                in_adj(dvbuf, sv, P, gx, pt, pl, n0, n1, t0, t1, Tw, cst, bands)
+        unit = claim()
+        while unit is not None:
+            for n0, n1, t0, t1 in unit:
+                P = (n1 - n0) * (t1 - t0) * (Tw + 1)
+                sm, sv = _xi_stride(O, P, x.itemsize), _xi_stride(C, P, x.itemsize)
+                dM = _view(mbuf, nxi, O, P)
+                out_adj(g, mbuf, sm, P, n0, n1, t0, t1, Tw, cst)
+                if need_weight:
+                    in_tf(x, pt, pl, n0, n1, t0, t1, Tw, vbuf, sv, P, cst)
+                    t = np.matmul(dM, _view(vbuf, nxi, C, P).transpose(0, 2, 1))
+                    if dU is None:
+                        dU = t
+                    else:
+                        dU += t
+                if need_input:
+                    np.matmul(Ut, dM, out=_view(dvbuf, nxi, C, P))
+                    in_adj(dvbuf, sv, P, gx, pt, pl, n0, n1, t0, t1, Tw, cst, bands)
+            unit = claim()
         return dU
-    parts = run(blocks, work)
+    parts = [t for t in run(units, work) if t is not None]
     gw = None
     if need_weight:
         dU = parts[0]

@@ -285,10 +285,38 @@ def _is_pointwise(ksize, stride, pads, dil):
     return all(k == 1 for k in ksize) and all(s == 1 for s in stride) and not any(lo or hi for lo, hi in pads)
 
 
-def _run_blocks(blocks, work):
-    """The Winograd block loop split over NumPy's BLAS thread count (groups of whole samples, one Python thread
-    each, OpenBLAS at 1 thread meanwhile): each core runs its blocks' transforms and GEMMs out of its own L2."""
-    return _run_tiles(np, blocks, work, always=True)
+_WINO_SPLIT = True
+
+
+def _run_blocks(units, work):
+    """Runner of the Winograd block loop (see _winograd.forward): with NumPy's BLAS at n > 1 threads, work(claim)
+    runs on n Python threads at once (OpenBLAS at 1 thread meanwhile), each claiming the next unit of blocks
+    when done with its last, so each core runs its blocks' transforms and GEMMs out of its own cache, and a
+    core another process holds gets fewer blocks. (_WINO_SPLIT = False: one thread, OpenBLAS threads the GEMMs.)"""
+    from ._winograd import run_serial
+    api = _openblas_api() if _WINO_SPLIT and len(units) >= 2 else None
+    prev = api[0]() if api is not None else 1
+    nt = min(prev, len(units))
+    if nt < 2:
+        return run_serial(units, work)
+    import threading
+    lock = threading.Lock()
+    it = iter(units)
+
+    def claim():
+        with lock:
+            return next(it, None)
+    global _EXEC
+    if _EXEC is None or _EXEC[0] != os.getpid() or _EXEC[1]._max_workers < nt - 1:
+        from concurrent.futures import ThreadPoolExecutor
+        _EXEC = (os.getpid(), ThreadPoolExecutor(max_workers=nt - 1, thread_name_prefix="disttensor-conv"))
+    api[1](1)
+    try:
+        futs = [_EXEC[1].submit(work, claim) for _ in range(nt - 1)]
+        first = work(claim)
+        return [first] + [f.result() for f in futs]
+    finally:
+        api[1](prev)
 
 
 def _winograd(x, w, stride, pads, dil, G, out_sp=None):
