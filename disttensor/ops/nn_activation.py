@@ -566,7 +566,8 @@ _SLOT = [None]  # (fn, args) of the job being run
 _HELPERS = []  # [asleep, semaphore] per helper thread
 _MUTEX = threading.Lock()  # posting vs a helper joining a job or going to sleep
 _BUSY = threading.Lock()  # one job at a time
-SPIN_SECONDS = 200e-6  # a helper spins this long after a job before it sleeps
+# a helper spins this long after a job before it sleeps (DISTTENSOR_SPIN_US, microseconds)
+SPIN_SECONDS = float(os.environ.get("DISTTENSOR_SPIN_US", "200")) * 1e-6
 
 
 def _start_helper(nm):
