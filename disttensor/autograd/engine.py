@@ -5,20 +5,24 @@ Order: a node runs once all gradients flowing into it have arrived. Leaves are a
 post-accumulate hooks fire. Callbacks queued during backward run once at its end.
 """
 import sys
+import threading
 
 import numpy as np
 
 from .node import Node, FREED
 from . import anomaly_mode
 
-_callbacks = None  # list while a backward runs; queue_callback appends to it
+# Per thread (backward may run in several Python threads at once, as in PyTorch): a list while a
+# backward runs in this thread; queue_callback appends to it
+_state = threading.local()
 
 
 def queue_callback(fn):
     """Run `fn()` once the current backward pass has finished (DDP finalizes buckets here)."""
-    if _callbacks is None:
+    cbs = getattr(_state, "callbacks", None)
+    if cbs is None:
         raise RuntimeError("queue_callback: no backward pass is running")
-    _callbacks.append(fn)
+    cbs.append(fn)
 
 
 def _sum_to(g, shape):
@@ -79,7 +83,6 @@ def run_backward(tensors, grads, retain_graph=False, inputs=None, capture=None, 
     capture: None to accumulate into leaves' .grad; or a list of tensors whose gradients are
     returned instead (autograd.grad), leaving every .grad untouched.
     """
-    global _callbacks
     from ..tensor import Tensor
 
     roots = []
@@ -107,8 +110,8 @@ def run_backward(tensors, grads, retain_graph=False, inputs=None, capture=None, 
         if deps.get(id(r), 0) == 0 and all(r is not x for x in ready):
             ready.append(r)
 
-    outer = _callbacks
-    _callbacks = []
+    outer = getattr(_state, "callbacks", None)
+    callbacks = _state.callbacks = []
     anomaly = anomaly_mode.STATE.enabled
     try:
         while ready:
@@ -172,10 +175,10 @@ def run_backward(tensors, grads, retain_graph=False, inputs=None, capture=None, 
                 if only is not None and id(leaf) not in only:
                     continue
                 _accumulate(leaf, g, fire_hooks=True)
-        for cb in _callbacks:
+        for cb in callbacks:
             cb()
     finally:
-        _callbacks = outer
+        _state.callbacks = outer
 
     if capture is not None:
         for i, t in enumerate(capture):

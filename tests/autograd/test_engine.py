@@ -307,3 +307,42 @@ def test_user_gradient_is_not_adopted():
     x.clone().backward(g)  # clone passes the incoming array straight through
     x.grad.add_(1)
     np.testing.assert_allclose(g.numpy(), [1, 2, 3])
+
+
+@pytest.mark.timeout(60)
+def test_backward_in_several_threads_at_once():
+    # PyTorch allows concurrent backward passes from Python threads; each gets its own callbacks
+    import threading
+    errors, grads = [], {}
+    barrier = threading.Barrier(4)
+
+    def work(k):
+        try:
+            x = dt.full((50,), float(k), requires_grad=True)
+            barrier.wait()
+            for _ in range(200):
+                x.grad = None
+                y = x
+                for _ in range(20):
+                    y = (y * 1.0001).tanh() + x
+                ran = []
+                y.register_hook(lambda g: dt.autograd.queue_callback(lambda: ran.append(1)) or g)
+                y.sum().backward()
+                assert ran == [1]
+            grads[k] = x.grad.numpy().copy()
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    for k in range(4):  # the same computation alone in this thread
+        x = dt.full((50,), float(k), requires_grad=True)
+        y = x
+        for _ in range(20):
+            y = (y * 1.0001).tanh() + x
+        y.sum().backward()
+        np.testing.assert_array_equal(grads[k], x.grad.numpy())
