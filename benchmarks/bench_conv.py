@@ -224,7 +224,7 @@ def main_against(rev):
 def main():
     from disttensor.ops import nn_conv as _nn_conv
     print(f"threads={threads} (torch.set_num_threads, OMP/OPENBLAS/NUMBA_NUM_THREADS), torch {torch.__version__}, "
-          f"numpy {np.__version__}, reps={args.reps}, Winograd tile {_nn_conv._WINOGRAD_TILE or 'off'}; "
+          f"numpy {np.__version__}, reps={args.reps}, Winograd tile {({0: 'off', -1: 'auto'}).get(_nn_conv._WINOGRAD_TILE, _nn_conv._WINOGRAD_TILE)}; "
           f"forward+backward in ms: wall-clock median, and (threads=1) the minimum CPU time of the calling thread")
     print(f"{'case':48s} {'disttensor':>10s} {'torch':>8s} {'ratio':>6s} | {'cpu dt':>7s} {'cpu torch':>9s} "
           f"{'ratio':>6s}")

@@ -28,10 +28,12 @@ are zero), dU[xi] = dM[xi] @ V[xi]^T (inner dimension P), dw = G^T dU G, dV[xi] 
 dx = the adjoint of the input transform (B dV B^T, summed where windows overlap).
 
 Accuracy, float32 against float64, largest error over the largest output (measured, N(0, 1) inputs): F(2, 3)
-3e-7 (like PyTorch's direct convolution), F(4, 3) 1.4e-6 with the points above (5e-6 to 1e-5 with the usual
-0, +-1, +-2). Against the op tests' float32 tolerance (atol = rtol = 2e-4) on their uniform(-2, 2) data with
-288-576 taps per output: F(4, 3) uses 0.64-0.8 of it (0, +-1, +-2: 1.5-2.0, too much), F(2, 3) 0.2.
-float64: 1e-15 / 3e-15.
+3e-7 to 6e-7 (like PyTorch's direct convolution), F(4, 3) 1.4e-6 with the points above (5e-6 to 1e-5 with the
+usual 0, +-1, +-2). The error of F(4, 3) comes from the float32 GEMM's rounding (with the GEMM in float64 it
+drops 4-5x), amplified by A^T, and grows with the inner dimension, the in-channels: on the op tests' data
+(uniform(-2, 2) inputs and weights, atol = rtol = 2e-4) it uses 0.3-0.56 of their float32 tolerance up to 48
+in-channels, 1.0-1.1 at 64 and 1.5 at 128, so nn_conv picks F(4, 3) only up to 48 (F(2, 3): 0.15 at 64, 0.46
+at 256; PyTorch's own float32 convolution 0.12 and 0.22). float64: 1e-15 / 3e-15.
 
 CPU layout. Tiles are processed in blocks (whole samples, or bands of tile rows of one sample). Within a block
 of nb samples the tile (sample n, tile row th, tile column tw) is p = (th nb + n - n0) (Tw + 1) + tw: the next

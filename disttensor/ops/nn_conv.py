@@ -161,16 +161,19 @@ _DIRECT_INPUT_GRAD = True
 # 3x3 / stride 1 / dilation 1 / one group convolutions on CPU run as Winograd F(m x m, 3 x 3) (ops/_winograd.py)
 # where it measured faster than im2col + GEMM (benchmarks/RESULTS.md, "Winograd"): at least _WINO_MIN_CHANNELS
 # in and out channels and (output positions) x (the smaller channel count) >= _WINO_MIN_WORK; below, the GEMMs
-# of the transform positions are too thin. The tile: F(4x4, 3x3) (4x fewer multiplications) for outputs of at
-# least _WINO_F4_MIN_SIDE on both sides, F(2x2, 3x3) (2.25x) for smaller ones, where F(4x4)'s partial and junk
-# tiles cost more than it saves. F(4x4)'s float32 results differ from a direct convolution by ~1.5e-6 of the
-# output's scale, F(2x2)'s by ~3e-7 like PyTorch's. DISTTENSOR_WINOGRAD=0 turns Winograd off, =2 or =4 forces that
-# tile. CUDA arrays stay on im2col unless _WINOGRAD_ANY_DEVICE (the array-module path: tested on CPU, never
-# measured on a GPU).
+# of the transform positions are too thin. The tile: F(2x2, 3x3) (2.25x fewer multiplications; float32 error
+# like a direct convolution's), or F(4x4, 3x3) (4x fewer) for outputs of at least _WINO_F4_MIN_SIDE on both
+# sides (below, its partial and junk tiles cost more than it saves) and at most _WINO_F4_MAX_IN in-channels:
+# its float32 GEMM rounding, amplified by the output transform, grows with the inner dimension (= in-channels),
+# and on the op tests' data (uniform(-2, 2) inputs and weights) it used 0.3-0.56 of their float32 tolerance
+# (atol = rtol = 2e-4) up to 48 in-channels, 1.0-1.1 at 64, 1.5 at 128 (F(2x2): 0.15 at 64, 0.46 at 256).
+# DISTTENSOR_WINOGRAD=0 turns Winograd off, =2 or =4 forces that tile. CUDA arrays stay on im2col unless
+# _WINOGRAD_ANY_DEVICE (the array-module path: tested on CPU, never measured on a GPU).
 _WINOGRAD_TILE = {"0": 0, "off": 0, "2": 2, "4": 4}.get(os.environ.get("DISTTENSOR_WINOGRAD", "auto").strip().lower(), -1)
 _WINO_MIN_CHANNELS = 16
 _WINO_MIN_WORK = 65536
 _WINO_F4_MIN_SIDE = 20
+_WINO_F4_MAX_IN = 48
 _WINOGRAD_ANY_DEVICE = False
 
 
@@ -337,7 +340,10 @@ def _winograd(x, w, stride, pads, dil, G, out_sp=None):
     from . import _winograd as W
     if not (_WINOGRAD_ANY_DEVICE or W.available(x)):
         return None
-    m = _WINOGRAD_TILE if _WINOGRAD_TILE > 0 else 4 if min(out_sp) >= _WINO_F4_MIN_SIDE else 2
+    if _WINOGRAD_TILE > 0:
+        m = _WINOGRAD_TILE
+    else:
+        m = 4 if min(out_sp) >= _WINO_F4_MIN_SIDE and x.shape[1] <= _WINO_F4_MAX_IN else 2
     return W, m
 
 

@@ -41,6 +41,7 @@ OPS = [
            **C32),
     OpInfo("conv2d", lambda L, x, w: L.conv2d(x, w), [((1, 36, 50, 49), (33, 36, 3, 3))], **C32),
     OpInfo("conv2d", lambda L, x, w: F(L).conv2d(x, w, padding=1), [((8, 32, 16, 17), (32, 32, 3, 3))], **C32),  # F(2x2)
+    OpInfo("conv2d", lambda L, x, w: F(L).conv2d(x, w, padding=1), [((2, 64, 34, 34), (32, 64, 3, 3))], **C32),  # F(2x2)
     OpInfo("conv1d", lambda L, x, w, b: L.conv1d(x, w, b, stride=2, padding=2, dilation=2),
            [((2, 3, 11), (4, 3, 3), (4,))], **C32),
     OpInfo("conv1d", lambda L, x, w: F(L).conv1d(x, w, groups=2, padding="same"), [((2, 4, 7), (4, 2, 4))], **C32),

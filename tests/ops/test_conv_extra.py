@@ -484,8 +484,8 @@ def test_winograd_gradcheck(winograd):
 
 def test_winograd_default_dispatch_at_model_size():
     """With the default thresholds the MNIST conv2 shape (scaled down in batch) goes through Winograd F(4x4),
-    small images through F(2x2), thin channel counts and strided convolutions not at all; float32 results stay
-    within 5e-6 of the outputs' scale of torch's float64 ones."""
+    small images and more than 48 in-channels through F(2x2), thin channel counts and strided convolutions not at
+    all; float32 results stay within 5e-6 of the outputs' scale of torch's float64 ones."""
     rng = np.random.default_rng(39)
     x = rng.standard_normal((4, 32, 26, 26)).astype(np.float32)
     w = (rng.standard_normal((64, 32, 3, 3)) * 0.06).astype(np.float32)
@@ -493,6 +493,8 @@ def test_winograd_default_dispatch_at_model_size():
     nopad = ((0, 0), (0, 0))
     assert nn_conv._winograd(x, w, (1, 1), nopad, (1, 1), 1)[1] == 4
     assert nn_conv._winograd(small, w, (1, 1), nopad, (1, 1), 1)[1] == 2
+    wide = np.zeros((4, 64, 26, 26), np.float32)           # F(4x4)'s float32 error grows with in-channels
+    assert nn_conv._winograd(wide, np.zeros((64, 64, 3, 3), np.float32), (1, 1), nopad, (1, 1), 1)[1] == 2
     assert nn_conv._winograd(x[:, :8], w[:, :8], (1, 1), nopad, (1, 1), 1) is None
     assert nn_conv._winograd(x, w, (2, 2), nopad, (1, 1), 1) is None
     for xs in (x, small):
