@@ -174,7 +174,6 @@ def _build(numba):
         for c in range(C):
             xb = np.zeros(2 * Lz * 2, x.dtype)
             X = np.empty(4 * (Lz + 1), x.dtype)
-            T = np.empty(8 * Lq, x.dtype)
             if qb > qa:
                 for rp in range(2):
                     for i in range(nth + 1):
@@ -194,41 +193,71 @@ def _build(numba):
                     x1[z] = s[2 * z + 1]
                 x0[Lz] = 0
                 x1[Lz] = 0
-            for k in range(2):
-                d0 = X[(k * 2 + 0) * (Lz + 1) + 0:]
-                d1 = X[(k * 2 + 1) * (Lz + 1) + 0:]
-                d2 = X[(k * 2 + 0) * (Lz + 1) + 1:]
-                d3 = X[(k * 2 + 1) * (Lz + 1) + 1:]
-                t = T[(k * 4 + 0) * Lq:]
-                for z in range(Lq):
-                    t[z] = d0[z] - d2[z]
-                t = T[(k * 4 + 1) * Lq:]
-                for z in range(Lq):
-                    t[z] = d1[z] + d2[z]
-                t = T[(k * 4 + 2) * Lq:]
-                for z in range(Lq):
-                    t[z] = -d1[z] + d2[z]
-                t = T[(k * 4 + 3) * Lq:]
-                for z in range(Lq):
-                    t[z] = -d1[z] + d3[z]
             q0 = c * P
-            for b in range(4):
-                t0 = T[(0 * 4 + b) * Lq:]
-                t1 = T[(1 * 4 + b) * Lq:]
-                t2 = T[(0 * 4 + b) * Lq + 1 * R:]
-                t3 = T[(1 * 4 + b) * Lq + 1 * R:]
-                v = V[(0 * 4 + b) * sx + q0:]
-                for p in range(Lt):
-                    v[p] = t0[p] - t2[p]
-                v = V[(1 * 4 + b) * sx + q0:]
-                for p in range(Lt):
-                    v[p] = t1[p] + t2[p]
-                v = V[(2 * 4 + b) * sx + q0:]
-                for p in range(Lt):
-                    v[p] = -t1[p] + t2[p]
-                v = V[(3 * 4 + b) * sx + q0:]
-                for p in range(Lt):
-                    v[p] = -t1[p] + t3[p]
+            d00 = X[0 * (Lz + 1) + 0 * R + 0:]
+            d01 = X[1 * (Lz + 1) + 0 * R + 0:]
+            d02 = X[0 * (Lz + 1) + 0 * R + 1:]
+            d03 = X[1 * (Lz + 1) + 0 * R + 1:]
+            d10 = X[2 * (Lz + 1) + 0 * R + 0:]
+            d11 = X[3 * (Lz + 1) + 0 * R + 0:]
+            d12 = X[2 * (Lz + 1) + 0 * R + 1:]
+            d13 = X[3 * (Lz + 1) + 0 * R + 1:]
+            d20 = X[0 * (Lz + 1) + 1 * R + 0:]
+            d21 = X[1 * (Lz + 1) + 1 * R + 0:]
+            d22 = X[0 * (Lz + 1) + 1 * R + 1:]
+            d23 = X[1 * (Lz + 1) + 1 * R + 1:]
+            d30 = X[2 * (Lz + 1) + 1 * R + 0:]
+            d31 = X[3 * (Lz + 1) + 1 * R + 0:]
+            d32 = X[2 * (Lz + 1) + 1 * R + 1:]
+            d33 = X[3 * (Lz + 1) + 1 * R + 1:]
+            v = V[0 * sx + q0:]
+            for p in range(Lt):
+                v[p] = d00[p] - d02[p] - d20[p] + d22[p]
+            v = V[1 * sx + q0:]
+            for p in range(Lt):
+                v[p] = d01[p] + d02[p] - d21[p] - d22[p]
+            v = V[2 * sx + q0:]
+            for p in range(Lt):
+                v[p] = -d01[p] + d02[p] + d21[p] - d22[p]
+            v = V[3 * sx + q0:]
+            for p in range(Lt):
+                v[p] = -d01[p] + d03[p] + d21[p] - d23[p]
+            v = V[4 * sx + q0:]
+            for p in range(Lt):
+                v[p] = d10[p] - d12[p] + d20[p] - d22[p]
+            v = V[5 * sx + q0:]
+            for p in range(Lt):
+                v[p] = d11[p] + d12[p] + d21[p] + d22[p]
+            v = V[6 * sx + q0:]
+            for p in range(Lt):
+                v[p] = -d11[p] + d12[p] - d21[p] + d22[p]
+            v = V[7 * sx + q0:]
+            for p in range(Lt):
+                v[p] = -d11[p] + d13[p] - d21[p] + d23[p]
+            v = V[8 * sx + q0:]
+            for p in range(Lt):
+                v[p] = -d10[p] + d12[p] + d20[p] - d22[p]
+            v = V[9 * sx + q0:]
+            for p in range(Lt):
+                v[p] = -d11[p] - d12[p] + d21[p] + d22[p]
+            v = V[10 * sx + q0:]
+            for p in range(Lt):
+                v[p] = d11[p] - d12[p] - d21[p] + d22[p]
+            v = V[11 * sx + q0:]
+            for p in range(Lt):
+                v[p] = d11[p] - d13[p] - d21[p] + d23[p]
+            v = V[12 * sx + q0:]
+            for p in range(Lt):
+                v[p] = -d10[p] + d12[p] + d30[p] - d32[p]
+            v = V[13 * sx + q0:]
+            for p in range(Lt):
+                v[p] = -d11[p] - d12[p] + d31[p] + d32[p]
+            v = V[14 * sx + q0:]
+            for p in range(Lt):
+                v[p] = d11[p] - d12[p] - d31[p] + d32[p]
+            v = V[15 * sx + q0:]
+            for p in range(Lt):
+                v[p] = d11[p] - d13[p] - d31[p] + d33[p]
 
     def out_tf2(M, sx, P, bias, y, n0, n1, th0, th1, Tw, cst):
         """y[n, o, 2 th + i, 2 tw + j] = (A^T M A)[i, j] + bias[o] for the block's tiles (junk tiles dropped;
@@ -241,33 +270,38 @@ def _build(numba):
         Lt = nth * R
         Wp = 2 * Lr
         for o in range(Oc):
-            S = np.empty(8 * Lt, y.dtype)
             Y = np.empty(4 * Lt, y.dtype)
             yb = np.empty(2 * Lt * 2, y.dtype)
             bv = bias[o]
             q0 = o * P
-            for a in range(4):
-                m0 = M[(a * 4 + 0) * sx + q0:]
-                m1 = M[(a * 4 + 1) * sx + q0:]
-                m2 = M[(a * 4 + 2) * sx + q0:]
-                m3 = M[(a * 4 + 3) * sx + q0:]
-                s = S[(a * 2 + 0) * Lt:]
-                for p in range(Lt):
-                    s[p] = m0[p] + m1[p] + m2[p]
-                s = S[(a * 2 + 1) * Lt:]
-                for p in range(Lt):
-                    s[p] = m1[p] - m2[p] + m3[p]
-            for j in range(2):
-                s0 = S[(0 * 2 + j) * Lt:]
-                s1 = S[(1 * 2 + j) * Lt:]
-                s2 = S[(2 * 2 + j) * Lt:]
-                s3 = S[(3 * 2 + j) * Lt:]
-                t = Y[(0 * 2 + j) * Lt:]
-                for p in range(Lt):
-                    t[p] = s0[p] + s1[p] + s2[p] + bv
-                t = Y[(1 * 2 + j) * Lt:]
-                for p in range(Lt):
-                    t[p] = s1[p] - s2[p] + s3[p] + bv
+            m00 = M[0 * sx + q0:]
+            m01 = M[1 * sx + q0:]
+            m02 = M[2 * sx + q0:]
+            m03 = M[3 * sx + q0:]
+            m10 = M[4 * sx + q0:]
+            m11 = M[5 * sx + q0:]
+            m12 = M[6 * sx + q0:]
+            m13 = M[7 * sx + q0:]
+            m20 = M[8 * sx + q0:]
+            m21 = M[9 * sx + q0:]
+            m22 = M[10 * sx + q0:]
+            m23 = M[11 * sx + q0:]
+            m30 = M[12 * sx + q0:]
+            m31 = M[13 * sx + q0:]
+            m32 = M[14 * sx + q0:]
+            m33 = M[15 * sx + q0:]
+            t = Y[0 * Lt:]
+            for p in range(Lt):
+                t[p] = m00[p] + m01[p] + m02[p] + m10[p] + m11[p] + m12[p] + m20[p] + m21[p] + m22[p] + bv
+            t = Y[1 * Lt:]
+            for p in range(Lt):
+                t[p] = m01[p] - m02[p] + m03[p] + m11[p] - m12[p] + m13[p] + m21[p] - m22[p] + m23[p] + bv
+            t = Y[2 * Lt:]
+            for p in range(Lt):
+                t[p] = m10[p] + m11[p] + m12[p] - m20[p] - m21[p] - m22[p] + m30[p] + m31[p] + m32[p] + bv
+            t = Y[3 * Lt:]
+            for p in range(Lt):
+                t[p] = m11[p] - m12[p] + m13[p] - m21[p] + m22[p] - m23[p] + m31[p] - m32[p] + m33[p] + bv
             for i in range(2):
                 d = yb[i * 2 * Lt:]
                 y0 = Y[(i * 2 + 0) * Lt:]
@@ -298,7 +332,6 @@ def _build(numba):
         for o in range(Oc):
             gb = np.zeros(2 * Lt * 2, g.dtype)
             Y = np.empty(4 * Lt, g.dtype)
-            S = np.empty(8 * Lt, g.dtype)
             for i in range(2):
                 for th in range(nth):
                     r = 2 * (th0 + th) + i
@@ -315,37 +348,59 @@ def _build(numba):
                 for z in range(Lt):
                     y0[z] = s[2 * z]
                     y1[z] = s[2 * z + 1]
-            for i in range(2):
-                y0 = Y[(i * 2 + 0) * Lt:]
-                y1 = Y[(i * 2 + 1) * Lt:]
-                s = S[(i * 4 + 0) * Lt:]
-                for p in range(Lt):
-                    s[p] = y0[p]
-                s = S[(i * 4 + 1) * Lt:]
-                for p in range(Lt):
-                    s[p] = y0[p] + y1[p]
-                s = S[(i * 4 + 2) * Lt:]
-                for p in range(Lt):
-                    s[p] = y0[p] - y1[p]
-                s = S[(i * 4 + 3) * Lt:]
-                for p in range(Lt):
-                    s[p] = y1[p]
             q0 = o * P
-            for b in range(4):
-                s0 = S[(0 * 4 + b) * Lt:]
-                s1 = S[(1 * 4 + b) * Lt:]
-                d = dM[(0 * 4 + b) * sx + q0:]
-                for p in range(Lt):
-                    d[p] = s0[p]
-                d = dM[(1 * 4 + b) * sx + q0:]
-                for p in range(Lt):
-                    d[p] = s0[p] + s1[p]
-                d = dM[(2 * 4 + b) * sx + q0:]
-                for p in range(Lt):
-                    d[p] = s0[p] - s1[p]
-                d = dM[(3 * 4 + b) * sx + q0:]
-                for p in range(Lt):
-                    d[p] = s1[p]
+            y00 = Y[0 * Lt:]
+            y01 = Y[1 * Lt:]
+            y10 = Y[2 * Lt:]
+            y11 = Y[3 * Lt:]
+            d = dM[0 * sx + q0:]
+            for p in range(Lt):
+                d[p] = y00[p]
+            d = dM[1 * sx + q0:]
+            for p in range(Lt):
+                d[p] = y00[p] + y01[p]
+            d = dM[2 * sx + q0:]
+            for p in range(Lt):
+                d[p] = y00[p] - y01[p]
+            d = dM[3 * sx + q0:]
+            for p in range(Lt):
+                d[p] = y01[p]
+            d = dM[4 * sx + q0:]
+            for p in range(Lt):
+                d[p] = y00[p] + y10[p]
+            d = dM[5 * sx + q0:]
+            for p in range(Lt):
+                d[p] = y00[p] + y01[p] + y10[p] + y11[p]
+            d = dM[6 * sx + q0:]
+            for p in range(Lt):
+                d[p] = y00[p] - y01[p] + y10[p] - y11[p]
+            d = dM[7 * sx + q0:]
+            for p in range(Lt):
+                d[p] = y01[p] + y11[p]
+            d = dM[8 * sx + q0:]
+            for p in range(Lt):
+                d[p] = y00[p] - y10[p]
+            d = dM[9 * sx + q0:]
+            for p in range(Lt):
+                d[p] = y00[p] + y01[p] - y10[p] - y11[p]
+            d = dM[10 * sx + q0:]
+            for p in range(Lt):
+                d[p] = y00[p] - y01[p] - y10[p] + y11[p]
+            d = dM[11 * sx + q0:]
+            for p in range(Lt):
+                d[p] = y01[p] - y11[p]
+            d = dM[12 * sx + q0:]
+            for p in range(Lt):
+                d[p] = y10[p]
+            d = dM[13 * sx + q0:]
+            for p in range(Lt):
+                d[p] = y10[p] + y11[p]
+            d = dM[14 * sx + q0:]
+            for p in range(Lt):
+                d[p] = y10[p] - y11[p]
+            d = dM[15 * sx + q0:]
+            for p in range(Lt):
+                d[p] = y11[p]
 
     def in_adj2(dV, sx, P, gx, pt, pl, n0, n1, th0, th1, Tw, cst, add):
         """gx (+)= the adjoint of in_tf2: each tile's B dV B^T summed onto its 4x4 window (windows overlap),
@@ -1155,7 +1210,9 @@ def _emit_kernels(m):
     w(f"{I8}for c in range(C):")
     w(f"{I12}xb = np.zeros({m} * Lz * {m}, x.dtype)")
     w(f"{I12}X = np.empty({m * m} * (Lz + 1), x.dtype)")
-    w(f"{I12}T = np.empty({m * n} * Lq, x.dtype)")
+    direct = m == 2     # one pass (4 loads per output) beats two for F(2x2); F(4x4)'s direct form needs 13.4 loads
+    if not direct:
+        w(f"{I12}T = np.empty({m * n} * Lq, x.dtype)")
     # the band's rows into xb: row (rp, i, image) at ((rp * (nth + 1) + i) * nb + image) * Wp, columns shifted by pl
     w(f"{I12}if qb > qa:")
     w(f"{I16}for rp in range({m}):")
@@ -1177,24 +1234,38 @@ def _emit_kernels(m):
         w(f"{I16}    x{cp}[z] = s[{m} * z + {cp}]" if cp else f"{I16}    x0[z] = s[{m} * z]")
     for cp in range(m):
         w(f"{I16}x{cp}[Lz] = 0")
+    if direct:
+        # V[a][b][p] = sum_kl BT[a][k] BT[b][l] X[k % m, l % m][p + (k // m) R + l // m]
+        w(f"{I12}q0 = c * P")
+        for k in range(n):
+            for l in range(n):
+                w(f"{I12}d{k}{l} = X[{(k % m) * m + l % m} * (Lz + 1) + {k // m} * R + {l // m}:]")
+        for a in range(n):
+            for b in range(n):
+                w(f"{I12}v = V[{a * n + b} * sx + q0:]")
+                w(f"{I12}for p in range(Lt):")
+                w(f"{I12}    v[p] = " + _lin([(BT[a][k] * BT[b][l], f"d{k}{l}[p]") for k in range(n) for l in range(n)]))
+        w("")
     # stage 1: T[k][b][z] = sum_l BT[b][l] X[k, l % m][z + l // m], k < m, z < Lq
-    w(f"{I12}for k in range({m}):")
-    for l in range(n):
+    w(f"{I12}for k in range({m}):") if not direct else None
+    for l in range(n if not direct else 0):
         w(f"{I16}d{l} = X[(k * {m} + {l % m}) * (Lz + 1) + {l // m}:]")
-    for b in range(n):
+    for b in range(n if not direct else 0):
         w(f"{I16}t = T[(k * {n} + {b}) * Lq:]")
         w(f"{I16}for z in range(Lq):")
         w(f"{I16}    t[z] = " + _lin([(BT[b][l], f"d{l}[z]") for l in range(n)]))
     # stage 2: V[a][b][p] = sum_k BT[a][k] T[k % m][b][p + (k // m) R]
-    w(f"{I12}q0 = c * P")
-    w(f"{I12}for b in range({n}):")
-    for k in range(n):
+    if not direct:
+        w(f"{I12}q0 = c * P")
+        w(f"{I12}for b in range({n}):")
+    for k in range(n if not direct else 0):
         w(f"{I16}t{k} = T[({k % m} * {n} + b) * Lq + {k // m} * R:]" if k >= m else f"{I16}t{k} = T[({k} * {n} + b) * Lq:]")
-    for a in range(n):
+    for a in range(n if not direct else 0):
         w(f"{I16}v = V[({a} * {n} + b) * sx + q0:]")
         w(f"{I16}for p in range(Lt):")
         w(f"{I16}    v[p] = " + _lin([(BT[a][k], f"t{k}[p]") for k in range(n)]))
-    w("")
+    if not direct:
+        w("")
 
     # ---------------- out_tf ----------------
     w(f"{I4}def out_tf{m}(M, sx, P, bias, y, n0, n1, th0, th1, Tw, cst):")
@@ -1203,24 +1274,38 @@ def _emit_kernels(m):
     w(f"{I8}Oc, Ho, Wo = y.shape[1], y.shape[2], y.shape[3]")
     head()
     w(f"{I8}for o in range(Oc):")
-    w(f"{I12}S = np.empty({n * m} * Lt, y.dtype)")
+    if not direct:
+        w(f"{I12}S = np.empty({n * m} * Lt, y.dtype)")
     w(f"{I12}Y = np.empty({m * m} * Lt, y.dtype)")
     w(f"{I12}yb = np.empty({m} * Lt * {m}, y.dtype)")
     w(f"{I12}bv = bias[o]")
     w(f"{I12}q0 = o * P")
+    if direct:
+        # Y[i][j][p] = sum_ab AT[i][a] AT[j][b] M[a][b][p] + bias
+        for a in range(n):
+            for b in range(n):
+                w(f"{I12}m{a}{b} = M[{a * n + b} * sx + q0:]")
+        for i in range(m):
+            for j in range(m):
+                w(f"{I12}t = Y[{i * m + j} * Lt:]")
+                w(f"{I12}for p in range(Lt):")
+                w(f"{I12}    t[p] = " + _lin([(AT[i][a] * AT[j][b], f"m{a}{b}[p]") for a in range(n) for b in range(n)])
+                  + " + bv")
     # stage 1: S[a][j][p] = sum_b AT[j][b] M[a][b][p]
-    w(f"{I12}for a in range({n}):")
-    for b in range(n):
+    if not direct:
+        w(f"{I12}for a in range({n}):")
+    for b in range(n if not direct else 0):
         w(f"{I16}m{b} = M[(a * {n} + {b}) * sx + q0:]")
-    for j in range(m):
+    for j in range(m if not direct else 0):
         w(f"{I16}s = S[(a * {m} + {j}) * Lt:]")
         w(f"{I16}for p in range(Lt):")
         w(f"{I16}    s[p] = " + _lin([(AT[j][b], f"m{b}[p]") for b in range(n)]))
     # stage 2: Y[i][j][p] = sum_a AT[i][a] S[a][j][p] + bias
-    w(f"{I12}for j in range({m}):")
-    for a in range(n):
+    if not direct:
+        w(f"{I12}for j in range({m}):")
+    for a in range(n if not direct else 0):
         w(f"{I16}s{a} = S[({a} * {m} + j) * Lt:]")
-    for i in range(m):
+    for i in range(m if not direct else 0):
         w(f"{I16}t = Y[({i} * {m} + j) * Lt:]")
         w(f"{I16}for p in range(Lt):")
         w(f"{I16}    t[p] = " + _lin([(AT[i][a], f"s{a}[p]") for a in range(n)]) + " + bv")
@@ -1252,7 +1337,8 @@ def _emit_kernels(m):
     w(f"{I8}for o in range(Oc):")
     w(f"{I12}gb = np.zeros({m} * Lt * {m}, g.dtype)")
     w(f"{I12}Y = np.empty({m * m} * Lt, g.dtype)")
-    w(f"{I12}S = np.empty({m * n} * Lt, g.dtype)")
+    if not direct:
+        w(f"{I12}S = np.empty({m * n} * Lt, g.dtype)")
     w(f"{I12}for i in range({m}):")
     w(f"{I16}for th in range(nth):")
     w(f"{I16}    r = {m} * (th0 + th) + i")
@@ -1269,23 +1355,35 @@ def _emit_kernels(m):
     w(f"{I16}for z in range(Lt):")
     for j in range(m):
         w(f"{I16}    y{j}[z] = s[{m} * z + {j}]" if j else f"{I16}    y0[z] = s[{m} * z]")
-    # stage 1: S[i][b][p] = sum_j AT[j][b] Y[i][j][p]
-    w(f"{I12}for i in range({m}):")
-    for j in range(m):
-        w(f"{I16}y{j} = Y[(i * {m} + {j}) * Lt:]")
-    for b in range(n):
-        w(f"{I16}s = S[(i * {n} + {b}) * Lt:]")
-        w(f"{I16}for p in range(Lt):")
-        w(f"{I16}    s[p] = " + _lin([(AT[j][b], f"y{j}[p]") for j in range(m)]))
-    # stage 2: dM[a][b][p] = sum_i AT[i][a] S[i][b][p]
-    w(f"{I12}q0 = o * P")
-    w(f"{I12}for b in range({n}):")
-    for i in range(m):
-        w(f"{I16}s{i} = S[({i} * {n} + b) * Lt:]")
-    for a in range(n):
-        w(f"{I16}d = dM[({a} * {n} + b) * sx + q0:]")
-        w(f"{I16}for p in range(Lt):")
-        w(f"{I16}    d[p] = " + _lin([(AT[i][a], f"s{i}[p]") for i in range(m)]))
+    if direct:
+        # dM[a][b][p] = sum_ij AT[i][a] AT[j][b] Y[i][j][p]
+        w(f"{I12}q0 = o * P")
+        for i in range(m):
+            for j in range(m):
+                w(f"{I12}y{i}{j} = Y[{i * m + j} * Lt:]")
+        for a in range(n):
+            for b in range(n):
+                w(f"{I12}d = dM[{a * n + b} * sx + q0:]")
+                w(f"{I12}for p in range(Lt):")
+                w(f"{I12}    d[p] = " + _lin([(AT[i][a] * AT[j][b], f"y{i}{j}[p]") for i in range(m) for j in range(m)]))
+    else:
+        # stage 1: S[i][b][p] = sum_j AT[j][b] Y[i][j][p]
+        w(f"{I12}for i in range({m}):")
+        for j in range(m):
+            w(f"{I16}y{j} = Y[(i * {m} + {j}) * Lt:]")
+        for b in range(n):
+            w(f"{I16}s = S[(i * {n} + {b}) * Lt:]")
+            w(f"{I16}for p in range(Lt):")
+            w(f"{I16}    s[p] = " + _lin([(AT[j][b], f"y{j}[p]") for j in range(m)]))
+        # stage 2: dM[a][b][p] = sum_i AT[i][a] S[i][b][p]
+        w(f"{I12}q0 = o * P")
+        w(f"{I12}for b in range({n}):")
+        for i in range(m):
+            w(f"{I16}s{i} = S[({i} * {n} + b) * Lt:]")
+        for a in range(n):
+            w(f"{I16}d = dM[({a} * {n} + b) * sx + q0:]")
+            w(f"{I16}for p in range(Lt):")
+            w(f"{I16}    d[p] = " + _lin([(AT[i][a], f"s{i}[p]") for i in range(m)]))
     w("")
 
     # ---------------- in_adj ----------------
