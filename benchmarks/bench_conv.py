@@ -21,6 +21,12 @@ def _parse():
     ap.add_argument("--winograd", type=int, default=None, choices=(0, 2, 4),
                     help="Winograd tile for 3x3 stride-1 convolutions: 0 off (im2col), 2 F(2x2,3x3), 4 F(4x4,3x3) "
                          "(default: disttensor's own choice)")
+    ap.add_argument("--lib", default="both", choices=("both", "torch", "disttensor"),
+                    help="time one library alone in this process (no interleaving: at >1 thread the two libraries' "
+                         "idle worker threads disturb each other)")
+    ap.add_argument("--accuracy", action="store_true",
+                    help="instead: float32 Winograd error against torch float64, as the fraction of the op tests' "
+                         "float32 tolerance (atol = rtol = 2e-4) used, on their uniform(-2, 2) data, per in-channels")
     ap.add_argument("--against", default=None, metavar="GIT_REV",
                     help="instead: time the conv kernels (arrays, forward + both gradients) of this checkout against "
                          "those of disttensor/ops/nn_conv.py at GIT_REV and against torch, interleaved in one process")
@@ -142,6 +148,39 @@ CASES = [
 ]
 
 
+def bench_one(f, reps):
+    """One library alone: (wall median, wall min) in ms."""
+    f(), f(), f()
+    ts = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        f()
+        ts.append(time.perf_counter() - t0)
+    return float(np.median(ts)) * 1e3, min(ts) * 1e3
+
+
+def main_accuracy():
+    from disttensor.ops import _winograd as W
+    rng = np.random.default_rng(7)
+    print("float32 conv2d forward against torch float64: fraction of atol = rtol = 2e-4 used (worst of 4 cases: batch "
+          "2, 32 out channels, 24x24, padding 0/1/2; uniform(-2, 2) inputs, weights, bias)")
+    print(f"{'in-channels':>12s} {'torch f32':>10s} {'F(2x2)':>8s} {'F(4x4)':>8s}")
+    for C in (16, 32, 48, 64, 96, 128, 256):
+        r = {"t": 0.0, 2: 0.0, 4: 0.0}
+        for trial in range(4):
+            p = trial % 3
+            x, w, b = rng.uniform(-2, 2, (2, C, 24, 24)), rng.uniform(-2, 2, (32, C, 3, 3)), rng.uniform(-2, 2, 32)
+            ref = TF.conv2d(*(torch.from_numpy(a) for a in (x, w, b)), padding=p).numpy()
+            tol = 2e-4 + 2e-4 * np.abs(ref)
+            f32 = [a.astype(np.float32) for a in (x, w, b)]
+            r["t"] = max(r["t"], (np.abs(TF.conv2d(*(torch.from_numpy(a) for a in f32), padding=p).numpy() - ref)
+                                  / tol).max())
+            for m in (2, 4):
+                y = W.forward(*f32, p, p, (24 + 2 * p - 2,) * 2, m=m)
+                r[m] = max(r[m], (np.abs(y - ref) / tol).max())
+        print(f"{C:12d} {r['t']:10.2f} {r[2]:8.2f} {r[4]:8.2f}", flush=True)
+
+
 def bench(fd, ft, reps):
     """Interleaved runs; returns (wall median, CPU-time min) per library, in ms. With one thread the
     CPU time of this thread counts only the time the op really ran, so it is the steadier figure on a
@@ -232,10 +271,19 @@ def main():
         if args.only and args.only not in name:
             continue
         fd, ft = mk()
+        if args.lib != "both":
+            med, mn = bench_one(fd if args.lib == "disttensor" else ft, args.reps)
+            print(f"{name:48s} {args.lib}: median {med:.2f} ms, min {mn:.2f} ms (alone)", flush=True)
+            continue
         a, b, c, d = bench(fd, ft, args.reps)
         cpu = f"{c:7.2f} {d:9.2f} {c / d:5.2f}x" if threads == 1 else f"{'-':>7s} {'-':>9s} {'-':>6s}"
         print(f"{name:48s} {a:10.2f} {b:8.2f} {a / b:5.2f}x | {cpu}", flush=True)
 
 
 if __name__ == "__main__":
-    main_against(args.against) if args.against else main()
+    if args.accuracy:
+        main_accuracy()
+    elif args.against:
+        main_against(args.against)
+    else:
+        main()
