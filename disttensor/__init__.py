@@ -9,6 +9,11 @@ import os as _os
 # BLAS needs right after one of our fused kernels: a 1024x128x512 GEMM measured 36 ms instead of
 # 2.4 ms after a layer_norm. The workqueue layer idles. Set before numba is (lazily) imported.
 _os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
+# After a multi-threaded GEMM, NumPy's OpenBLAS workers busy-wait for 2^28 cycles (~128 ms here) and hold
+# the other cores, so the fused kernels that follow (Winograd transforms, row kernels) ran 1.5-2x slower on
+# 2 threads. 2^16 cycles (~30 us) keeps them hot between back-to-back GEMMs only. OpenBLAS reads this when
+# it loads, i.e. it applies when disttensor is imported before NumPy (dtrun sets it for every rank).
+_os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "16")
 
 
 def _keep_freed_heap():

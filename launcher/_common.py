@@ -107,7 +107,10 @@ def usable_cores():
 def thread_env(cores, procs, environ):
     """THREAD_VARS for one rank: cores // procs (at least 1); explicit settings win."""
     n = max(1, int(cores) // max(1, int(procs)))
-    return {k: str(n) for k in THREAD_VARS if not environ.get(k)}
+    env = {k: str(n) for k in THREAD_VARS if not environ.get(k)}
+    if not environ.get("OPENBLAS_THREAD_TIMEOUT"):
+        env["OPENBLAS_THREAD_TIMEOUT"] = "16"  # why: disttensor/__init__.py (ranks may import NumPy first)
+    return env
 
 
 def find_mpiexec():
