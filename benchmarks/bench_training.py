@@ -1,15 +1,22 @@
 """Training-step time of three models, disttensor vs PyTorch CPU, side by side in one process.
 
-    .venv/bin/python benchmarks/bench_training.py [--threads N] [--only mlp|convnet|gpt]
+    .venv/bin/python benchmarks/bench_training.py [--threads N] [--only mlp|convnet|gpt] [--separate]
 
 Both libraries run literally the same model code (examples/models.py) with the same thread count.
+`--separate` times each library in its own fresh process, alternating (with 2 threads, torch's spinning
+OpenMP workers and NumPy's OpenBLAS workers otherwise compete for the cores inside one process, which a
+real training script, using only one of the libraries, never sees).
 """
 import argparse
 import os
+import subprocess
 import sys
 import time
 
-import numpy as np
+# what `import disttensor` sets when it comes before NumPy (see disttensor/__init__.py); this script
+# imports NumPy first, so set it here for the disttensor runs to match a user's script
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "16")
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples"))
 
@@ -60,7 +67,18 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--only", default=None)
     p.add_argument("--iters", type=int, default=10)
+    p.add_argument("--separate", action="store_true", help="each library in its own processes, 3 rounds")
+    p.add_argument("--lib", default=None, help=argparse.SUPPRESS)  # the child of --separate
     args = p.parse_args()
+    if args.separate:
+        return _separate(args)
+    if args.lib:
+        import importlib
+        lib = importlib.import_module(args.lib)
+        if args.lib == "torch":
+            lib.set_num_threads(args.threads)
+        print(timed(_setup(lib, args.only), iters=args.iters))
+        return
     import torch
     import disttensor
     torch.set_num_threads(args.threads)
@@ -77,6 +95,25 @@ def main():
         t_dt = timed(_setup(disttensor, name), iters=args.iters)
         print(f"{name:8s} step: disttensor {t_dt * 1e3:8.1f} ms   PyTorch {t_pt * 1e3:8.1f} ms   "
               f"ratio {t_dt / t_pt:5.2f}")
+
+
+def _separate(args):
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), OPENBLAS_NUM_THREADS=str(args.threads),
+               NUMBA_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
+    print(f"threads: {args.threads}, each library in its own process; median step, 3 alternating rounds")
+    for name in ("mlp", "convnet", "gpt"):
+        if args.only and name != args.only:
+            continue
+        t = {"disttensor": [], "torch": []}
+        for _ in range(3):
+            for lib in t:
+                out = subprocess.run([sys.executable, __file__, "--lib", lib, "--only", name, "--iters",
+                                      str(args.iters), "--threads", str(args.threads)],
+                                     env=env, capture_output=True, text=True, check=True, timeout=600)
+                t[lib].append(float(out.stdout.strip().splitlines()[-1]) * 1e3)
+        dt_ms, pt_ms = ["/".join(f"{v:.1f}" for v in t[k]) for k in t]
+        ratios = "/".join(f"{a / b:.2f}" for a, b in zip(t["disttensor"], t["torch"]))
+        print(f"{name:8s} step: disttensor {dt_ms} ms   PyTorch {pt_ms} ms   ratio {ratios}")
 
 
 if __name__ == "__main__":
