@@ -529,8 +529,7 @@ def _module_cases():
         ("Upsample", lambda: nn.Upsample(scale_factor=2, mode="bilinear"), [f(1, 2, 3, 3)]),
         ("AdaptiveAvgPool2d", lambda: nn.AdaptiveAvgPool2d(3), [f(1, 2, 5, 7)]),
         ("AdaptiveMaxPool2d", lambda: nn.AdaptiveMaxPool2d(2), [f(1, 2, 5, 7)]),
-        pytest.param(("LPPool2d", lambda: nn.LPPool2d(2, 2), [f(1, 2, 4, 4)]), marks=pytest.mark.xfail(
-            strict=True, reason="nn.functional.lp_pool2d does not exist (nn.LPPool2d fails on CPU too)")),
+        ("LPPool2d", lambda: nn.LPPool2d(2, 2), [f(1, 2, 4, 4)]),
         ("MaxPool2d", lambda: nn.MaxPool2d(3, 2, 1), [f(1, 2, 6, 6)]),
         ("PReLU", lambda: nn.PReLU(), [f(3, 4)]),
         ("Bilinear", lambda: nn.Bilinear(3, 4, 5), [f(2, 3), f(2, 4)]),

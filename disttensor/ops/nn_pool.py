@@ -458,6 +458,28 @@ def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
                      divisor_override)
 
 
+def _lp_pool(nd, input, norm_type, kernel_size, stride, ceil_mode):
+    """Power-average pooling: (sum over the window of x^p) ^ (1/p), as average pooling of x^p times the
+    window size. sign(s) * relu(|s|) equals s but has PyTorch's gradient at s = 0 (zero); a negative window
+    sum (odd p) gives nan, as in PyTorch."""
+    from .elementwise import sign, abs as abs_, relu
+    k = _ntuple(kernel_size, nd, "kernel_size", f"lp_pool{nd}d")
+    pooled = _avg_pool(f"lp_pool{nd}d", nd, input.pow(norm_type), k, stride, 0, ceil_mode, True, None)
+    return (sign(pooled) * relu(abs_(pooled))).mul(_prod(k)).pow(1.0 / norm_type)
+
+
+def lp_pool1d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
+    return _lp_pool(1, input, norm_type, kernel_size, stride, ceil_mode)
+
+
+def lp_pool2d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
+    return _lp_pool(2, input, norm_type, kernel_size, stride, ceil_mode)
+
+
+def lp_pool3d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
+    return _lp_pool(3, input, norm_type, kernel_size, stride, ceil_mode)
+
+
 # ---- separable linear resampling (adaptive avg pooling, interpolation) --------------------------------------
 class AxisMaps(Node):
     """y = x with each of the last nd axes multiplied by a (out, in) matrix; None = identity/an index map.

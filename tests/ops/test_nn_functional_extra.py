@@ -635,3 +635,29 @@ def test_row_kernels_from_several_python_threads():
     finally:
         numba.set_num_threads(old)
     assert not errors, errors[0]
+
+
+@pytest.mark.parametrize("nd,shape,p,k,stride,ceil", [
+    (1, (2, 3, 9), 2.0, 3, None, False),
+    (1, (2, 3, 9), 3.0, 2, 1, True),       # odd p: a negative window sum gives nan in both
+    (2, (2, 3, 7, 6), 2.0, 2, None, False),
+    (2, (2, 3, 7, 6), 1.5, (3, 2), (2, 1), True),
+    (3, (1, 2, 5, 4, 6), 2.0, 2, None, False),
+])
+def test_lp_pool_matches_torch(nd, shape, p, k, stride, ceil):
+    a = np.random.default_rng(nd).standard_normal(shape)
+    if p != int(p):
+        a = np.abs(a) + 0.1  # fractional powers of negative numbers are nan in both libraries
+    xt = torch.tensor(a, requires_grad=True)
+    xd = disttensor.tensor(a, requires_grad=True)
+    name = f"lp_pool{nd}d"
+    yt = getattr(torch.nn.functional, name)(xt, p, k, stride, ceil)
+    yd = getattr(disttensor.nn.functional, name)(xd, p, k, stride, ceil)
+    np.testing.assert_allclose(yd.detach().numpy(), yt.detach().numpy(), rtol=1e-10, atol=1e-12)
+    g = np.random.default_rng(0).standard_normal(tuple(yt.shape))
+    yt.backward(torch.tensor(g))
+    yd.backward(disttensor.tensor(g))
+    np.testing.assert_allclose(xd.grad.numpy(), xt.grad.numpy(), rtol=1e-8, atol=1e-10)
+    module = getattr(disttensor.nn, f"LPPool{nd}d")(p, k, stride, ceil)
+    assert repr(module) == repr(getattr(torch.nn, f"LPPool{nd}d")(p, k, stride, ceil))
+    np.testing.assert_allclose(module(disttensor.tensor(a)).numpy(), yt.detach().numpy(), rtol=1e-10, atol=1e-12)
