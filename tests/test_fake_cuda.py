@@ -537,6 +537,8 @@ def _module_cases():
         ("Fold", lambda: nn.Fold((3, 3), 2), [f(1, 8, 4)]),
         ("AdaptiveLogSoftmaxWithLoss", lambda: nn.AdaptiveLogSoftmaxWithLoss(8, 10, cutoffs=[4]),
          [f(3, 8), r.integers(0, 10, 3)]),
+        ("MultiMarginLoss", lambda: nn.MultiMarginLoss(p=2), [f(3, 5), r.integers(0, 5, 3)]),
+        ("MultiLabelMarginLoss", lambda: nn.MultiLabelMarginLoss(), [f(2, 4), np.array([[2, 0, -1, 1], [3, -1, 0, 0]])]),
     ]
 
 

@@ -762,3 +762,54 @@ def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, r
     c = input.shape[-1] if input.ndim else 1
     l = l.sum(dim=input.ndim - 1) / c if input.ndim else l
     return _creduce(l, reduction)
+
+
+def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=None, reduce=None,
+                      reduction="mean"):
+    """Multi-class hinge loss: sum over classes j != y of max(0, margin - x[y] + x[j])^p (times weight[y]),
+    divided by the number of classes."""
+    from .elementwise import relu
+    reduction = _red(legacy_reduction(size_average, reduce, reduction), "multi_margin_loss")
+    if p not in (1, 2):
+        raise ValueError("only p == 1 and p == 2 supported")
+    if input.ndim not in (1, 2) or target.ndim != input.ndim - 1 or \
+            (input.ndim == 2 and target.shape[0] != input.shape[0]):
+        raise RuntimeError(f"multi_margin_loss: inconsistent input size {list(input.shape)} and target size "
+                           f"{list(target.shape)}")
+    x = input if input.ndim == 2 else input.unsqueeze(0)
+    t = target.reshape(-1, 1)
+    xp = xp_of(x._data)
+    c = x.shape[1]
+    _check_targets(xp, t._data.reshape(-1), True, c, "multi_margin_loss")
+    other = Tensor._wrap(xp.arange(c)[None, :] != t._data).to(x.dtype)  # 0 at the target class
+    z = relu(x - x.gather(1, t) + margin) * other
+    if p == 2:
+        z = z * z
+    if weight is not None:
+        z = z * weight.gather(0, t.reshape(-1)).unsqueeze(1)
+    l = z.sum(dim=1) / c
+    return _creduce(l if input.ndim == 2 else l.reshape(()), reduction)
+
+
+def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    """Multi-label hinge loss: target rows list class indices, ended by the first -1; the loss sums
+    max(0, 1 - (x[j] - x[k])) over listed classes j and unlisted classes k, divided by the number of classes."""
+    from .elementwise import relu
+    reduction = _red(legacy_reduction(size_average, reduce, reduction), "multilabel_margin_loss")
+    if input.ndim not in (1, 2) or tuple(target.shape) != tuple(input.shape):
+        raise RuntimeError(f"multilabel_margin_loss: inconsistent target size {list(target.shape)} for input of "
+                           f"size {list(input.shape)}")
+    x = input if input.ndim == 2 else input.unsqueeze(0)
+    t = target._data.reshape(x.shape)
+    xp = xp_of(t)
+    n, c = x.shape
+    valid = xp.cumprod(t != -1, axis=1).astype(bool)  # listed positions: before the first -1
+    _check_targets(xp, t.reshape(-1), valid.reshape(-1), c, "multilabel_margin_loss")
+    tc = xp.where(valid, t, 0)
+    listed = xp.zeros((n, c), dtype=bool)
+    rows = xp.broadcast_to(xp.arange(n)[:, None], tc.shape)
+    listed[rows[valid], tc[valid]] = True
+    pairs = Tensor._wrap((valid[:, :, None] & ~listed[:, None, :]).astype(x._data.dtype))
+    xj = x.gather(1, Tensor._wrap(tc.astype(np.int64)))
+    l = (relu(1 - xj.unsqueeze(2) + x.unsqueeze(1)) * pairs).sum(dim=(1, 2)) / c
+    return _creduce(l if input.ndim == 2 else l.reshape(()), reduction)

@@ -661,3 +661,47 @@ def test_lp_pool_matches_torch(nd, shape, p, k, stride, ceil):
     module = getattr(disttensor.nn, f"LPPool{nd}d")(p, k, stride, ceil)
     assert repr(module) == repr(getattr(torch.nn, f"LPPool{nd}d")(p, k, stride, ceil))
     np.testing.assert_allclose(module(disttensor.tensor(a)).numpy(), yt.detach().numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("p,margin,weighted,batched", [(1, 1.0, False, True), (2, 0.5, True, True),
+                                                      (1, 2.0, True, False)])
+def test_multi_margin_loss_matches_torch(reduction, p, margin, weighted, batched):
+    rng = np.random.default_rng(p)
+    a = rng.standard_normal((6, 5) if batched else (5,))
+    t = rng.integers(0, 5, (6,) if batched else ())
+    w = rng.random(5) + 0.5 if weighted else None
+    res = []
+    for lib in (torch, disttensor):
+        x = lib.tensor(a, requires_grad=True)
+        y = lib.nn.functional.multi_margin_loss(x, lib.tensor(t), p=p, margin=margin,
+                                                weight=None if w is None else lib.tensor(w), reduction=reduction)
+        y.backward(lib.ones_like(y))
+        res.append((y.detach().numpy(), x.grad.numpy()))
+        module = lib.nn.MultiMarginLoss(p=p, margin=margin, weight=None if w is None else lib.tensor(w),
+                                        reduction=reduction)
+        res.append(module(lib.tensor(a), lib.tensor(t)).numpy())
+    np.testing.assert_allclose(res[2][0], res[0][0], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(res[2][1], res[0][1], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(res[3], res[1], rtol=1e-12, atol=1e-12)
+    with pytest.raises(IndexError, match="out of bounds"):
+        disttensor.nn.functional.multi_margin_loss(disttensor.tensor(a), disttensor.tensor(t * 0 + 5))
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("batched", [True, False])
+def test_multilabel_margin_loss_matches_torch(reduction, batched):
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((4, 5))
+    t = np.array([[3, 0, -1, 1, 1], [1, 2, 3, 4, 0], [-1, 2, 2, 2, 2], [4, 4, -1, 0, 0]])
+    if not batched:
+        a, t = a[0], t[0]
+    res = []
+    for lib in (torch, disttensor):
+        x = lib.tensor(a, requires_grad=True)
+        y = lib.nn.functional.multilabel_margin_loss(x, lib.tensor(t), reduction=reduction)
+        y.backward(lib.ones_like(y))
+        res.append((y.detach().numpy(), x.grad.numpy(), lib.nn.MultiLabelMarginLoss(reduction=reduction)(
+            lib.tensor(a), lib.tensor(t)).numpy()))
+    for ours, ref in zip(res[1], res[0]):
+        np.testing.assert_allclose(ours, ref, rtol=1e-12, atol=1e-12)
