@@ -24,6 +24,7 @@ from ..ops.nn_conv import (conv1d, conv2d, conv3d, conv_transpose1d, conv_transp
 from ..ops.nn_pool import (max_pool1d, max_pool2d, max_pool3d, max_pool1d_with_indices,  # noqa: F401,E402
                            max_pool2d_with_indices, avg_pool1d, avg_pool2d, avg_pool3d, adaptive_avg_pool1d,
                            adaptive_avg_pool2d, adaptive_avg_pool3d, adaptive_max_pool1d, adaptive_max_pool2d,
+                           adaptive_max_pool3d,
                            max_unpool1d, max_unpool2d, pixel_shuffle, pixel_unshuffle, interpolate, upsample,
                            upsample_nearest, upsample_bilinear, lp_pool1d, lp_pool2d, lp_pool3d)
 # end of convolution and pooling block

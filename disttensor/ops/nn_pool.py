@@ -642,6 +642,10 @@ def adaptive_max_pool2d(input, output_size, return_indices=False):
     return _adaptive_max("adaptive_max_pool2d", 2, input, output_size, return_indices)
 
 
+def adaptive_max_pool3d(input, output_size, return_indices=False):
+    return _adaptive_max("adaptive_max_pool3d", 3, input, output_size, return_indices)
+
+
 # ---- max unpooling ------------------------------------------------------------------------------------
 class MaxUnpool(Node):
     __slots__ = ()

@@ -705,3 +705,17 @@ def test_multilabel_margin_loss_matches_torch(reduction, batched):
             lib.tensor(a), lib.tensor(t)).numpy()))
     for ours, ref in zip(res[1], res[0]):
         np.testing.assert_allclose(ours, ref, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("output_size", [(2, 3, 4), (5, 7, 6), 3])
+def test_adaptive_max_pool3d_matches_torch(output_size):
+    a = np.random.default_rng(3).standard_normal((2, 3, 5, 7, 6))
+    res = []
+    for lib in (torch, disttensor):
+        x = lib.tensor(a, requires_grad=True)
+        y, idx = lib.nn.functional.adaptive_max_pool3d(x, output_size, return_indices=True)
+        y.backward(lib.tensor(np.arange(y.numel(), dtype=np.float64).reshape(tuple(y.shape))))
+        res.append((y.detach().numpy(), idx.numpy(), x.grad.numpy(),
+                    lib.nn.AdaptiveMaxPool3d(output_size)(lib.tensor(a)).numpy()))
+    for ours, ref in zip(res[1], res[0]):
+        np.testing.assert_array_equal(ours, ref)
