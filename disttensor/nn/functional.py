@@ -15,7 +15,7 @@ from ..ops.nn_loss import (cross_entropy, nll_loss, mse_loss, l1_loss, smooth_l1
 from ..ops.nn_norm import (batch_norm, layer_norm, group_norm, instance_norm, rms_norm,  # noqa: F401
                            local_response_norm)
 from ..ops.nn_misc import (dropout, dropout1d, dropout2d, dropout3d, alpha_dropout,  # noqa: F401
-                           feature_alpha_dropout, embedding, one_hot, pad, linear, bilinear,
+                           feature_alpha_dropout, embedding, embedding_bag, one_hot, pad, linear, bilinear,
                            scaled_dot_product_attention)
 # end of activations/losses/norms/misc block
 # convolution and pooling (disttensor/ops/nn_conv.py, nn_pool.py)

@@ -754,3 +754,63 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     if isinstance(attn_mask, Tensor) and attn_mask.requires_grad and mask.dtype != np.bool_:
         return apply(Sdpa, query, key, value, attn_mask, sc, bool(is_causal), dropout_p, drop)
     return apply(Sdpa, query, key, value, mask, sc, bool(is_causal), dropout_p, drop)
+
+
+def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale_grad_by_freq=False, mode="mean",
+                  sparse=False, per_sample_weights=None, include_last_offset=False, padding_idx=None):
+    """Sums, means or maxima of bags of embedding rows. Bags are the rows of a 2-D `input`, or the slices of a
+    1-D `input` starting at `offsets`; entries equal to padding_idx take no part (an empty bag gives zeros)."""
+    from .indexing import index_add, scatter_reduce
+    from .elementwise import where
+    if mode not in ("sum", "mean", "max"):
+        raise ValueError(f"embedding_bag: mode has to be one of sum, mean or max, got {mode!r}")
+    if per_sample_weights is not None and mode != "sum":
+        raise NotImplementedError(f"embedding_bag: per_sample_weights was not None. per_sample_weights is only "
+                                  f"supported for mode='sum' (got mode='{mode}'). Please open a feature request on "
+                                  "GitHub.")
+    xp = xp_of(input._data)
+    if input.ndim == 2:
+        if offsets is not None:
+            raise ValueError("embedding_bag: if input is 2D, then offsets has to be None, as input is treated is a "
+                             "mini-batch of fixed length sequences.")
+        nbags, length = input.shape
+        idx = input.reshape(-1)
+        bag = xp.repeat(xp.arange(nbags), length)
+    elif input.ndim == 1:
+        if offsets is None or offsets.ndim != 1:
+            raise ValueError("embedding_bag: offsets has to be a 1D Tensor but got None" if offsets is None else
+                             f"embedding_bag: offsets has to be a 1D Tensor, got {offsets.ndim}D")
+        idx = input
+        offs = offsets._data.astype(np.int64)
+        nbags = offs.shape[0] - 1 if include_last_offset else offs.shape[0]
+        ends = offs[1:nbags + 1] if include_last_offset else xp.concatenate([offs[1:], xp.asarray([idx.shape[0]])])
+        if nbags and (bool((offs[:nbags] > ends).any()) or int(offs[0]) < 0 or int(ends[-1]) > idx.shape[0]):
+            raise ValueError(f"embedding_bag: offsets {offs.tolist()} are not increasing within the input length "
+                             f"{idx.shape[0]}")
+        # bag of each entry: the last bag starting at or before it (entries past the last end belong to none)
+        bag = xp.searchsorted(offs[:nbags], xp.arange(idx.shape[0]), side="right") - 1
+        if include_last_offset:
+            bag = xp.where(xp.arange(idx.shape[0]) < ends[-1] if nbags else False, bag, -1)
+    else:
+        raise ValueError(f"embedding_bag: input has to be 1D or 2D Tensor, but got Tensor of dimension {input.ndim}")
+    keep = bag >= 0
+    if padding_idx is not None:
+        keep &= idx._data != (padding_idx if padding_idx >= 0 else padding_idx + weight.shape[0])
+    bag_t = Tensor._wrap(xp.where(keep, bag, 0).astype(np.int64))
+    rows = embedding(idx, weight, max_norm=max_norm, norm_type=norm_type, scale_grad_by_freq=scale_grad_by_freq)
+    mask = Tensor._wrap(keep.astype(weight._data.dtype)[:, None])
+    out = Tensor._wrap(xp.zeros((nbags, weight.shape[1]), dtype=weight._data.dtype))
+    if mode == "max":
+        lowest = Tensor._wrap(xp.full(rows.shape, -xp.inf, dtype=weight._data.dtype))
+        rows = where(mask > 0, rows, lowest)
+        index = bag_t[:, None].expand(rows.shape)
+        out = scatter_reduce(out, 0, index, rows, "amax", include_self=False)
+        counts = xp.bincount(bag_t._data[keep], minlength=nbags)[:nbags]
+        return where(Tensor._wrap((counts > 0)[:, None]), out, 0.0)  # an empty bag gives zeros
+    if per_sample_weights is not None:
+        rows = rows * per_sample_weights.reshape(-1, 1)
+    out = index_add(out, 0, bag_t, rows * mask)
+    if mode == "mean":
+        counts = xp.bincount(bag_t._data[keep], minlength=nbags)[:nbags]
+        out = out / Tensor._wrap(xp.maximum(counts, 1).astype(weight._data.dtype)[:, None])
+    return out

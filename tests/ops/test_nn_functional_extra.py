@@ -719,3 +719,38 @@ def test_adaptive_max_pool3d_matches_torch(output_size):
                     lib.nn.AdaptiveMaxPool3d(output_size)(lib.tensor(a)).numpy()))
     for ours, ref in zip(res[1], res[0]):
         np.testing.assert_array_equal(ours, ref)
+
+
+@pytest.mark.parametrize("mode", ["sum", "mean", "max"])
+@pytest.mark.parametrize("layout", ["2d", "offsets", "last_offset"])
+@pytest.mark.parametrize("padding_idx", [None, 2])
+def test_embedding_bag_matches_torch(mode, layout, padding_idx):
+    rng = np.random.default_rng(5)
+    w = rng.standard_normal((7, 4))
+    if layout == "2d":
+        idx, offsets = np.array([[1, 2, 4], [2, 2, 2], [6, 0, 1]]), None
+    else:  # bags [0:2], [2:2] (empty), [2:5], [5:8]; with include_last_offset the last offset closes the last bag
+        idx = np.array([3, 2, 2, 5, 1, 0, 6, 6])
+        offsets = np.array([0, 2, 2, 5, 8]) if layout == "last_offset" else np.array([0, 2, 2, 5])
+    psw = rng.random(idx.size).reshape(idx.shape) if mode == "sum" else None
+    res = []
+    for lib in (torch, disttensor):
+        wt = lib.tensor(w, requires_grad=True)
+        y = lib.nn.functional.embedding_bag(
+            lib.tensor(idx), wt, None if offsets is None else lib.tensor(offsets), mode=mode,
+            per_sample_weights=None if psw is None else lib.tensor(psw), include_last_offset=layout == "last_offset",
+            padding_idx=padding_idx)
+        y.backward(lib.tensor(np.arange(y.numel(), dtype=np.float64).reshape(tuple(y.shape))))
+        res.append((y.detach().numpy(), wt.grad.numpy()))
+    np.testing.assert_allclose(res[1][0], res[0][0], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(res[1][1], res[0][1], rtol=1e-12, atol=1e-12)
+
+
+def test_embedding_bag_module_matches_torch():
+    w = np.random.default_rng(6).standard_normal((10, 3))
+    idx, offsets = np.array([1, 2, 4, 5, 4, 3, 2, 9]), np.array([0, 4])
+    outs = []
+    for lib in (torch, disttensor):
+        bag = lib.nn.EmbeddingBag.from_pretrained(lib.tensor(w), mode="mean")
+        outs.append(bag(lib.tensor(idx), lib.tensor(offsets)).numpy())
+    np.testing.assert_allclose(outs[1], outs[0], rtol=1e-12)

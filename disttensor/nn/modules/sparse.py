@@ -114,12 +114,9 @@ class EmbeddingBag(Module):
             self.weight._vc[0] += 1
 
     def forward(self, input, offsets=None, per_sample_weights=None):
-        if hasattr(F, "embedding_bag"):
-            return F.embedding_bag(input, self.weight, offsets, self.max_norm, self.norm_type,
-                                   self.scale_grad_by_freq, self.mode, self.sparse, per_sample_weights,
-                                   self.include_last_offset, self.padding_idx)
-        return _embedding_bag(input, self.weight, offsets, self.mode, per_sample_weights,
-                              self.include_last_offset, self.padding_idx)
+        return F.embedding_bag(input, self.weight, offsets, self.max_norm, self.norm_type,
+                               self.scale_grad_by_freq, self.mode, self.sparse, per_sample_weights,
+                               self.include_last_offset, self.padding_idx)
 
     def extra_repr(self):
         s = f"{self.num_embeddings}, {self.embedding_dim}"
@@ -146,38 +143,3 @@ class EmbeddingBag(Module):
         bag.weight.requires_grad = not freeze
         return bag
 
-
-def _embedding_bag(input, weight, offsets, mode, per_sample_weights, include_last_offset, padding_idx):
-    import numpy as np
-    from ...ops.movement import stack
-    if input.dim() == 2:
-        n, L = input.shape
-        idx = input.reshape(-1)
-        bounds = [(i * L, (i + 1) * L) for i in range(n)]
-    else:
-        idx = input
-        offs = [int(o) for o in np.asarray(offsets._data if hasattr(offsets, "_data") else offsets).tolist()]
-        if include_last_offset:
-            bounds = list(zip(offs[:-1], offs[1:]))
-        else:
-            bounds = list(zip(offs, offs[1:] + [idx.shape[0]]))
-    emb = F.embedding(idx, weight)
-    if per_sample_weights is not None:
-        emb = emb * per_sample_weights.reshape(-1, 1)
-    keep = None
-    if padding_idx is not None:
-        keep = (idx._data != padding_idx)
-    rows = []
-    for s, e in bounds:
-        sel = list(range(s, e)) if keep is None else [j for j in range(s, e) if keep[j]]
-        if not sel:
-            rows.append(weight.new_zeros(weight.shape[1]))
-            continue
-        part = emb[sel[0]:sel[-1] + 1] if sel == list(range(sel[0], sel[-1] + 1)) else stack([emb[j] for j in sel])
-        if mode == "sum":
-            rows.append(part.sum(0))
-        elif mode == "mean":
-            rows.append(part.mean(0))
-        else:
-            rows.append(part.max(0)[0])
-    return stack(rows)
