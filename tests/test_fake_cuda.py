@@ -539,6 +539,8 @@ def _module_cases():
          [f(3, 8), r.integers(0, 10, 3)]),
         ("MultiMarginLoss", lambda: nn.MultiMarginLoss(p=2), [f(3, 5), r.integers(0, 5, 3)]),
         ("MultiLabelMarginLoss", lambda: nn.MultiLabelMarginLoss(), [f(2, 4), np.array([[2, 0, -1, 1], [3, -1, 0, 0]])]),
+        ("CTCLoss", lambda: nn.CTCLoss(reduction="none"),
+         [f(6, 2, 4), np.array([[1, 1, 2], [3, 0, 0]]), np.array([6, 5]), np.array([3, 1])]),
     ]
 
 

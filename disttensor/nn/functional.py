@@ -11,7 +11,7 @@ from ..ops.nn_loss import (cross_entropy, nll_loss, mse_loss, l1_loss, smooth_l1
                            binary_cross_entropy, binary_cross_entropy_with_logits, kl_div, margin_ranking_loss,
                            cosine_embedding_loss, soft_margin_loss, triplet_margin_loss, hinge_embedding_loss,
                            poisson_nll_loss, gaussian_nll_loss, multilabel_soft_margin_loss,
-                           multi_margin_loss, multilabel_margin_loss)
+                           multi_margin_loss, multilabel_margin_loss, ctc_loss)
 from ..ops.nn_norm import (batch_norm, layer_norm, group_norm, instance_norm, rms_norm,  # noqa: F401
                            local_response_norm)
 from ..ops.nn_misc import (dropout, dropout1d, dropout2d, dropout3d, alpha_dropout,  # noqa: F401

@@ -813,3 +813,143 @@ def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduct
     xj = x.gather(1, Tensor._wrap(tc.astype(np.int64)))
     l = (relu(1 - xj.unsqueeze(2) + x.unsqueeze(1)) * pairs).sum(dim=(1, 2)) / c
     return _creduce(l if input.ndim == 2 else l.reshape(()), reduction)
+
+
+# ---- connectionist temporal classification ----------------------------------------------------------------
+class CTC(Node):
+    """Per-sample CTC negative log likelihood of log_probs (T, N, C); alpha/beta recursions in log space over
+    the extended label sequence (blank, l1, blank, l2, ..., blank), vectorized over samples and positions,
+    one step per time frame. Backward: exp(lp) minus the posterior of each class at each frame (PyTorch's
+    form: the gradient that log_softmax's backward passes through unchanged)."""
+    __slots__ = ()
+
+    def forward(self, lp, ext, skip, in_len, ext_len, zero_infinity):
+        xp = xp_of(lp)
+        T, N, _ = lp.shape
+        lp64 = lp.astype(np.float64)
+        S = ext.shape[1]
+        lpe = xp.take_along_axis(lp64, xp.broadcast_to(ext[None], (T, N, S)), axis=2)  # (T, N, S)
+        ninf = -xp.inf
+        s_idx = xp.arange(S)[None, :]
+        inside = s_idx < ext_len[:, None]
+        alpha = xp.full((T, N, S), ninf)
+        alpha[0, :, 0] = lpe[0, :, 0]
+        alpha[0, :, 1] = xp.where(ext_len > 1, lpe[0, :, 1], ninf)
+        for t in range(1, T):
+            prev = alpha[t - 1]
+            a = prev.copy()
+            a[:, 1:] = xp.logaddexp(a[:, 1:], prev[:, :-1])
+            a[:, 2:] = xp.where(skip[:, 2:], xp.logaddexp(a[:, 2:], prev[:, :-2]), a[:, 2:])
+            a = xp.where(inside, a + lpe[t], ninf)
+            alpha[t] = xp.where((t < in_len)[:, None], a, ninf)
+        rows = xp.arange(N)
+        last = in_len - 1
+        end1 = alpha[last, rows, ext_len - 1]
+        end2 = xp.where(ext_len > 1, alpha[last, rows, xp.maximum(ext_len - 2, 0)], ninf)
+        nll = -xp.logaddexp(end1, end2)
+        self.saved = (lp64, lpe, ext, skip, in_len, ext_len, alpha, nll, zero_infinity, lp.dtype)
+        if zero_infinity:
+            nll = xp.where(xp.isinf(nll), 0.0, nll)
+        return nll.astype(lp.dtype)
+
+    def backward(self, g):
+        lp64, lpe, ext, skip, in_len, ext_len, alpha, nll, zero_infinity, dtype = self.saved
+        xp = xp_of(lp64)
+        T, N, C = lp64.shape
+        S = ext.shape[1]
+        ninf = -xp.inf
+        rows = xp.arange(N)
+        s_idx = xp.arange(S)[None, :]
+        inside = s_idx < ext_len[:, None]
+        # skip into s from s + 2 is allowed where it is allowed into s + 2 from s
+        skip_from = xp.zeros_like(skip)
+        skip_from[:, :-2] = skip[:, 2:]
+        beta = xp.full((T, N, S), ninf)
+        last = in_len - 1
+        beta[last, rows, ext_len - 1] = lpe[last, rows, ext_len - 1]
+        two = ext_len > 1
+        beta[last[two], rows[two], ext_len[two] - 2] = lpe[last[two], rows[two], ext_len[two] - 2]
+        for t in range(T - 2, -1, -1):
+            nxt = beta[t + 1]
+            b = nxt.copy()
+            b[:, :-1] = xp.logaddexp(b[:, :-1], nxt[:, 1:])
+            b[:, :-2] = xp.where(skip_from[:, :-2], xp.logaddexp(b[:, :-2], nxt[:, 2:]), b[:, :-2])
+            b = xp.where(inside, b + lpe[t], ninf)
+            active = (t < last)[:, None]
+            beta[t] = xp.where(active, b, beta[t])
+        # occupancy of each extended position: alpha * beta / (p * emission), summed per class
+        with np.errstate(invalid="ignore"):
+            occ = xp.exp(alpha + beta + nll[None, :, None] - lpe)
+        occ = xp.where(xp.isfinite(occ), occ, 0.0)
+        post = xp.zeros((T, N, C))
+        t_i = xp.broadcast_to(xp.arange(T)[:, None, None], occ.shape)
+        n_i = xp.broadcast_to(rows[None, :, None], occ.shape)
+        c_i = xp.broadcast_to(ext[None], occ.shape)
+        xp.add.at(post, (t_i.reshape(-1), n_i.reshape(-1), c_i.reshape(-1)), occ.reshape(-1))
+        grad = xp.exp(lp64) - post
+        grad = xp.where((xp.arange(T)[:, None] < in_len[None, :])[:, :, None], grad, 0.0)
+        if zero_infinity:
+            grad = xp.where(xp.isinf(nll)[None, :, None], 0.0, grad)
+        return (grad * g.astype(np.float64)[None, :, None]).astype(dtype)
+
+
+def _lengths(xp, v, n, what):
+    a = v._data if isinstance(v, Tensor) else xp.asarray(v)
+    a = a.astype(np.int64).reshape(-1)
+    if a.shape[0] != n:
+        raise RuntimeError(f"ctc_loss: expected {what} to have size {n} (the batch size), got {a.shape[0]}")
+    return a
+
+
+def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reduction="mean", zero_infinity=False):
+    """Connectionist Temporal Classification loss of log_probs (T, N, C) (or (T, C)) against targets given
+    padded (N, S) or concatenated (sum of target_lengths,)."""
+    reduction = _red(reduction, "ctc_loss")
+    unbatched = log_probs.ndim == 2
+    lp = log_probs.unsqueeze(1) if unbatched else log_probs
+    if lp.ndim != 3:
+        raise RuntimeError(f"ctc_loss: expected log_probs to be 2-D or 3-D (T, N, C), got shape "
+                           f"{list(log_probs.shape)}")
+    xp = xp_of(lp._data)
+    T, N, C = lp.shape
+    if not 0 <= blank < C:
+        raise RuntimeError(f"ctc_loss: blank must be in label range, got blank={blank} for {C} classes")
+    in_len = _lengths(xp, input_lengths, N, "input_lengths")
+    tg_len = _lengths(xp, target_lengths, N, "target_lengths")
+    if bool((in_len > T).any()) or bool((in_len < 1).any()):
+        raise RuntimeError(f"ctc_loss: input_lengths must be in 1..{T} (the input length), got {in_len.tolist()}")
+    tg = targets._data.astype(np.int64)
+    if unbatched and tg.ndim == 1 and tg.shape[0] >= int(tg_len.sum()) and targets.ndim == 1:
+        tg = tg[None, :]
+    smax = int(tg_len.max()) if N else 0
+    if tg.ndim == 2:
+        if tg.shape[0] != N or tg.shape[1] < smax:
+            raise RuntimeError(f"ctc_loss: targets of shape {list(tg.shape)} do not hold target_lengths "
+                               f"{tg_len.tolist()}")
+        padded = tg[:, :smax]
+    else:
+        if tg.shape[0] != int(tg_len.sum()):
+            raise RuntimeError(f"ctc_loss: concatenated targets have {tg.shape[0]} labels but target_lengths sum "
+                               f"to {int(tg_len.sum())}")
+        starts = xp.concatenate([xp.zeros(1, dtype=np.int64), xp.cumsum(tg_len)[:-1]])
+        cols = xp.arange(smax)[None, :]
+        padded = tg[xp.minimum(starts[:, None] + cols, max(tg.shape[0] - 1, 0))] if tg.shape[0] else \
+            xp.zeros((N, smax), dtype=np.int64)
+    valid = xp.arange(smax)[None, :] < tg_len[:, None]
+    padded = xp.where(valid, padded, blank)
+    if bool(((padded < 0) | (padded >= C)).any()):
+        raise RuntimeError(f"ctc_loss: target labels must be in 0..{C - 1}")
+    S = 2 * smax + 1
+    ext = xp.full((N, S), blank, dtype=np.int64)
+    ext[:, 1::2] = padded
+    skip = xp.zeros((N, S), dtype=bool)
+    skip[:, 3::2] = padded[:, 1:] != padded[:, :-1]  # label -> next label skips the blank between different labels
+    ext_len = 2 * tg_len + 1
+    nll = apply(CTC, lp, ext, skip, in_len, ext_len, bool(zero_infinity))
+    if unbatched:
+        nll = nll.reshape(())
+    if reduction == "mean":
+        return (nll / Tensor._wrap(xp.maximum(tg_len, 1).astype(nll._data.dtype).reshape(nll.shape))).mean()
+    if reduction == "sum":
+        return nll.sum()
+    return nll

@@ -754,3 +754,59 @@ def test_embedding_bag_module_matches_torch():
         bag = lib.nn.EmbeddingBag.from_pretrained(lib.tensor(w), mode="mean")
         outs.append(bag(lib.tensor(idx), lib.tensor(offsets)).numpy())
     np.testing.assert_allclose(outs[1], outs[0], rtol=1e-12)
+
+
+def _ctc_case(layout, blank, impossible):
+    rng = np.random.default_rng(7)
+    T, N, C = 10, 3, 5
+    x = rng.standard_normal((T, N, C))
+    labels = [l for l in range(C) if l != blank]
+    tl = np.array([3, 2, 1])
+    seqs = [[labels[0], labels[1], labels[1]], [labels[2], labels[2]], [labels[3]]]  # repeats need a blank between
+    il = np.array([10, 7, 4])
+    if impossible:  # 6 labels in 3 frames: probability 0, infinite loss
+        tl = np.array([3, 6, 1])
+        seqs[1] = [labels[2]] * 6
+        il = np.array([10, 3, 4])
+    if layout == "padded":
+        tg = np.full((N, int(tl.max()) + 1), blank)
+        for i, s in enumerate(seqs):
+            tg[i, :len(s)] = s
+    else:
+        tg = np.array([l for s in seqs for l in s])
+    return x, tg, il, tl
+
+
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+@pytest.mark.parametrize("layout", ["padded", "concatenated"])
+@pytest.mark.parametrize("blank,impossible,zero_infinity", [(0, False, False), (2, False, False), (0, True, True)])
+def test_ctc_loss_matches_torch(reduction, layout, blank, impossible, zero_infinity):
+    x, tg, il, tl = _ctc_case(layout, blank, impossible)
+    res = []
+    for lib in (torch, disttensor):
+        logits = lib.tensor(x, requires_grad=True)
+        lp = lib.nn.functional.log_softmax(logits, 2)
+        y = lib.nn.functional.ctc_loss(lp, lib.tensor(tg), lib.tensor(il), lib.tensor(tl), blank=blank,
+                                       reduction=reduction, zero_infinity=zero_infinity)
+        y.backward(lib.ones_like(y))
+        module = lib.nn.CTCLoss(blank=blank, reduction=reduction, zero_infinity=zero_infinity)
+        res.append((y.detach().numpy(), logits.grad.numpy(),
+                    module(lp.detach(), lib.tensor(tg), tuple(il.tolist()), tuple(tl.tolist())).numpy()))
+    for ours, ref in zip(res[1], res[0]):
+        np.testing.assert_allclose(ours, ref, rtol=1e-10, atol=1e-12)
+
+
+def test_ctc_loss_float32_unbatched_and_leaf_gradient():
+    x, tg, il, tl = _ctc_case("padded", 0, False)
+    res = []
+    for lib in (torch, disttensor):
+        lp = lib.tensor(x[:, 0], dtype=lib.float32).log_softmax(1).detach().requires_grad_(True)
+        y = lib.nn.functional.ctc_loss(lp, lib.tensor(tg[0, :3]), lib.tensor(10), lib.tensor(3))
+        y.backward()
+        res.append((y.detach().numpy(), lp.grad.numpy()))
+    assert res[1][0].dtype == np.float32 and res[1][0].shape == ()
+    np.testing.assert_allclose(res[1][0], res[0][0], rtol=1e-5)
+    np.testing.assert_allclose(res[1][1], res[0][1], rtol=1e-5, atol=1e-6)
+    with pytest.raises(RuntimeError, match="input_lengths"):
+        disttensor.nn.functional.ctc_loss(disttensor.zeros(4, 2, 3), disttensor.tensor([[1], [1]]),
+                                          disttensor.tensor([5, 4]), disttensor.tensor([1, 1]))
