@@ -14,6 +14,7 @@ from ._apply import apply1
 from ._binary import binary_apply
 from ._registry import register
 from .inplace import check_inplace
+from .nn_activation import FASTMATH, numba_kernels, use_numba
 from ..autograd.grad_mode import STATE as GRAD
 
 
@@ -418,8 +419,8 @@ class Relu(Unary):
 
     def backward(self, g):
         y = self.saved
-        if g.__class__ is np.ndarray and g.dtype == y.dtype and g.flags.c_contiguous and _use_numba(y):
-            k = _relu_kernels()
+        if g.__class__ is np.ndarray and g.dtype == y.dtype and g.flags.c_contiguous and use_numba(y):
+            k = numba_kernels("relu", _build_relu)
             if k is not None:
                 # one memory-bound pass (27 GB/s on 2.4M floats: a second thread gained nothing)
                 out = np.empty_like(g)
@@ -431,8 +432,6 @@ class Relu(Unary):
 
 
 def _build_relu(numba):
-    from .nn_activation import FASTMATH
-
     @numba.njit(nogil=True, cache=True, fastmath=FASTMATH)
     def relu_b(y, g, out):
         # one pass instead of NumPy's bool mask + multiply; a NaN output passes its gradient, as in torch
@@ -444,16 +443,6 @@ def _build_relu(numba):
     k = K()
     k.relu_b = relu_b
     return k
-
-
-def _relu_kernels():
-    from .nn_activation import numba_kernels
-    return numba_kernels("relu", _build_relu)
-
-
-def _use_numba(a):
-    from .nn_activation import use_numba
-    return use_numba(a)
 
 
 class Abs(Unary):

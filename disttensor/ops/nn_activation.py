@@ -622,16 +622,12 @@ def _cycles_per_second(nm):
     return _CPS[0]
 
 
-def softmax_rows(k, x2, log, sumz=None, pick=None):
-    """Row softmax (log=False) of a contiguous 2-D CPU float array on the fused row kernels; returns
-    (out, None, None). (`log`, `sumz` and `pick` are kept for old callers: log=True gives log_softmax;
-    cross_entropy now calls `k.rows.ce_fwd` itself.)"""
-    if sumz is not None or pick is not None:
-        raise TypeError("softmax_rows: sumz/pick moved to the cross_entropy kernel (rows.ce_fwd)")
+def softmax_rows(k, x2, log):
+    """Row softmax (or log_softmax) of a contiguous 2-D CPU float array on the fused row kernels."""
     out = np.empty_like(x2)
     run_rows(k.rows, k.rows.log_softmax_fwd if log else k.rows.softmax_fwd, row_slices(x2.shape[0], x2.nbytes),
              x2, out)
-    return out, None, None
+    return out
 
 
 def _forget_pool():
@@ -663,7 +659,9 @@ def _threads():
 
 
 def _pool(workers):
-    if _POOL[0] is None or _POOL[1] != workers:
+    """A thread pool with at least `workers` threads (shared by the ops that split work over Python threads;
+    a new one after fork(): see _forget_pool)."""
+    if _POOL[0] is None or _POOL[1] < workers:
         from concurrent.futures import ThreadPoolExecutor
         if _POOL[0] is not None:
             _POOL[0].shutdown(wait=False)
@@ -688,10 +686,7 @@ class Softmax(Node):
         if axis == a.ndim - 1 and use_numba(a):
             k = _k()
             if k is not None:
-                y = np.empty_like(a)
-                c = a.shape[-1]
-                run_rows(k.rows, k.rows.log_softmax_fwd if log else k.rows.softmax_fwd,
-                         row_slices(a.size // c, a.nbytes), a.reshape(-1, c), y.reshape(-1, c))
+                y = softmax_rows(k, a.reshape(-1, a.shape[-1]), log).reshape(a.shape)
                 self.saved = y
                 return y
         xp = xp_of(a)

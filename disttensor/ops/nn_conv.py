@@ -27,6 +27,7 @@ from ..tensor import Tensor
 from .._backends.device import xp_of
 from ._apply import apply
 from ._registry import register
+from .nn_activation import _pool
 
 _F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
 
@@ -72,7 +73,6 @@ def _compute_dtype(a):
 # with it on two free cores (backward 36 vs 31 ms, min of 30 steps), only far steadier when another job held
 # a core (median step 121 vs 275 ms); see benchmarks/RESULTS.md.
 _BLAS = 0        # 0: not looked up yet; None: unavailable; else (get_num_threads, set_num_threads)
-_EXEC = None
 
 
 def _openblas_api():
@@ -137,14 +137,10 @@ def _run_tiles(xp, tiles, work, always=False):
     groups = _split_samples(tiles, nt) if nt > 1 else [tiles]
     if len(groups) < 2:
         return [work(tiles)]
-    global _EXEC
-    # a new pool after fork() too: the child inherits the executor object but not its threads
-    if _EXEC is None or _EXEC[0] != os.getpid() or _EXEC[1]._max_workers < len(groups) - 1:
-        from concurrent.futures import ThreadPoolExecutor
-        _EXEC = (os.getpid(), ThreadPoolExecutor(max_workers=len(groups) - 1, thread_name_prefix="disttensor-conv"))
+    pool = _pool(len(groups) - 1)
     api[1](1)
     try:
-        futs = [_EXEC[1].submit(work, gr) for gr in groups[1:]]
+        futs = [pool.submit(work, gr) for gr in groups[1:]]
         first = work(groups[0])
         return [first] + [f.result() for f in futs]
     finally:
@@ -309,13 +305,10 @@ def _run_blocks(units, work):
     def claim():
         with lock:
             return next(it, None)
-    global _EXEC
-    if _EXEC is None or _EXEC[0] != os.getpid() or _EXEC[1]._max_workers < nt - 1:
-        from concurrent.futures import ThreadPoolExecutor
-        _EXEC = (os.getpid(), ThreadPoolExecutor(max_workers=nt - 1, thread_name_prefix="disttensor-conv"))
+    pool = _pool(nt - 1)
     api[1](1)
     try:
-        futs = [_EXEC[1].submit(work, claim) for _ in range(nt - 1)]
+        futs = [pool.submit(work, claim) for _ in range(nt - 1)]
         first = work(claim)
         return [first] + [f.result() for f in futs]
     finally:

@@ -847,24 +847,21 @@ class CTC(Node):
         end1 = alpha[last, rows, ext_len - 1]
         end2 = xp.where(ext_len > 1, alpha[last, rows, xp.maximum(ext_len - 2, 0)], ninf)
         nll = -xp.logaddexp(end1, end2)
-        self.saved = (lp64, lpe, ext, skip, in_len, ext_len, alpha, nll, zero_infinity, lp.dtype)
+        self.saved = (lp64, lpe, ext, skip, in_len, ext_len, inside, alpha, nll, zero_infinity, lp.dtype)
         if zero_infinity:
             nll = xp.where(xp.isinf(nll), 0.0, nll)
         return nll.astype(lp.dtype)
 
     def backward(self, g):
-        lp64, lpe, ext, skip, in_len, ext_len, alpha, nll, zero_infinity, dtype = self.saved
+        lp64, lpe, ext, skip, in_len, ext_len, inside, alpha, nll, zero_infinity, dtype = self.saved
         xp = xp_of(lp64)
         T, N, C = lp64.shape
-        S = ext.shape[1]
         ninf = -xp.inf
         rows = xp.arange(N)
-        s_idx = xp.arange(S)[None, :]
-        inside = s_idx < ext_len[:, None]
         # skip into s from s + 2 is allowed where it is allowed into s + 2 from s
         skip_from = xp.zeros_like(skip)
         skip_from[:, :-2] = skip[:, 2:]
-        beta = xp.full((T, N, S), ninf)
+        beta = xp.full(lpe.shape, ninf)
         last = in_len - 1
         beta[last, rows, ext_len - 1] = lpe[last, rows, ext_len - 1]
         two = ext_len > 1

@@ -706,7 +706,7 @@ def _row_softmax(xp, s):
     if use_numba(s):
         k = _act_kernels()
         if k is not None:
-            return softmax_rows(k, s.reshape(-1, s.shape[-1]), False)[0].reshape(s.shape)
+            return softmax_rows(k, s.reshape(-1, s.shape[-1]), False).reshape(s.shape)
     s -= s.max(axis=-1, keepdims=True)
     xp.exp(s, out=s)
     s /= s.sum(axis=-1, keepdims=True)
