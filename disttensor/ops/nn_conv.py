@@ -230,14 +230,24 @@ class _Tiler:
     """The tiles of one convolution call with what every tile reuses: the window slices of each kernel offset
     (computed once per band geometry, not once per tile) and one scratch buffer for the im2col block, so the
     tile loop does no Python slice building and no allocation per tile."""
-    __slots__ = ("xp", "N", "G", "Cg", "K", "offs", "stride", "out_sp", "H", "tiles", "_wins", "_buf", "dtype")
+    __slots__ = ("xp", "N", "G", "Cg", "K", "offs", "stride", "out_sp", "H", "tiles", "_wins", "_buf", "dtype",
+                 "nb", "geom")
 
-    def __init__(self, xp, N, G, Cg, offs, stride, out_sp, dtype, itemsize):
+    def __init__(self, xp, N, G, Cg, offs, stride, out_sp, dtype, itemsize, ksize, dil, pads):
         self.xp, self.N, self.G, self.Cg, self.K = xp, N, G, Cg, len(offs)
         self.offs, self.stride, self.out_sp, self.H, self.dtype = offs, stride, out_sp, out_sp[0], dtype
         self.tiles = list(_tiles(N, out_sp, G * Cg * self.K * _prod(out_sp) * itemsize))
         self._wins = {}
         self._buf = None
+        # `direct`: _im2col's numba kernels, which read the UNPADDED input and add into an unpadded gradient;
+        # else NumPy's strided-window copies (below) on the padded input
+        self.nb = _im2col_kernels(xp, dtype, len(out_sp))
+        self.geom = None if self.nb is None else \
+            (G, stride[0], stride[1], dil[0], dil[1], pads[0][0], pads[1][0], ksize[0], ksize[1], out_sp[1])
+
+    @property
+    def direct(self):
+        return self.nb is not None
 
     def fork(self):
         """The same tiling with its own scratch buffer (one per worker thread); window slices are shared."""
@@ -270,14 +280,49 @@ class _Tiler:
         return self._buf[:size].reshape(shape)
 
     def cols(self, src, n0, n1, r0, r1):
-        """im2col of samples n0:n1, output rows r0:r1 of src (N, G, Cg, *padded_sp): (n, G, K*Cg, band_L)."""
+        """im2col of samples n0:n1, output rows r0:r1 of src: (n, G, K*Cg, band_L). src: the input (N, C, H, W)
+        when `direct`, else the padded input as (N, G, Cg, *padded_sp)."""
         band = self.band(r0, r1)
         n = n1 - n0
+        if self.nb is not None:
+            cl = self.scratch((n, self.G, self.K * self.Cg, _prod(band)))
+            self.nb.im2col(src, n0, n1, r0, r1, *self.geom, cl)
+            return cl
         cl = self.scratch((n, self.G, self.K, self.Cg) + band)
         s = src[n0:n1]
         for i, w in enumerate(self.wins(r0, r1)):
             cl[:, :, i] = s[w]
         return cl.reshape(n, self.G, self.K * self.Cg, _prod(band))
+
+    def col2im(self, buf, gc, n0, n1, r0, r1):
+        """buf[n0:n1] += col2im of gc (n, G, K*Cg, band_L). buf: the input gradient (N, C, H, W) when `direct`,
+        else the padded one as (N, G, Cg, *padded_sp)."""
+        if self.nb is not None:
+            self.nb.col2im(gc, n0, n1, r0, r1, *self.geom, buf)
+            return
+        gc = gc.reshape(gc.shape[:2] + (self.K, self.Cg) + self.band(r0, r1))
+        bch = buf[n0:n1]
+        for i, win in enumerate(self.wins(r0, r1)):
+            v = bch[win]
+            v += gc[:, :, i]
+
+
+# 2-D im2col/col2im through _im2col's numba kernels when numba is there (DISTTENSOR_NUMBA_IM2COL=0: NumPy's)
+_NUMBA_IM2COL = os.environ.get("DISTTENSOR_NUMBA_IM2COL", "1") not in ("0", "")
+
+
+def _im2col_kernels(xp, dtype, nd):
+    """_im2col's kernels where they serve this convolution (CPU, 2-D, float32/64), else None."""
+    if not _NUMBA_IM2COL or xp is not np or nd != 2 or dtype not in (_F32, _F64):
+        return None
+    from . import _im2col
+    return _im2col.kernels()
+
+
+def _reads_unpadded(x, w, stride, pads, dil, G):
+    """True where no padded copy of x is needed: the 1x1 GEMMs, Winograd and the numba im2col read x itself."""
+    return (G == 1 and _is_pointwise(w.shape[2:], stride, pads, dil)) or \
+        _winograd(x, w, stride, pads, dil, G) is not None or _im2col_kernels(xp_of(x), x.dtype, x.ndim - 2) is not None
 
 
 def _is_pointwise(ksize, stride, pads, dil):
@@ -358,11 +403,14 @@ def conv_forward(x, w, b, stride, pads, dil, G, xpad=None):
     if wg is not None:
         return wg[0].forward(x, w, b, pads[0][0], pads[1][0], out_sp, m=wg[1], run=_run_blocks)
     H = out_sp[0]
-    if xpad is None:
-        xpad = _pad(x, pads)
     wm = _wmat(w, G)
-    T = _Tiler(xp, N, G, C // G, _offsets(ksize, dil), stride, out_sp, x.dtype, x.itemsize)
-    src = xpad.reshape((N, G, C // G) + xpad.shape[2:])
+    T = _Tiler(xp, N, G, C // G, _offsets(ksize, dil), stride, out_sp, x.dtype, x.itemsize, ksize, dil, pads)
+    if T.direct:
+        src = xp.ascontiguousarray(x)
+    else:
+        if xpad is None or xpad is x:
+            xpad = _pad(x, pads)
+        src = xpad.reshape((N, G, C // G) + xpad.shape[2:])
     out = xp.empty((N, G, Og) + out_sp, dtype=x.dtype)
     bb = None if b is None else b.reshape((G, Og) + (1,) * len(out_sp))
 
@@ -379,7 +427,7 @@ def conv_forward(x, w, b, stride, pads, dil, G, xpad=None):
                 dst[...] = xp.matmul(wm, cl).reshape(dst.shape)
             if bb is not None:
                 dst += bb
-    _run_tiles(xp, T.tiles, work)
+    _run_tiles(xp, T.tiles, work, always=T.direct)
     return out.reshape((N, O) + out_sp)
 
 
@@ -409,13 +457,17 @@ def conv_backward(g, x, w, stride, pads, dil, G, xpad=None, need_input=True, nee
     Cg, Og = C // G, O // G
     out_sp = tuple(g.shape[2:])
     H = out_sp[0]
-    if xpad is None:
-        xpad = _pad(x, pads)
-    T = _Tiler(xp, N, G, Cg, _offsets(ksize, dil), stride, out_sp, g.dtype, g.itemsize)
+    T = _Tiler(xp, N, G, Cg, _offsets(ksize, dil), stride, out_sp, g.dtype, g.itemsize, ksize, dil, pads)
     K = T.K
-    src = xpad.reshape((N, G, Cg) + xpad.shape[2:])
+    if T.direct:
+        src = xp.ascontiguousarray(x)
+        buf = xp.zeros(x.shape, dtype=g.dtype)
+    else:
+        if xpad is None or xpad is x:
+            xpad = _pad(x, pads)
+        src = xpad.reshape((N, G, Cg) + xpad.shape[2:])
+        buf = xp.zeros((N, G, Cg) + xpad.shape[2:], dtype=g.dtype)
     wmt = xp.ascontiguousarray(_wmat(w, G).swapaxes(1, 2))       # (G, K*Cg, Og)
-    buf = xp.zeros((N, G, Cg) + xpad.shape[2:], dtype=g.dtype)
     g5 = g.reshape((N, G, Og) + out_sp)
 
     def work(tiles, T=T):
@@ -439,17 +491,15 @@ def conv_backward(g, x, w, stride, pads, dil, G, xpad=None, need_input=True, nee
                 gcbuf = xp.empty(_prod(shp), dtype=g.dtype)
             gc = gcbuf[:_prod(shp)].reshape(shp)
             xp.matmul(wmt, gt, out=gc)
-            gc = gc.reshape((n, G, K, Cg) + band)
-            bch = buf[n0:n1]
-            for i, win in enumerate(T.wins(r0, r1)):
-                v = bch[win]
-                v += gc[:, :, i]
+            T.col2im(buf, gc, n0, n1, r0, r1)
         return acc
-    parts = _run_tiles(xp, T.tiles, work)
+    parts = _run_tiles(xp, T.tiles, work, always=T.direct)
     acc = parts[0]
     for a in parts[1:]:
         acc += a
     gw = acc.reshape(G, K, Cg, Og).transpose(0, 3, 2, 1).reshape(w.shape)
+    if T.direct:
+        return buf, gw
     gx = buf.reshape((N, C) + xpad.shape[2:])
     if any(lo or hi for lo, hi in pads):
         crop = (slice(None), slice(None)) + tuple(slice(lo, lo + s) for s, (lo, _) in zip(x.shape[2:], pads))
@@ -478,11 +528,14 @@ def conv_grad_input(g, w, xshape, stride, pads, dil, G):
         wt = xp.ascontiguousarray(wt[(slice(None), slice(None)) + (slice(None, None, -1),) * nd])
         gp = tuple((d * (k - 1) - lo, d * (k - 1) - hi) for d, k, (lo, hi) in zip(dil, ksize, pads))
         return conv_forward(g, wt, None, stride, gp, dil, G)
-    T = _Tiler(xp, N, G, Cg, _offsets(ksize, dil), stride, out_sp, g.dtype, g.itemsize)
+    T = _Tiler(xp, N, G, Cg, _offsets(ksize, dil), stride, out_sp, g.dtype, g.itemsize, ksize, dil, pads)
     K = T.K
     wmt = xp.ascontiguousarray(_wmat(w, G).swapaxes(1, 2))       # (G, K*Cg, Og)
-    sp = tuple(s + lo + max(hi, 0) for s, (lo, hi) in zip(xshape[2:], pads))
-    buf = xp.zeros((N, G, Cg) + sp, dtype=g.dtype)
+    if T.direct:
+        buf = xp.zeros(xshape, dtype=g.dtype)
+    else:
+        sp = tuple(s + lo + max(hi, 0) for s, (lo, hi) in zip(xshape[2:], pads))
+        buf = xp.zeros((N, G, Cg) + sp, dtype=g.dtype)
     g5 = g.reshape((N, G, Og) + out_sp)
 
     def work(tiles, T=T):
@@ -493,12 +546,10 @@ def conv_grad_input(g, w, xshape, stride, pads, dil, G):
             n = n1 - n0
             gc = T.scratch((n, G, K * Cg, _prod(band)))
             xp.matmul(wmt, _band(g5, n0, n1, r0, r1, H), out=gc)
-            gc = gc.reshape((n, G, K, Cg) + band)
-            bch = buf[n0:n1]
-            for i, win in enumerate(T.wins(r0, r1)):
-                v = bch[win]
-                v += gc[:, :, i]
-    _run_tiles(xp, T.tiles, work)
+            T.col2im(buf, gc, n0, n1, r0, r1)
+    _run_tiles(xp, T.tiles, work, always=T.direct)
+    if T.direct:
+        return buf
     buf = buf.reshape((N, C) + sp)
     if any(lo or hi for lo, hi in pads):
         crop = (slice(None), slice(None)) + tuple(slice(lo, lo + s) for s, (lo, _) in zip(xshape[2:], pads))
@@ -519,11 +570,14 @@ def conv_grad_weight(g, x, wshape, stride, pads, dil, G, xpad=None):
         return gw.reshape(wshape)
     out_sp = tuple(g.shape[2:])
     H = out_sp[0]
-    if xpad is None:
-        xpad = _pad(x, pads)
-    T = _Tiler(xp, N, G, Cg, _offsets(ksize, dil), stride, out_sp, x.dtype, x.itemsize)
+    T = _Tiler(xp, N, G, Cg, _offsets(ksize, dil), stride, out_sp, x.dtype, x.itemsize, ksize, dil, pads)
     K = T.K
-    src = xpad.reshape((N, G, Cg) + xpad.shape[2:])
+    if T.direct:
+        src = xp.ascontiguousarray(x)
+    else:
+        if xpad is None or xpad is x:
+            xpad = _pad(x, pads)
+        src = xpad.reshape((N, G, Cg) + xpad.shape[2:])
     g5 = g.reshape((N, G, Og) + out_sp)
 
     def work(tiles, T=T):
@@ -539,7 +593,7 @@ def conv_grad_weight(g, x, wshape, stride, pads, dil, G, xpad=None):
             else:
                 acc += t
         return acc
-    parts = _run_tiles(xp, T.tiles, work)
+    parts = _run_tiles(xp, T.tiles, work, always=T.direct)
     acc = parts[0]
     for a in parts[1:]:
         acc += a
@@ -558,9 +612,8 @@ class ConvNd(Node):
         if cd != dt:
             x, w = x.astype(cd), w.astype(cd)
             b = None if b is None else b.astype(cd)
-        if (G == 1 and _is_pointwise(w.shape[2:], stride, pads, dil)) or \
-                _winograd(x, w, stride, pads, dil, G) is not None:
-            xpad = x    # (not padded: the 1x1 GEMMs and the Winograd kernels read x itself)
+        if _reads_unpadded(x, w, stride, pads, dil, G):
+            xpad = x
         else:
             xpad = _pad(x, pads)
         y = conv_forward(x, w, b, stride, pads, dil, G, xpad)

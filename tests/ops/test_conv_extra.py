@@ -311,12 +311,19 @@ def test_torch_namespace_adaptive_max_pool1d_returns_indices():
 @pytest.mark.parametrize("kw", [dict(padding=1), dict(stride=2, padding=(1, 0)), dict(groups=2, dilation=2),
                                 dict(padding=1, out=3), dict(padding=1, transpose=True)])
 @pytest.mark.parametrize("chunk_bytes", [1 << 12, 1500])
-def test_conv_tiles_split_over_threads(monkeypatch, kw, chunk_bytes):
+@pytest.mark.parametrize("numba_im2col", [True, False])
+def test_conv_tiles_split_over_threads(monkeypatch, kw, chunk_bytes, numba_im2col):
     """With more than one BLAS thread the tiles of a call run in groups of whole samples on worker threads
     (each with its own im2col scratch, partial weight gradients summed): force that split with a fake
-    2-thread BLAS and compare every gradient with torch, for sample tiles and row-band tiles."""
+    3-thread BLAS and compare every gradient with torch, for sample tiles and row-band tiles, with the numba
+    im2col kernels and with NumPy's copies."""
+    if numba_im2col:
+        pytest.importorskip("numba")
     calls = []
-    monkeypatch.setattr(nn_conv, "_blas_threads_api", lambda: (lambda: 3, calls.append))
+    fake = (lambda: 3, calls.append)
+    monkeypatch.setattr(nn_conv, "_NUMBA_IM2COL", numba_im2col)
+    monkeypatch.setattr(nn_conv, "_blas_threads_api", lambda: fake)
+    monkeypatch.setattr(nn_conv, "_openblas_api", lambda: fake)
     monkeypatch.setattr(nn_conv, "_CHUNK_BYTES", chunk_bytes)
     kw = dict(kw)
     transpose = kw.pop("transpose", False)

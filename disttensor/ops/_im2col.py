@@ -1,0 +1,112 @@
+"""numba im2col / col2im of 2-D convolutions on CPU, for nn_conv's im2col path (strided, dilated, grouped and
+non-3x3 convolutions; 3x3 stride-1 ones go through _winograd).
+
+Why not NumPy's strided copies (one per kernel offset): they are as fast on one thread, but they hold the GIL,
+so when nn_conv splits a call's tiles over two Python threads, one thread's copies stall the other at every
+GIL hand-off and the split gained nothing (ResNet stride-2 layer: 19.5 ms forward on one thread, 18.7 on two).
+These kernels release the GIL, read the unpadded input directly (positions in the padding are zeros, never
+copied, so the padded copy of the input is gone) and add col2im's rows straight into the unpadded gradient.
+Flat indices are unsigned: numba's negative-index test on a signed index keeps the copy loops from vectorizing
+(2.5x slower on stride-1 rows).
+"""
+from .nn_activation import numba_kernels
+
+
+def _build(numba):
+    njit, u64 = numba.njit, numba.uint64
+
+    @njit(nogil=True, cache=True, inline="always")
+    def _valid_cols(W, Wo, off, sw):
+        """[lo, hi): the output columns ow whose input column ow * sw + off lies in 0 .. W-1."""
+        lo = 0 if off >= 0 else (-off + sw - 1) // sw
+        last = W - 1 - off
+        hi = last // sw + 1 if last >= 0 else 0
+        hi = min(hi, Wo)
+        return min(lo, hi), hi
+
+    @njit(nogil=True, cache=True)
+    def im2col(x, n0, n1, r0, r1, G, sh, sw, dh, dw, pt, pl, kh, kw, Wo, out):
+        """out (n1-n0, G, kh*kw*Cg, (r1-r0)*Wo) C-contiguous: row k*Cg + c of group g is input channel g*Cg + c
+        at kernel offset k = ki*kw + kj, over output rows r0:r1 of samples n0:n1; x (N, C, H, W) C-contiguous."""
+        N, C, H, W = x.shape
+        Cg = C // G
+        xf = x.reshape(N * C * H * W)
+        of = out.reshape(out.size)
+        L = (r1 - r0) * Wo
+        for n in range(n0, n1):
+            for g in range(G):
+                for ki in range(kh):
+                    for kj in range(kw):
+                        off = kj * dw - pl
+                        lo, hi = _valid_cols(W, Wo, off, sw)
+                        for c in range(Cg):
+                            ob = (((n - n0) * G + g) * (kh * kw * Cg) + (ki * kw + kj) * Cg + c) * L
+                            xb = (n * C + g * Cg + c) * H * W
+                            for oh in range(r0, r1):
+                                ih = oh * sh + ki * dh - pt
+                                o = u64(ob + (oh - r0) * Wo)
+                                if ih < 0 or ih >= H:
+                                    for q in range(Wo):
+                                        of[o + u64(q)] = 0
+                                    continue
+                                for q in range(lo):
+                                    of[o + u64(q)] = 0
+                                d = o + u64(lo)
+                                s0 = u64(xb + ih * W + off + lo * sw)
+                                if sw == 1:
+                                    for q in range(hi - lo):
+                                        of[d + u64(q)] = xf[s0 + u64(q)]
+                                elif sw == 2:           # a constant stride: LLVM vectorizes it as even/odd loads
+                                    for q in range(hi - lo):
+                                        of[d + u64(q)] = xf[s0 + u64(2 * q)]
+                                else:
+                                    s = u64(sw)
+                                    for q in range(hi - lo):
+                                        of[d + u64(q)] = xf[s0 + u64(q) * s]
+                                for q in range(hi, Wo):
+                                    of[o + u64(q)] = 0
+
+    @njit(nogil=True, cache=True)
+    def col2im(cols, n0, n1, r0, r1, G, sh, sw, dh, dw, pt, pl, kh, kw, Wo, gx):
+        """The adjoint of im2col: gx[n0:n1] += each row of cols at its window (what falls in the padding is
+        dropped); gx (N, C, H, W) C-contiguous."""
+        N, C, H, W = gx.shape
+        Cg = C // G
+        gf = gx.reshape(N * C * H * W)
+        cf = cols.reshape(cols.size)
+        L = (r1 - r0) * Wo
+        for n in range(n0, n1):
+            for g in range(G):
+                for ki in range(kh):
+                    for kj in range(kw):
+                        off = kj * dw - pl
+                        lo, hi = _valid_cols(W, Wo, off, sw)
+                        for c in range(Cg):
+                            ob = (((n - n0) * G + g) * (kh * kw * Cg) + (ki * kw + kj) * Cg + c) * L
+                            xb = (n * C + g * Cg + c) * H * W
+                            for oh in range(r0, r1):
+                                ih = oh * sh + ki * dh - pt
+                                if ih < 0 or ih >= H:
+                                    continue
+                                o = u64(ob + (oh - r0) * Wo + lo)
+                                s0 = u64(xb + ih * W + off + lo * sw)
+                                if sw == 1:
+                                    for q in range(hi - lo):
+                                        gf[s0 + u64(q)] += cf[o + u64(q)]
+                                elif sw == 2:
+                                    for q in range(hi - lo):
+                                        gf[s0 + u64(2 * q)] += cf[o + u64(q)]
+                                else:
+                                    s = u64(sw)
+                                    for q in range(hi - lo):
+                                        gf[s0 + u64(q) * s] += cf[o + u64(q)]
+
+    class K:
+        pass
+    K.im2col, K.col2im = im2col, col2im
+    return K
+
+
+def kernels():
+    """The compiled kernels, or None without numba (or with DISTTENSOR_NO_NUMBA=1)."""
+    return numba_kernels("im2col", _build)
