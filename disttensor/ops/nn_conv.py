@@ -1,18 +1,20 @@
 """Convolutions (conv1d/2d/3d, conv_transpose1d/2d/3d) and unfold/fold (im2col/col2im).
 
-Layout (see benchmarks/bench_conv.py for the measurements that chose it): the input is turned
-into a channel-major buffer (C, N, *padded_spatial), so that every kernel offset is one strided
-window of it. im2col copies each window once into `cols` (G, K*Cg, N*L) (K kernel offsets, Cg
-channels per group, L output positions); then
+Paths (see benchmarks/RESULTS.md for the measurements that chose them):
+- 1x1 convolutions: one batched GEMM on the NCHW input itself.
+- 3x3, stride 1, one group, enough channels, on CPU: Winograd (ops/_winograd.py).
+- everything else: im2col + GEMM, tile by tile. A tile (a few samples, or a band of output rows of one
+  sample) has its im2col block `cols` (n, G, K*Cg, L) (K kernel offsets, Cg channels per group, L output
+  positions) sized to stay in cache between its copy and its GEMMs:
 
-    forward       y   (G, Og, N*L)   = Wm (G, Og, K*Cg) @ cols
-    weight grad   gWm (G, Og, K*Cg)  = g  (G, Og, N*L)  @ cols^T
-    input grad    gcols              = Wm^T @ g,  then col2im: one strided add per kernel offset
+    forward       y   (n, G, Og, L)  = Wm (G, Og, K*Cg) @ cols
+    weight grad   gWm (G, K*Cg, Og) += cols @ g^T             (summed over tiles)
+    input grad    gcols              = Wm^T @ g,  then col2im: cols' adjoint, added into the input gradient
 
-so all three GEMMs are single large BLAS calls (batched only over groups). 1x1 convolutions
-skip im2col: they are one batched GEMM on the NCHW input itself. A transposed convolution is
-the input-gradient of a convolution (col2im), and its gradients are a convolution and a
-weight-gradient with the roles of input and output swapped.
+  2-D tiles on CPU build cols and run col2im with _im2col's numba kernels straight from the unpadded input;
+  elsewhere (CuPy, 3-D, no numba) one strided copy per kernel offset of a zero-padded input.
+A transposed convolution is the input-gradient of a convolution (col2im), and its gradients are a
+convolution and a weight-gradient with the roles of input and output swapped.
 
 Every function works on numpy and cupy arrays alike (`xp = xp_of(x)`).
 """
@@ -67,11 +69,11 @@ def _compute_dtype(a):
 # ---- tile parallelism (CPU): the tiles of one call split over the BLAS thread count -------------------
 # OpenBLAS alone parallelizes only the GEMMs; the im2col/col2im copies between them stay on one core. When
 # NumPy's OpenBLAS runs with n > 1 threads, the tiles are split into n groups of whole samples, each run by
-# one Python thread (copies and BLAS calls release the GIL) with OpenBLAS set to 1 thread for the duration,
-# so copies and GEMMs both run on n cores and each GEMM keeps its single-thread efficiency.
-# OFF unless DISTTENSOR_CONV_THREADS=1: on this 2-core machine the MNIST-convnet training step was no faster
-# with it on two free cores (backward 36 vs 31 ms, min of 30 steps), only far steadier when another job held
-# a core (median step 121 vs 275 ms); see benchmarks/RESULTS.md.
+# one Python thread with OpenBLAS set to 1 thread for the duration, so copies and GEMMs both run on n cores
+# and each GEMM keeps its single-thread efficiency. On by default for 2-D tiles, whose copies are _im2col's
+# numba kernels (they release the GIL): ResNet stride-2 layer fwd+bwd 60 -> 31-37 ms at 2 threads. NumPy's
+# strided copies (3-D, no numba) hold the GIL, which made the split no faster than OpenBLAS's own 2-thread
+# GEMMs; for them it stays opt-in (DISTTENSOR_CONV_THREADS=1). See benchmarks/RESULTS.md.
 _BLAS = 0        # 0: not looked up yet; None: unavailable; else (get_num_threads, set_num_threads)
 
 
