@@ -114,39 +114,50 @@ def _blas_threads_api():
     return _openblas_api()
 
 
-def _split_samples(tiles, parts):
-    """Split the tile list into <= parts runs of whole samples (row bands of one sample overlap in col2im)."""
-    N = tiles[-1][1]
-    bounds = [round(N * i / parts) for i in range(1, parts)]
-    groups, cur, bi = [], [], 0
+def _sample_units(tiles):
+    """The tile list cut into units of whole samples (the row bands of one sample overlap in col2im, so one
+    thread must run all of them)."""
+    units, cur = [], []
     for t in tiles:
-        while bi < len(bounds) and t[0] >= bounds[bi]:
-            if cur:
-                groups.append(cur)
-                cur = []
-            bi += 1
+        if cur and t[0] != cur[-1][0]:
+            units.append(cur)
+            cur = []
         cur.append(t)
-    if cur:
-        groups.append(cur)
-    return groups
+    units.append(cur)
+    return units
 
 
 def _run_tiles(xp, tiles, work, always=False):
-    """[work(group) for group in tile groups], the groups run concurrently when NumPy's BLAS has >1 thread
-    (for im2col tiles only with DISTTENSOR_CONV_THREADS=1; `always`: the Winograd blocks)."""
+    """[work(tiles)], or with NumPy's BLAS at n > 1 threads (for NumPy-copy tiles only with
+    DISTTENSOR_CONV_THREADS=1; `always`: numba-kernel tiles) [work(it) for n threads at once], each `it`
+    yielding the tiles of the next unclaimed unit of whole samples until none is left: a thread that a busy
+    core slows takes fewer units instead of holding the others up at the end."""
     api = (_openblas_api() if always else _blas_threads_api()) if xp is np and len(tiles) >= 2 else None
     nt = api[0]() if api is not None else 1
-    groups = _split_samples(tiles, nt) if nt > 1 else [tiles]
-    if len(groups) < 2:
+    units = _sample_units(tiles) if nt > 1 else ()
+    nt = min(nt, len(units))
+    if nt < 2:
         return [work(tiles)]
-    pool = _pool(len(groups) - 1)
+    import threading
+    lock = threading.Lock()
+    queue = iter(units)
+
+    def claimed():
+        while True:
+            with lock:
+                unit = next(queue, None)
+            if unit is None:
+                return
+            yield from unit
+    pool = _pool(nt - 1)
+    prev = api[0]()
     api[1](1)
     try:
-        futs = [pool.submit(work, gr) for gr in groups[1:]]
-        first = work(groups[0])
+        futs = [pool.submit(work, claimed()) for _ in range(nt - 1)]
+        first = work(claimed())
         return [first] + [f.result() for f in futs]
     finally:
-        api[1](nt)
+        api[1](prev)
 
 
 # ---- array-level kernels ------------------------------------------------------------------------------
@@ -495,7 +506,7 @@ def conv_backward(g, x, w, stride, pads, dil, G, xpad=None, need_input=True, nee
             xp.matmul(wmt, gt, out=gc)
             T.col2im(buf, gc, n0, n1, r0, r1)
         return acc
-    parts = _run_tiles(xp, T.tiles, work, always=T.direct)
+    parts = [a for a in _run_tiles(xp, T.tiles, work, always=T.direct) if a is not None]
     acc = parts[0]
     for a in parts[1:]:
         acc += a
@@ -595,7 +606,7 @@ def conv_grad_weight(g, x, wshape, stride, pads, dil, G, xpad=None):
             else:
                 acc += t
         return acc
-    parts = _run_tiles(xp, T.tiles, work, always=T.direct)
+    parts = [a for a in _run_tiles(xp, T.tiles, work, always=T.direct) if a is not None]
     acc = parts[0]
     for a in parts[1:]:
         acc += a
