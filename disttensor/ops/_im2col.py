@@ -9,11 +9,13 @@ copied, so the padded copy of the input is gone) and add col2im's rows straight 
 Flat indices are unsigned: numba's negative-index test on a signed index keeps the copy loops from vectorizing
 (2.5x slower on stride-1 rows).
 """
+import numpy as np
+
 from .nn_activation import numba_kernels
 
 
 def _build(numba):
-    njit, u64 = numba.njit, numba.uint64
+    njit, u64, u32 = numba.njit, numba.uint64, numba.uint32
 
     @njit(nogil=True, cache=True, inline="always")
     def _valid_cols(W, Wo, off, sw):
@@ -33,6 +35,11 @@ def _build(numba):
         xf = x.reshape(N * C * H * W)
         of = out.reshape(out.size)
         L = (r1 - r0) * Wo
+        # stride 2 on float32 rows of even length: every other value is one half of a 64-bit word, so a row
+        # is copied as 64-bit loads truncated to 32 bits (vectorized) instead of gathered (1.4x faster)
+        pairs = sw == 2 and xf.itemsize == 4 and W % 2 == 0
+        xq = xf[:xf.size - xf.size % 2].view(np.uint64)
+        ou = of.view(np.uint32)
         for n in range(n0, n1):
             for g in range(G):
                 for ki in range(kh):
@@ -56,7 +63,14 @@ def _build(numba):
                                 if sw == 1:
                                     for q in range(hi - lo):
                                         of[d + u64(q)] = xf[s0 + u64(q)]
-                                elif sw == 2:           # a constant stride: LLVM vectorizes it as even/odd loads
+                                elif pairs:
+                                    if s0 & u64(1):
+                                        for q in range(hi - lo):
+                                            ou[d + u64(q)] = u32(xq[(s0 >> u64(1)) + u64(q)] >> u64(32))
+                                    else:
+                                        for q in range(hi - lo):
+                                            ou[d + u64(q)] = u32(xq[(s0 >> u64(1)) + u64(q)] & u64(0xffffffff))
+                                elif sw == 2:
                                     for q in range(hi - lo):
                                         of[d + u64(q)] = xf[s0 + u64(2 * q)]
                                 else:

@@ -346,16 +346,18 @@ def test_conv_tiles_split_over_threads(monkeypatch, kw, chunk_bytes, numba_im2co
                                 dict(stride=2, padding=(0, 4), dilation=3), dict(padding="same", dilation=(2, 1)),
                                 dict(stride=(3, 1), groups=3), dict(stride=2, padding=1)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_conv2d_im2col_geometries(monkeypatch, numba_im2col, kw, dtype):
+@pytest.mark.parametrize("width", [11, 12])
+def test_conv2d_im2col_geometries(monkeypatch, numba_im2col, kw, dtype, width):
     """The numba im2col/col2im kernels (read the unpadded input: windows reaching into the padding on either
-    side, strides that skip input columns, dilation, groups) and NumPy's copies of a padded input, against
-    torch: values and both gradients, on a non-contiguous input."""
+    side, strides that skip input columns, dilation, groups; float32 stride-2 rows of even width take the
+    64-bit-word copy) and NumPy's copies of a padded input, against torch: values and both gradients, on a
+    non-contiguous input."""
     if numba_im2col:
         pytest.importorskip("numba")
     monkeypatch.setattr(nn_conv, "_NUMBA_IM2COL", numba_im2col)
     G = kw.get("groups", 1)
     rng = np.random.default_rng(31)
-    x = rng.standard_normal((3, 6, 11, 10)).astype(dtype)      # transposed (non-contiguous) in the call
+    x = rng.standard_normal((3, 6, width, 10)).astype(dtype)   # transposed (non-contiguous) in the call
     w, b = rng.standard_normal((6, 6 // G, 3, 4)).astype(dtype), rng.standard_normal(6).astype(dtype)
     tol = dict(atol=1e-4, rtol=1e-4) if dtype == np.float32 else {}
     _check(lambda x, w, b: DF.conv2d(x.transpose(2, 3), w, b, **kw),
