@@ -16,7 +16,9 @@ _ndarray = np.ndarray
 
 
 class Tensor:
-    __slots__ = ("_data", "requires_grad", "grad", "grad_fn", "_vc", "_base", "_hooks",
+    # _gv: on a view (_base set), the version of the shared counter _vc when its grad_fn was last derived;
+    # an in-place write through the base or another view since then makes it stale (see ops/_apply.fresh)
+    __slots__ = ("_data", "requires_grad", "grad", "grad_fn", "_vc", "_base", "_gv", "_hooks",
                  "_post_hooks", "__weakref__", "__dict__")
 
     __hash__ = object.__hash__
@@ -474,6 +476,7 @@ def _init(t, arr):
     t.grad_fn = None
     t._vc = [0]
     t._base = None
+    t._gv = 0
     t._hooks = None
     t._post_hooks = None
 
@@ -490,6 +493,7 @@ def _new_tensor(arr):
     t.grad_fn = None
     t._vc = [0]
     t._base = None
+    t._gv = 0
     t._hooks = None
     t._post_hooks = None
     return t

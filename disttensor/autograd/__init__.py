@@ -34,6 +34,14 @@ def _make_grads(tensors, grads, op):
     return out
 
 
+def _fresh_views(tensors):
+    """Views among the roots whose base was written in place since their history was recorded (ops/_apply.fresh)."""
+    from ..ops._apply import fresh
+    for t in tensors:
+        if t._base is not None and t._gv != t._vc[0]:
+            fresh(t)
+
+
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None, grad_variables=None):
     """Compute gradients of `tensors` and accumulate them into the leaves' `.grad`."""
     from ..tensor import Tensor
@@ -45,6 +53,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
         grad_tensors = grad_variables
     if isinstance(grad_tensors, Tensor):
         grad_tensors = [grad_tensors]
+    _fresh_views(tensors)
     for t in tensors:
         if not t.requires_grad:
             raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
@@ -67,6 +76,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         inputs = [inputs]
     if isinstance(grad_outputs, Tensor):
         grad_outputs = [grad_outputs]
+    _fresh_views(outputs)
     for i, t in enumerate(inputs):
         if not t.requires_grad:
             raise RuntimeError(f"One of the differentiated Tensors (input {i}) does not require grad")

@@ -50,6 +50,10 @@ class Function(metaclass=FunctionMeta):
     @classmethod
     def apply(cls, *args, **kwargs):
         from ..tensor import Tensor
+        from ..ops._apply import fresh
+        for a in args:
+            if isinstance(a, Tensor) and a._base is not None and a._gv != a._vc[0]:
+                fresh(a)
         ctx = FunctionCtx()
         ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
         if getattr(cls, "setup_context", None) is not None and _overrides_setup(cls):

@@ -13,6 +13,14 @@ _ndarray = np.ndarray
 _generic = np.generic
 
 
+def fresh(t):
+    """Re-derive the history of a view whose base (or a sibling view) was written in place since its grad_fn was
+    recorded: like PyTorch, the view becomes a view of the base's current history, so gradients see the
+    write. Called where a tensor enters the graph, only when `t._base is not None and t._gv != t._vc[0]`."""
+    from .indexing import regenerate_view      # the rare path: imported on first use
+    regenerate_view(t)
+
+
 def _edge(t):
     fn = t.grad_fn
     if fn is not None:
@@ -53,6 +61,8 @@ def apply(cls, *args, **kwargs):
     for a in args:
         if isinstance(a, Tensor):
             arrays.append(a._data)
+            if a._base is not None and a._gv != a._vc[0]:
+                fresh(a)
             if a.requires_grad:
                 need = True
         else:
@@ -94,6 +104,8 @@ def apply1(cls, a, *rest):
     """Fast path for ops with one tensor argument followed by plain (non-tensor) arguments."""
     node = cls.__new__(cls)
     node.saved = None
+    if a._base is not None and a._gv != a._vc[0]:
+        fresh(a)
     r = node.forward(a._data, *rest)
     if r.__class__ is not _ndarray:
         r = _coerce(r)

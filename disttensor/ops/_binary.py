@@ -9,7 +9,7 @@ import numpy as np
 from ..autograd.grad_mode import STATE as GRAD
 from ..tensor import Tensor, _new_tensor
 from .. import _dtype
-from ._apply import _finish, _coerce
+from ._apply import _finish, _coerce, fresh
 from ..autograd import anomaly_mode as _anomaly
 
 _ndarray = np.ndarray
@@ -29,6 +29,10 @@ def _result_dtype(a, b):
 def binary_apply(cls, x, y):
     # Fast path: two tensors of one dtype, neither 0-dim (the common case in model code).
     if isinstance(x, Tensor) and isinstance(y, Tensor):
+        if x._base is not None and x._gv != x._vc[0]:
+            fresh(x)
+        if y._base is not None and y._gv != y._vc[0]:
+            fresh(y)
         a = x._data
         b = y._data
         da = a.dtype
@@ -68,6 +72,10 @@ def binary_apply(cls, x, y):
 def _binary_general(cls, x, y):
     xt = isinstance(x, Tensor)
     yt = isinstance(y, Tensor)
+    if xt and x._base is not None and x._gv != x._vc[0]:
+        fresh(x)
+    if yt and y._base is not None and y._gv != y._vc[0]:
+        fresh(y)
     a = x._data if xt else x
     b = y._data if yt else y
     node = cls.__new__(cls)

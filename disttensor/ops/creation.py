@@ -419,9 +419,13 @@ _fill_inplace("random_", _random_)
 def _fill_(self, value):
     """Tensor.fill_: differentiable in place like PyTorch (gradient to the old value is zero)."""
     from .inplace import check_inplace
-    check_inplace(self, "fill_")
+    from ..autograd.grad_mode import STATE as GRAD
     if isinstance(value, Tensor):
         value = value.item()
+    if self._base is not None and GRAD.enabled and self._base.requires_grad:
+        self[...] = value          # a view: the base's history records the write (setitem's CopySlices)
+        return self
+    check_inplace(self, "fill_")
     self._data[...] = value
     if self.requires_grad and self.grad_fn is not None:
         self.grad_fn = None  # the new value does not depend on the old graph
@@ -449,6 +453,11 @@ def _copy_(self, src, non_blocking=False):
         src = tensor(src)
     if src.device != self.device:
         src = src.to(self.device)
+    if self._base is not None and GRAD.enabled and (src.requires_grad or self._base.requires_grad):
+        # a view: the base's history records the write (setitem's CopySlices), as in PyTorch
+        moved = src.expand_as(self) if src._data.shape != self._data.shape else src
+        self[...] = moved if moved._data.dtype == self._data.dtype else moved.to(self.dtype)
+        return self
     if GRAD.enabled and src.requires_grad:
         check_inplace(self, "copy_")
         moved = src.expand_as(self) if src._data.shape != self._data.shape else src

@@ -19,7 +19,7 @@ from ..tensor import Tensor, _new_tensor
 from .._backends.device import xp_of
 from ._apply import apply1, apply
 from ._registry import register
-from .movement import GetItem, as_view, _dim, add_rows, ufunc_at
+from .movement import GetItem, as_view, _dim, add_rows, ufunc_at, _Piece
 
 
 # ---- index conversion ------------------------------------------------------------------------------
@@ -201,6 +201,7 @@ def getitem(self, idx):
             raise _torch_index_error(e, d.shape) from None
         out._vc = self._vc
         out._base = self._base if self._base is not None else self
+        out._gv = self._vc[0]
         return out
     idx, basic = convert_index(idx, xp_of(d), d.ndim)
     if not basic and d.__class__ is not np.ndarray:
@@ -330,6 +331,7 @@ def setitem(self, idx, value):
         raise RuntimeError(f"setitem: shape mismatch: value tensor of shape {tuple(value.shape) if vt else ()} "
                            f"cannot be broadcast to indexing result: {e}") from None
     self._vc[0] += 1
+    self._gv = self._vc[0]      # (a view: its history was just derived from the base's new one)
 
 
 def check_inplace_leaf(t):
@@ -344,6 +346,8 @@ def inplace_on_view(view, fn, args, kwargs, name):
     """`view.op_(...)` with autograd when view is a view: computes the new value out of place from a copy of
     the old one, writes it through the view and rebases the base's history, as setitem does."""
     check_inplace_leaf(view)
+    if view._gv != view._vc[0]:
+        regenerate_view(view)       # its old value's history must include writes since it was taken
     old = _new_tensor(view._data.copy())
     old.grad_fn = view.grad_fn
     old.requires_grad = view.requires_grad
@@ -365,7 +369,32 @@ def inplace_on_view(view, fn, args, kwargs, name):
     else:
         d[...] = rd
     view._vc[0] += 1
+    view._gv = view._vc[0]
     return view
+
+
+def regenerate_view(t):
+    """ops/_apply.fresh: t (a view) becomes ViewFromBase of its base's current history. Under no_grad nothing
+    is recorded and t stays stale until it is next used with grad mode on."""
+    base = t._base
+    if not GRAD.enabled:
+        return
+    if t.grad_fn.__class__ is _Piece:
+        raise RuntimeError("Output of unbind/split/chunk is a view and its base or another view of its base has "
+                           "been modified inplace. This view is the output of a function that returns multiple "
+                           "views. Such functions do not allow the output views to be modified inplace. You should "
+                           "replace the inplace operation by an out-of-place one.")
+    t._gv = t._vc[0]
+    if not base.requires_grad:            # e.g. the base was filled with constants: no history is left
+        t.grad_fn = None
+        t.requires_grad = False
+        return
+    if t._data.size == 0:
+        return
+    pos = _positions_in_base(t._data, base._data)
+    v = apply(ViewFromBase, base, pos=pos.reshape(-1), view_arr=t._data)
+    t.grad_fn = v.grad_fn
+    t.requires_grad = True
 
 
 def _setitem_view(view, base, idx, value):

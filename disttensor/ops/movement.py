@@ -19,6 +19,7 @@ def as_view(out, src):
     """Mark `out` as a view of `src`: shared version counter and base."""
     out._vc = src._vc
     out._base = src._base if src._base is not None else src
+    out._gv = src._vc[0]
     return out
 
 
@@ -731,6 +732,7 @@ def _pieces(input, idxs):
         t.requires_grad = True
         t._vc = vc
         t._base = base
+        t._gv = vc[0]
         out.append(t)
     return tuple(out)
 
