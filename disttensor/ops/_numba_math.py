@@ -469,6 +469,51 @@ def log_softmax_fwd(x, y, cnt, ctl, role):
         _done(cnt)
 
 
+@_jr
+def row_max_n(x, i, n):
+    m = x[i, 0]
+    for j in range(1, n):
+        m = fmax(m, x[i, j])
+    return m
+
+
+@_jr
+def row_sumexp_inplace_n(x, i, m, n):
+    """x[i, :n] = exp(x[i, :n] - m); returns their sum."""
+    s = like(m, 0.0)
+    for j in range(n):
+        e = fexpn(x[i, j] - m)
+        x[i, j] = e
+        s += e
+    return s
+
+
+@_jk
+def causal_softmax_fwd(x, L, cnt, ctl, role):
+    """In place: row i of x (n*L, S) is query i % L of a causal (top-left) attention: softmax over its columns
+    j <= i % L, zeros after them. A row whose kept scores are all -inf becomes zeros (torch 2.13's CPU
+    attention outputs 0 there), a NaN score makes its row NaN."""
+    _enter(cnt, ctl, role)
+    S = x.shape[1]
+    while True:
+        k, lo, hi = _claim(cnt, x.shape[0])
+        if k < 0:
+            break
+        for i in range(lo, hi):
+            n = min(i % L + 1, S)
+            m = row_max_n(x, i, n)
+            if m == -np.inf:
+                for j in range(S):
+                    x[i, j] = 0
+                continue
+            r = like(m, 1.0) / row_sumexp_inplace_n(x, i, m, n)
+            for j in range(n):
+                x[i, j] *= r
+            for j in range(n, S):
+                x[i, j] = 0
+        _done(cnt)
+
+
 @_jk
 def softmax_bwd(y, g, out, cnt, ctl, role):
     _enter(cnt, ctl, role)

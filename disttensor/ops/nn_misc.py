@@ -14,7 +14,8 @@ from .._backends.device import xp_of, device_of_array
 from ._apply import apply, apply1
 from ._registry import register
 from .. import random as _random
-from .nn_activation import numba_kernels, FASTMATH, use_numba, softmax_rows, _k as _act_kernels, _threads, _pool
+from .nn_activation import numba_kernels, FASTMATH, use_numba, softmax_rows, _k as _act_kernels, _threads, _pool, \
+    run_rows, row_slices
 
 _ndarray = np.ndarray
 
@@ -533,13 +534,22 @@ class Sdpa(Node):
                 else:
                     s = s + mask
         p = None
+        tril = None
         if causal:
             L, S = q.shape[-2], k.shape[-2]
             p = _causal_softmax(s, L, S)
             if p is None:
-                xp.copyto(s, -xp.inf, where=~xp.tril(xp.ones((L, S), dtype=bool)))
+                tril = xp.tril(xp.ones((L, S), dtype=bool))
+                xp.copyto(s, -xp.inf, where=~tril)
         if p is None:
+            # as torch 2.13's CPU attention (and the causal kernel): a row left all -inf by a mask gives 0, not
+            # NaN; with is_causal, the positions after the diagonal get 0 even in a row a NaN score made NaN
+            dead = (s.max(axis=-1, keepdims=True) == -xp.inf) if mask is not None or causal else None
             p = _row_softmax(xp, s)
+            if dead is not None:
+                xp.copyto(p, 0, where=dead)
+            if tril is not None:
+                xp.copyto(p, 0, where=~tril)
         pd = p * drop if drop is not None else p
         self.saved = (qs, k, v, p, pd, drop)
         self.scale = scale
@@ -646,58 +656,16 @@ def _bmm(xp, a, b):
     return xp.matmul(a, b)
 
 
-def _build_sdpa(numba):
-    @numba.njit(parallel=True, cache=True, fastmath=FASTMATH)
-    def causal_sub_max(s, L):
-        # rows of s (n*L, S), row r is query r % L: keeps columns j <= r % L, shifted by their max; the
-        # rest become -inf (exp -> exactly 0). Replaces the tril mask build, the masking pass and the
-        # separate row-max reduction of the generic path.
-        n, S = s.shape
-        for r in numba.prange(n):
-            hi = min(r % L + 1, S)
-            mx = s[r, 0]
-            for j in range(1, hi):
-                v = s[r, j]
-                if v > mx or v != v:
-                    mx = v
-            if mx == -np.inf:  # every kept score -inf: keep the float type, the row ends NaN like torch
-                mx = mx * 0
-            for j in range(hi):
-                s[r, j] = s[r, j] - mx
-            for j in range(hi, S):
-                s[r, j] = -np.inf
-
-    @numba.njit(parallel=True, cache=True, fastmath=FASTMATH)
-    def causal_normalize(p, L):
-        n, S = p.shape
-        for r in numba.prange(n):
-            hi = min(r % L + 1, S)
-            t = p[r, 0] * 0
-            for j in range(hi):
-                t += p[r, j]
-            t = (t * 0 + 1) / t
-            for j in range(hi):
-                p[r, j] *= t
-
-    class K:
-        pass
-    k = K()
-    k.causal_sub_max, k.causal_normalize = causal_sub_max, causal_normalize
-    return k
-
-
 def _causal_softmax(s, L, S):
-    """Causal (top-left tril) row softmax of a fresh scores array, in place, on CPU: one numba pass
-    (mask + row max + shift), NumPy's SIMD exp, one numba normalize pass. None when not applicable."""
+    """Causal (top-left tril) row softmax of a fresh scores array, in place, on CPU: one fused row kernel
+    (mask, max, exp, normalize) on the row threads of nn_activation. None when not applicable."""
     if not use_numba(s):
         return None
-    k = numba_kernels("sdpa", _build_sdpa)
+    k = _act_kernels()
     if k is None:
         return None
     s2 = s.reshape(-1, S)
-    k.causal_sub_max(s2, L)
-    np.exp(s2, out=s2)
-    k.causal_normalize(s2, L)
+    run_rows(k.rows, k.rows.causal_softmax_fwd, row_slices(s2.shape[0], s2.nbytes), s2, L)
     return s
 
 

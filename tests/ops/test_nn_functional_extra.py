@@ -358,23 +358,31 @@ def test_numpy_fallback_without_numba(name, fn, shape, monkeypatch):
 
 @pytest.mark.parametrize("numba_on", [True, False], ids=["kernel", "numpy"])
 @pytest.mark.parametrize("L,S", [(128, 128), (100, 70), (70, 100)])
-def test_big_causal_attention_matches_torch(L, S, numba_on, monkeypatch):
-    # big enough for the fused causal softmax kernel of nn_misc (scores >= 32768 elements); with the kernel,
-    # a query row with a NaN gives NaN exactly where torch's does (the NumPy path differs in the gradients'
-    # NaN pattern, so it runs without the NaN)
+@pytest.mark.parametrize("mask", [None, "bool", "float"])
+def test_big_causal_attention_matches_torch(L, S, numba_on, mask, monkeypatch):
+    # big enough for the fused causal softmax kernel (scores >= 32768 elements); on both paths a query row
+    # with a NaN gives NaN exactly where torch's does, and a row whose kept scores are all -inf (query 0 of
+    # head (0, 0): +inf against key 0's negative values), or that a mask leaves empty, gives 0 like torch 2.13
     if not numba_on:
-        monkeypatch.setattr(nn_activation, "_KERNELS", {"act": None, "sdpa": None})
+        monkeypatch.setattr(nn_activation, "_KERNELS", {"act": None})
     rng = np.random.default_rng(5)
     q = rng.standard_normal((2, 3, L, 16)).astype(np.float32)
     k = rng.standard_normal((2, 3, S, 16)).astype(np.float32)
     v = rng.standard_normal((2, 3, S, 16)).astype(np.float32)
-    if numba_on:
-        q[0, 1, 5] = np.nan
+    q[0, 1, 5] = np.nan
+    q[0, 0, 0], k[0, 0, 0] = np.inf, -1.0
+    m = None
+    if mask is not None:
+        m = rng.random((L, S)) > 0.3
+        m[3] = False
+        if mask == "float":
+            m = np.where(m, 0.0, -np.inf).astype(np.float32)
     g = rng.standard_normal((2, 3, L, 16)).astype(np.float32)
     res = []
     for lib in (disttensor, torch):
         a, b, c = (lib.from_numpy(x.copy()).requires_grad_(True) for x in (q, k, v))
-        o = lib.nn.functional.scaled_dot_product_attention(a, b, c, is_causal=True)
+        am = None if m is None else lib.from_numpy(m.copy())
+        o = lib.nn.functional.scaled_dot_product_attention(a, b, c, attn_mask=am, is_causal=m is None)
         o.backward(lib.from_numpy(g.copy()))
         res.append([o.detach().numpy(), a.grad.numpy(), b.grad.numpy(), c.grad.numpy()])
     for x, y in zip(*res):
