@@ -84,6 +84,9 @@ def __getattr__(name):
     if name in ("save", "load"):
         from . import serialization
         return getattr(serialization, name)
+    if name in ("autocast", "is_autocast_enabled", "get_autocast_dtype", "is_autocast_available"):
+        from . import amp
+        return getattr(amp, name)
     raise AttributeError(f"module 'disttensor' has no attribute {name!r}")
 
 

@@ -53,3 +53,11 @@ def memory_allocated(device=None):
     if not is_available():
         return 0
     return cuda_module().get_default_memory_pool().used_bytes()
+
+
+def __getattr__(name):
+    if name == "amp":      # torch.cuda.amp.autocast / GradScaler (deprecated in torch, still common)
+        from .amp import device_namespace
+        m = globals()["amp"] = device_namespace("cuda")
+        return m
+    raise AttributeError(f"module 'disttensor.cuda' has no attribute {name!r}")

@@ -5,12 +5,19 @@ Multi-output decompositions (qr, svd, eigh) record one node per output; each tak
 gradients as zero, and the engine sums the parts, which is exact because the gradient is linear in them."""
 import numpy as np
 
+from .. import _dtype
 from ..autograd.node import Node
 from ..tensor import Tensor
 from .._backends.device import xp_of
 from ._apply import apply, apply1
 from ._registry import register
+from .. import _autocast
+from .._autocast import ACTIVE as _AC
 from .movement import with_out, write_out
+
+
+_HALF = (np.dtype(np.float16), _dtype.bfloat16.np)
+_F32 = np.dtype(np.float32)
 
 
 class Matmul(Node):
@@ -19,14 +26,31 @@ class Matmul(Node):
 
     def forward(self, a, b):
         self.saved = (a, b)
+        if a.dtype in _HALF and a.__class__ is np.ndarray:
+            return self._half_forward(a, b)
         if a.ndim > 2 and b.ndim == 2:
             # one 2-D GEMM over all leading dims: NumPy's stacked matmul is several times slower
             return (a.reshape(-1, a.shape[-1]) @ b).reshape(a.shape[:-1] + (b.shape[1],))
         return a @ b
 
+    @staticmethod
+    def _half_forward(a, b):
+        """CPU float16/bfloat16: NumPy has no half-precision GEMM (float16 ran a loop ~80x slower than BLAS, and
+        ml_dtypes' bfloat16 matmul returned float32), so the product is computed in float32 (which PyTorch also
+        accumulates in) and rounded back."""
+        return (a.astype(_F32) @ b.astype(_F32)).astype(a.dtype)
+
     def backward(self, g):
         a, b = self.saved
         xp = xp_of(g)
+        if a.dtype in _HALF and xp is np:     # the float32 products of _half_forward, rounded back
+            dt = a.dtype
+            a32, b32 = a.astype(_F32), b.astype(_F32)
+            self.saved = (a32, b32)
+            try:
+                return tuple(None if r is None else r.astype(dt) for r in self.backward(g.astype(_F32)))
+            finally:
+                self.saved = (a, b)
         need_a, need_b = self._next[0] is not None, self._next[1] is not None
         if need_a and need_b and not (g.flags.c_contiguous or g.flags.f_contiguous):
             # e.g. the expanded gradient of sum(): NumPy would copy it inside each of the two GEMMs
@@ -58,6 +82,8 @@ class Matmul(Node):
 def matmul(input, other, *, out=None):
     if out is not None:
         return write_out(matmul(input, other), out, "matmul")
+    if _AC[0]:
+        input, other = _autocast.lower(input, other)
     a, b = input._data, other._data
     if a.ndim == 0 or b.ndim == 0:
         raise RuntimeError(f"matmul: both arguments to matmul need to be at least 1D, but they are {a.ndim}D and "
@@ -87,6 +113,8 @@ def _check_same(a, b, op):
 @register("mm")
 @with_out
 def mm(input, mat2, *, out=None):
+    if _AC[0]:
+        input, mat2 = _autocast.lower(input, mat2)
     a, b = input._data, mat2._data
     if a.ndim != 2:
         raise RuntimeError(f"mm: self must be a matrix, got a {a.ndim}-D tensor of shape {tuple(a.shape)}")
@@ -102,6 +130,8 @@ def mm(input, mat2, *, out=None):
 @register("bmm")
 @with_out
 def bmm(input, mat2, *, out=None):
+    if _AC[0]:
+        input, mat2 = _autocast.lower(input, mat2)
     a, b = input._data, mat2._data
     if a.ndim != 3:
         raise RuntimeError(f"bmm: batch1 must be a 3D tensor, got a {a.ndim}-D tensor of shape {tuple(a.shape)}")
@@ -215,6 +245,8 @@ def _addmm_like(input, prod, beta, alpha):
 @register("addmm")
 @with_out
 def addmm(input, mat1, mat2, *, beta=1, alpha=1, out=None):
+    if _AC[0]:
+        input, mat1, mat2 = _autocast.lower(input, mat1, mat2)
     return _addmm_like(input, mm(mat1, mat2), beta, alpha)
 
 
@@ -227,12 +259,16 @@ def addmv(input, mat, vec, *, beta=1, alpha=1, out=None):
 @register("baddbmm")
 @with_out
 def baddbmm(input, batch1, batch2, *, beta=1, alpha=1, out=None):
+    if _AC[0]:
+        input, batch1, batch2 = _autocast.lower(input, batch1, batch2)
     return _addmm_like(input, bmm(batch1, batch2), beta, alpha)
 
 
 @register("addbmm")
 @with_out
 def addbmm(input, batch1, batch2, *, beta=1, alpha=1, out=None):
+    if _AC[0]:
+        input, batch1, batch2 = _autocast.lower(input, batch1, batch2)
     from .reduce import sum as _sum
     return _addmm_like(input, _sum(bmm(batch1, batch2), 0), beta, alpha)
 

@@ -18,6 +18,8 @@ from .._backends.device import xp_of
 from .. import _dtype
 from ._apply import apply1, apply
 from ._registry import register
+from .. import _autocast
+from .._autocast import ACTIVE as _AC
 
 _ndarray = np.ndarray
 
@@ -750,11 +752,15 @@ def _softmax(input, dim, dtype, log, name):
 
 @register("softmax")
 def softmax(input, dim=None, _stacklevel=3, dtype=None):
+    if _AC[0]:
+        input, = _autocast.fp32(input, cuda_only=True)
     return _softmax(input, dim, dtype, False, "softmax")
 
 
 @register("log_softmax")
 def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
+    if _AC[0]:
+        input, = _autocast.fp32(input, cuda_only=True)
     return _softmax(input, dim, dtype, True, "log_softmax")
 
 

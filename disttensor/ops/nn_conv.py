@@ -29,6 +29,8 @@ from ..tensor import Tensor
 from .._backends.device import xp_of
 from ._apply import apply
 from ._registry import register
+from .. import _autocast
+from .._autocast import ACTIVE as _AC
 from .nn_activation import _pool
 
 _F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
@@ -703,6 +705,8 @@ def _check_common(op, input, weight, bias, d, transposed=False):
 
 
 def _conv(op, d, input, weight, bias, stride, padding, dilation, groups):
+    if _AC[0]:
+        input, weight, bias = _autocast.lower(input, weight, bias)
     _check_common(op, input, weight, bias, d)
     unbatched = input.dim() == d + 1
     if unbatched:
@@ -772,6 +776,8 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 
 
 def _conv_transpose(op, d, input, weight, bias, stride, padding, output_padding, groups, dilation):
+    if _AC[0]:
+        input, weight, bias = _autocast.lower(input, weight, bias)
     _check_common(op, input, weight, bias, d, transposed=True)
     unbatched = input.dim() == d + 1
     if unbatched:

@@ -13,6 +13,8 @@ from ..tensor import Tensor
 from .._backends.device import xp_of
 from ._apply import apply
 from ._registry import register
+from .. import _autocast
+from .._autocast import ACTIVE as _AC
 from .nn_activation import use_numba, _sig, _k as _act_kernels, run_rows, row_slices
 
 _ndarray = np.ndarray
@@ -270,6 +272,8 @@ def _check_nd(input, target, name):
 
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
                   reduction="mean", label_smoothing=0.0):
+    if _AC[0]:
+        input, target, weight = _autocast.fp32(input, target, weight)
     reduction = _red(legacy_reduction(size_average, reduce, reduction), "cross_entropy")
     if not 0.0 <= label_smoothing <= 1.0:
         raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
@@ -341,6 +345,8 @@ class NllLoss(Node):
 
 
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
+    if _AC[0]:
+        input, weight = _autocast.fp32(input, weight)
     reduction = _red(legacy_reduction(size_average, reduce, reduction), "nll_loss")
     _check_nd(input, target, "nll_loss")
     return apply(NllLoss, input, target, weight, ignore_index, reduction)
@@ -464,6 +470,8 @@ def _bshape(input, target, name):
 
 
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    if _AC[0]:
+        input, target = _autocast.fp32(input, target)
     reduction = _red(legacy_reduction(size_average, reduce, reduction), "mse_loss")
     _bshape(input, target, "mse_loss")
     r = apply(MseLoss, input, target, reduction)
@@ -471,12 +479,16 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", we
 
 
 def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    if _AC[0]:
+        input, target = _autocast.fp32(input, target)
     reduction = _red(legacy_reduction(size_average, reduce, reduction), "l1_loss")
     _bshape(input, target, "l1_loss")
     return apply(L1Loss, input, target, reduction)
 
 
 def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
+    if _AC[0]:
+        input, target = _autocast.fp32(input, target)
     reduction = _red(legacy_reduction(size_average, reduce, reduction), "smooth_l1_loss")
     if beta < 0:
         raise RuntimeError("smooth_l1_loss does not support negative values for beta.")
@@ -485,6 +497,8 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
 
 
 def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
+    if _AC[0]:
+        input, target = _autocast.fp32(input, target)
     reduction = _red(reduction, "huber_loss")
     if delta <= 0:
         raise RuntimeError("huber_loss does not support non-positive values for delta.")
@@ -499,6 +513,8 @@ def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="m
 
 
 def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
+    if _AC[0]:
+        input, target = _autocast.fp32(input, target)
     reduction = legacy_reduction(size_average, reduce, reduction)
     if reduction.__class__ is int:
         reduction = _INT_RED[reduction]
@@ -587,6 +603,8 @@ class BceLogits(Node):
 
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None,
                                      reduction="mean", pos_weight=None):
+    if _AC[0]:
+        input, target, weight, pos_weight = _autocast.fp32(input, target, weight, pos_weight)
     reduction = _red(legacy_reduction(size_average, reduce, reduction), "binary_cross_entropy_with_logits")
     if tuple(target.shape) != tuple(input.shape):
         raise ValueError(f"Target size ({target.shape}) must be the same as input size ({input.shape})")

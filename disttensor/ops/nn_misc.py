@@ -13,6 +13,9 @@ from ..tensor import Tensor, _new_tensor
 from .._backends.device import xp_of, device_of_array
 from ._apply import apply, apply1
 from ._registry import register
+from .. import _autocast
+from .._autocast import ACTIVE as _AC
+from .linalg import _HALF, _F32
 from .. import random as _random
 from .nn_activation import numba_kernels, FASTMATH, use_numba, softmax_rows, _k as _act_kernels, _threads, _pool, \
     run_rows, row_slices
@@ -425,6 +428,11 @@ class Linear(Node):
     __slots__ = ()
 
     def forward(self, x, w, b):
+        if x.dtype in _HALF and x.__class__ is np.ndarray:
+            # no half-precision GEMM in NumPy (see linalg.Matmul._half_forward): float32, rounded back
+            y = self.forward(x.astype(_F32), w.astype(_F32), None if b is None else b.astype(_F32))
+            self.saved += (x.dtype,)
+            return y.astype(x.dtype)
         if x.ndim > 2:
             x2 = x.reshape(-1, x.shape[-1])
             y = (x2 @ w.T).reshape(x.shape[:-1] + (w.shape[0],))
@@ -437,6 +445,13 @@ class Linear(Node):
         return y if y.dtype == x.dtype else y.astype(x.dtype)
 
     def backward(self, g):
+        if len(self.saved) == 5:       # a half-precision forward: float32 arrays saved, gradients rounded back
+            dt = self.saved[4]
+            self.saved = self.saved[:4]
+            try:
+                return tuple(None if r is None else r.astype(dt) for r in self.backward(g.astype(_F32)))
+            finally:
+                self.saved += (dt,)
         x2, shape, w, hasb = self.saved
         if x2.ndim == 1:
             gx = g @ w
@@ -451,6 +466,8 @@ class Linear(Node):
 
 
 def linear(input, weight, bias=None):
+    if _AC[0]:
+        input, weight, bias = _autocast.lower(input, weight, bias)
     xs, ws = tuple(input.shape), tuple(weight.shape)
     if weight.ndim == 2 and (not xs or xs[-1] != ws[1]):
         raise RuntimeError(f"linear: mat1 and mat2 shapes cannot be multiplied (input {xs}, weight {ws}: the input's "
@@ -695,6 +712,8 @@ def _row_softmax_backward(xp, p, gp):
 
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
                                  enable_gqa=False):
+    if _AC[0]:
+        query, key, value = _autocast.lower(query, key, value)
     if query.ndim < 2 or key.ndim < 2 or value.ndim < 2:
         raise RuntimeError("scaled_dot_product_attention: query, key and value must have at least 2 dimensions")
     E = query.shape[-1]

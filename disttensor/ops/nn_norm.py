@@ -12,6 +12,8 @@ from ..autograd.node import Node
 from .._backends.device import xp_of
 from ._apply import apply
 from ._registry import register
+from .. import _autocast
+from .._autocast import ACTIVE as _AC
 from .nn_activation import numba_kernels, use_numba, row_slices, run_rows
 
 _ndarray = np.ndarray
@@ -126,6 +128,8 @@ def _sum_parts(p, shape):
 
 @register("layer_norm", method=False)
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5, cudnn_enable=True):
+    if _AC[0]:
+        input, weight, bias = _autocast.fp32(input, weight, bias, cuda_only=True)
     if isinstance(normalized_shape, int):
         normalized_shape = (normalized_shape,)
     ns = tuple(int(s) for s in normalized_shape)
@@ -301,6 +305,8 @@ def _t_instance_norm(input, weight, bias, running_mean, running_var, use_input_s
 
 @register("group_norm", method=False)
 def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5, cudnn_enabled=True):
+    if _AC[0]:
+        input, weight, bias = _autocast.fp32(input, weight, bias, cuda_only=True)
     xs = tuple(input.shape)
     if len(xs) < 2:
         raise RuntimeError(f"group_norm: Expected at least 2 dimensions for input tensor but received {len(xs)}")
