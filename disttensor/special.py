@@ -256,7 +256,7 @@ def _bessel_i64(xp, x, nu, scaled):
             acc = acc / xp.sqrt(2.0 * math.pi * xl)
             if not scaled:
                 e = xp.exp(0.5 * xl)
-                acc = xp.where(xp.isinf(xl), math.inf, acc * e * e)
+                acc = xp.where(xp.isinf(xl), math.nan, acc * e * e)     # torch 2.13: nan at +-inf
         out[big] = acc
     if nu == 1:
         out = xp.where(x < 0, -out, out)
@@ -372,12 +372,24 @@ def _bessel_j64(xp, x, nu):
 def _f64(fn):
     """Run a float64 kernel on an array of any float dtype and cast back."""
     def run(xp, a):
-        return fn(xp, a.astype(np.float64, copy=False)).astype(a.dtype, copy=False)
+        r = fn(xp, a.astype(np.float64, copy=False))
+        with np.errstate(over="ignore"):
+            return r.astype(a.dtype, copy=False)
     return run
 
 
+def _in64q(fn, cupy_name=None):
+    """elementwise._in64 (float64 kernel, or cupyx.scipy.special on CuPy), quiet about float32 overflow to inf."""
+    run = _in64(fn, cupy_name)
+
+    def quiet(xp, a):
+        with np.errstate(over="ignore"):
+            return run(xp, a)
+    return quiet
+
+
 def _unary(name, f, df, uses, cupy_name=None):
-    cls = type(name.capitalize(), (_KINDS[uses],), {"__slots__": (), "f": staticmethod(_in64(f, cupy_name)),
+    cls = type(name.capitalize(), (_KINDS[uses],), {"__slots__": (), "f": staticmethod(_in64q(f, cupy_name)),
                                                       "df": staticmethod(df)})
 
     def fn(input, *, out=None):
@@ -509,7 +521,9 @@ class _XLog1pY(Binary):
         a, b = self.saved
         xp = xp_of(g)
         with np.errstate(divide="ignore", invalid="ignore"):
-            ga = xp.where((xp.asarray(a) == 0) & ~xp.isnan(b), 0, g * xp.log1p(b))
+            # torch: xlog1py(grad, other).masked_fill((self == 0) & (other <= -1), 0)
+            ga = xp.where(((g == 0) & ~xp.isnan(b)) | ((xp.asarray(a) == 0) & (xp.asarray(b) <= -1)), 0,
+                          g * xp.log1p(b))
             gb = g * a / (1 + b)
         return ga, gb
 
@@ -557,7 +571,7 @@ zeta = _binary_fn(_Zeta, "zeta")
 # Not differentiable in torch either (the result never requires grad)
 # =============================================================================================
 def _nograd_unary(name, kernel, cupy_name=None):
-    run = _in64(kernel, cupy_name)
+    run = _in64q(kernel, cupy_name)
 
     def fn(input, *, out=None):
         if not isinstance(input, Tensor):

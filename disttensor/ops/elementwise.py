@@ -1501,7 +1501,8 @@ class XLogY(Binary):
         a, b = self.saved
         xp = xp_of(g)
         with np.errstate(divide="ignore", invalid="ignore"):
-            ga = xp.where((xp.asarray(a) == 0) & ~xp.isnan(b), 0, g * xp.log(b))
+            # torch: xlogy(grad, other).masked_fill((self == 0) & (other <= 0), 0)
+            ga = xp.where(((g == 0) & ~xp.isnan(b)) | ((xp.asarray(a) == 0) & (xp.asarray(b) <= 0)), 0, g * xp.log(b))
             gb = g * a / b
         return ga, gb
 
