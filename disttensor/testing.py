@@ -154,7 +154,7 @@ class _NumberPair:
 
 def _host(a):
     """A NumPy array of `a`'s data (copied off the GPU for CuPy arrays)."""
-    return a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else np.asarray(a)
+    return a.get() if hasattr(a, "get") else np.asarray(a)
 
 
 class _TensorPair:
