@@ -538,7 +538,7 @@ class _Zeta(Binary):
         a, b = _float_args(a, b)
         self.saved = (a, b)
         xp = _xp2(a, b)
-        dt = np.result_type(a, b)
+        dt = np.result_type(*[v.dtype if hasattr(v, "dtype") else v for v in (a, b)])   # no NumPy conversion of CuPy arrays
         r = _zeta64(xp, a, b)
         return r.astype(dt, copy=False) if hasattr(r, "astype") else r
 
