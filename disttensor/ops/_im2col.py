@@ -28,13 +28,17 @@ def _build(numba):
 
     @njit(nogil=True, cache=True)
     def im2col(x, n0, n1, r0, r1, G, sh, sw, dh, dw, pt, pl, kh, kw, Wo, out):
-        """out (n1-n0, G, kh*kw*Cg, (r1-r0)*Wo) C-contiguous: row k*Cg + c of group g is input channel g*Cg + c
-        at kernel offset k = ki*kw + kj, over output rows r0:r1 of samples n0:n1; x (N, C, H, W) C-contiguous."""
+        """out (n1-n0, G, R, (r1-r0)*Wo) C-contiguous: row k*Cg + c of group g is input channel g*Cg + c at kernel
+        offset k = ki*kw + kj, over output rows r0:r1 of samples n0:n1; x (N, C, H, W) C-contiguous. Rows past
+        kh*kw*Cg (R - kh*kw*Cg of them) are ones: with the bias as the weight matrix's extra column, the GEMM
+        adds it (no pass over the output), and a weight-gradient GEMM sums the output gradient into it."""
         N, C, H, W = x.shape
         Cg = C // G
         xf = x.reshape(N * C * H * W)
         of = out.reshape(out.size)
         L = (r1 - r0) * Wo
+        R = out.shape[2]
+        KC = kh * kw * Cg
         # stride 2 on float32 rows of even length: every other value is one half of a 64-bit word, so a row
         # is copied as 64-bit loads truncated to 32 bits (vectorized) instead of gathered (1.4x faster)
         pairs = sw == 2 and xf.itemsize == 4 and W % 2 == 0
@@ -47,7 +51,7 @@ def _build(numba):
                         off = kj * dw - pl
                         lo, hi = _valid_cols(W, Wo, off, sw)
                         for c in range(Cg):
-                            ob = (((n - n0) * G + g) * (kh * kw * Cg) + (ki * kw + kj) * Cg + c) * L
+                            ob = (((n - n0) * G + g) * R + (ki * kw + kj) * Cg + c) * L
                             xb = (n * C + g * Cg + c) * H * W
                             for oh in range(r0, r1):
                                 ih = oh * sh + ki * dh - pt
@@ -79,16 +83,21 @@ def _build(numba):
                                         of[d + u64(q)] = xf[s0 + u64(q) * s]
                                 for q in range(hi, Wo):
                                     of[o + u64(q)] = 0
+                for r in range(KC, R):
+                    ob = u64((((n - n0) * G + g) * R + r) * L)
+                    for q in range(L):
+                        of[ob + u64(q)] = 1
 
     @njit(nogil=True, cache=True)
     def col2im(cols, n0, n1, r0, r1, G, sh, sw, dh, dw, pt, pl, kh, kw, Wo, gx):
-        """The adjoint of im2col: gx[n0:n1] += each row of cols at its window (what falls in the padding is
-        dropped); gx (N, C, H, W) C-contiguous."""
+        """The adjoint of im2col: gx[n0:n1] += each row of cols (n, G, R >= kh*kw*Cg, L) at its window (what falls
+        in the padding is dropped; rows past kh*kw*Cg are ignored); gx (N, C, H, W) C-contiguous."""
         N, C, H, W = gx.shape
         Cg = C // G
         gf = gx.reshape(N * C * H * W)
         cf = cols.reshape(cols.size)
         L = (r1 - r0) * Wo
+        R = cols.shape[2]
         for n in range(n0, n1):
             for g in range(G):
                 for ki in range(kh):
@@ -96,7 +105,7 @@ def _build(numba):
                         off = kj * dw - pl
                         lo, hi = _valid_cols(W, Wo, off, sw)
                         for c in range(Cg):
-                            ob = (((n - n0) * G + g) * (kh * kw * Cg) + (ki * kw + kj) * Cg + c) * L
+                            ob = (((n - n0) * G + g) * R + (ki * kw + kj) * Cg + c) * L
                             xb = (n * C + g * Cg + c) * H * W
                             for oh in range(r0, r1):
                                 ih = oh * sh + ki * dh - pt
