@@ -209,7 +209,7 @@ class _C2C(Node):
         if self.axes:
             f = xp.fft.fftn if self.inverse else xp.fft.ifftn
             g = _resize(xp, f(g, axes=self.axes, norm=_SWAP[self.norm]), self.axes, self.inshape)
-        return g.real if self.real_in else g
+        return xp.ascontiguousarray(g.real) if self.real_in else g
 
 
 class _R2C(Node):
@@ -251,7 +251,7 @@ class _C2R(Node):
         h[_interior(h.ndim, self.axes[-1], self.sizes[-1])] *= 2
         h = _resize(xp, h, self.axes, self.inshape)
         if self.real_in:
-            return h.real
+            return xp.ascontiguousarray(h.real)
         return xp.conj(h) if self.conj else h
 
 
@@ -409,7 +409,8 @@ def _freq(vals, n, d, dtype, device, requires_grad, out, name):
     from .ops.creation import _finish as _make
     dt = _freq_dtype(dtype if dtype is not None or out is None else out.dtype, name)
     npd = dt.np
-    arr = vals.astype(npd) * npd.type(1.0 / (n * d))
+    with np.errstate(divide="ignore", invalid="ignore"):     # n == 0: torch's rfftfreq(0) is [nan]
+        arr = vals.astype(npd) * npd.type(np.float64(1.0) / np.float64(n * d))
     t = _make(arr.astype(npd, copy=False), device, requires_grad)
     return t if out is None else write_out(t, out, name)
 
@@ -427,9 +428,10 @@ def fftfreq(n, d=1.0, *, out=None, dtype=None, layout=None, device=None, require
 def rfftfreq(n, d=1.0, *, out=None, dtype=None, layout=None, device=None, requires_grad=False):
     """Sample frequencies of rfft: [0, 1, ..., n // 2] / (d * n)."""
     n = _int(n, "n", "rfftfreq")
-    if n < 0:
-        raise RuntimeError(f"Trying to create tensor with negative dimension {n}: [{n}]")
-    return _freq(np.arange(n // 2 + 1, dtype=np.int64), n, d, dtype, device, requires_grad, out, "rfftfreq")
+    m = int(n / 2) + 1              # C's truncating division, as torch: n = -1 gives one bin, n = -4 an error
+    if m < 0:
+        raise RuntimeError(f"Trying to create tensor with negative dimension {m}: [{m}]")
+    return _freq(np.arange(m, dtype=np.int64), n, d, dtype, device, requires_grad, out, "rfftfreq")
 
 
 def _shift(input, dim, sign, name):
