@@ -72,6 +72,7 @@ _LAZY = {
     "nn": ".nn", "optim": ".optim", "utils": ".utils", "distributed": ".distributed",
     "amp": ".amp", "vision": ".vision", "testing": ".testing", "backends": ".backends",
     "linalg": ".linalg", "fft": ".fft", "special": ".special", "multiprocessing": ".multiprocessing",
+    "jit": ".jit",
 }
 
 
