@@ -3,9 +3,9 @@
 
 def __getattr__(name):
     # `torch.utils.data.DataLoader` without importing disttensor.utils.data first, as in PyTorch
-    if name == "data":
+    if name in ("data", "checkpoint"):
         import importlib
-        mod = importlib.import_module(".data", __name__)
+        mod = importlib.import_module("." + name, __name__)
         globals()[name] = mod
         return mod
     raise AttributeError(f"module 'disttensor.utils' has no attribute {name!r}")
