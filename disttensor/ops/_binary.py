@@ -106,8 +106,30 @@ def _binary_general(cls, x, y):
                     r = r.astype(want.np)
     out = _new_tensor(r)
     if GRAD.enabled and ((xt and x.requires_grad) or (yt and y.requires_grad)):
+        if r.dtype.kind == "c" and ((xt and a.dtype.kind != "c") or (yt and b.dtype.kind != "c")):
+            node.__class__ = _real_part_grads(cls, xt and a.dtype.kind != "c", yt and b.dtype.kind != "c")
         _finish(node, (x, y), out)
     return out
+
+
+_RPG = {}
+
+
+def _real_part_grads(cls, rx, ry):
+    """A subclass of cls whose backward hands a real operand of a complex result the real part of its
+    gradient (PyTorch's rule), instead of leaving the engine's cast to discard the imaginary part."""
+    k = (cls, rx, ry)
+    sub = _RPG.get(k)
+    if sub is None:
+        def backward(self, g):
+            ga, gb = cls.backward(self, g)[:2]
+            if rx and ga is not None and ga.dtype.kind == "c":
+                ga = ga.real
+            if ry and gb is not None and gb.dtype.kind == "c":
+                gb = gb.real
+            return ga, gb
+        sub = _RPG[k] = type(cls.__name__, (cls,), {"__slots__": (), "backward": backward})
+    return sub
 
 
 def _explain(cls, x, y, err):

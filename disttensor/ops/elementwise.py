@@ -33,6 +33,14 @@ def _arr(v):
     return v._data if isinstance(v, Tensor) else v
 
 
+def _cj(v):
+    """The complex conjugate of an array or Python number (itself when real). Backwards call it only when the
+    gradient is complex, so real training pays one dtype check per backward and never a copy."""
+    if hasattr(v, "dtype"):
+        return v.conj() if v.dtype.kind == "c" else v
+    return v.conjugate() if isinstance(v, complex) else v
+
+
 # ---- arithmetic -----------------------------------------------------------------------------
 class Add(Binary):
     __slots__ = ()
@@ -53,7 +61,7 @@ class AddScaled(Binary):  # add(a, b, alpha=...)
         return a + b * self.alpha
 
     def backward(self, g):
-        return g, g * self.alpha
+        return g, g * (self.alpha if g.dtype.kind != "c" else _cj(self.alpha))
 
 
 class Sub(Binary):
@@ -78,6 +86,8 @@ class Mul(Binary):
 
     def backward(self, g):
         a, b = self.saved
+        if g.dtype.kind == "c":
+            a, b = _cj(a), _cj(b)
         return g * b, g * a
 
 
@@ -93,6 +103,8 @@ class Div(Binary):
 
     def backward(self, g):
         a, b = self.saved
+        if g.dtype.kind == "c":
+            a, b = _cj(a), _cj(b)
         gb = g / b
         return gb, -gb * a / b
 
@@ -114,6 +126,14 @@ class Pow(Binary):
     def backward(self, g):
         a, b, r = self.saved
         xp = xp_of(g)
+        if g.dtype.kind == "c":
+            sa, sb = not hasattr(a, "dtype"), not hasattr(b, "dtype")   # Python-number operands
+            a, b, r = _cj(a), _cj(b), _cj(r)
+            if sa and isinstance(a, complex):
+                import cmath
+                return None, g * r * cmath.log(a)
+            if sb and isinstance(b, complex):
+                return g * b * (a ** (b - 1)), None
         if isinstance(b, (int, float)):
             ga = g * b * (a ** (b - 1)) if b != 0 else g * 0
             return ga, None
@@ -349,7 +369,7 @@ class Exp(Unary):
         return r
 
     def backward(self, g):
-        return g * self.saved
+        return g * (self.saved if g.dtype.kind != "c" else self.saved.conj())
 
 
 class Log(Unary):
@@ -361,7 +381,7 @@ class Log(Unary):
         return xp_of(a).log(a)
 
     def backward(self, g):
-        return g / self.saved
+        return g / (self.saved if g.dtype.kind != "c" else self.saved.conj())
 
 
 class Sqrt(Unary):
@@ -374,7 +394,7 @@ class Sqrt(Unary):
         return r
 
     def backward(self, g):
-        return g / (2 * self.saved)
+        return g / (2 * (self.saved if g.dtype.kind != "c" else self.saved.conj()))
 
 
 class Tanh(Unary):
@@ -388,6 +408,8 @@ class Tanh(Unary):
 
     def backward(self, g):
         r = self.saved
+        if g.dtype.kind == "c":
+            r = r.conj()
         return g * (1 - r * r)
 
 
@@ -397,6 +419,10 @@ class Sigmoid(Unary):
 
     def forward(self, a):
         xp = xp_of(a)
+        if a.dtype.kind == "c":
+            r = 1 / (1 + xp.exp(-a))
+            self.saved = r
+            return r
         # numerically stable in both tails
         e = xp.exp(-xp.abs(a))
         r = xp.where(a >= 0, 1 / (1 + e), e / (1 + e)).astype(a.dtype, copy=False)
@@ -405,6 +431,8 @@ class Sigmoid(Unary):
 
     def backward(self, g):
         r = self.saved
+        if g.dtype.kind == "c":
+            r = r.conj()
         return g * r * (1 - r)
 
 
@@ -456,7 +484,12 @@ class Abs(Unary):
         return xp_of(a).abs(a)
 
     def backward(self, g):
-        return g * xp_of(g).sign(self.saved)
+        a = self.saved
+        xp = xp_of(g)
+        if a.dtype.kind == "c":          # g * z / |z|, 0 at z = 0 (PyTorch's sgn)
+            m = xp.abs(a)
+            return g * (a / xp.where(m == 0, 1, m))
+        return g * xp.sign(a)
 
 
 def _float_input(x):
@@ -529,6 +562,8 @@ class Cast(Unary):
         return a.astype(npd)
 
     def backward(self, g):
+        if g.dtype.kind == "c" and self.src.kind != "c":
+            g = g.real     # a real tensor cast to complex gets the real part, as in PyTorch
         return g.astype(self.src)
 
 
@@ -564,6 +599,9 @@ class _UnaryMath(Unary):
 
     def backward(self, g):
         a, r = self.saved
+        if g.dtype.kind == "c":
+            # holomorphic f with a real-coefficient derivative: conj(f'(a)) = f'(conj(a)), conj(f(a)) = f(conj(a))
+            a, r = a.conj(), r.conj()
         return self.df(xp_of(g), a, r, g)
 
 
@@ -819,6 +857,9 @@ _trigamma = _in64(_trigamma64)
 
 def _sign(xp, a):
     k = a.dtype.kind
+    if k == "c":                 # sgn: z / |z|, 0 at 0
+        m = xp.abs(a)
+        return a / xp.where(m == 0, 1, m)
     if k == "b":
         return a.copy()
     if k in "iu":
@@ -1418,6 +1459,8 @@ class Lerp(Node):
 
     def backward(self, g):
         d, w = self.saved
+        if g.dtype.kind == "c":
+            d, w = _cj(d), _cj(w)
         return g * (1 - w), g * w, (g * d if hasattr(w, "shape") else None)
 
 
@@ -1596,3 +1639,274 @@ Tensor.__rlshift__ = lambda self, other: bitwise_left_shift(other, self)
 Tensor.__rrshift__ = lambda self, other: bitwise_right_shift(other, self)
 Tensor.__ilshift__ = Tensor.bitwise_left_shift_
 Tensor.__irshift__ = Tensor.bitwise_right_shift_
+
+
+# =============================================================================================
+# Complex numbers: real/imag/view_as_real/view_as_complex (views), conj, angle, complex, polar.
+# Gradients follow PyTorch's convention: the gradient of a real loss L w.r.t. z = x + iy is
+# dL/dx + i dL/dy (the conjugate Wirtinger derivative, times 2), so a backward multiplies by the
+# conjugate of the local derivative. conj() returns a conjugated copy, not PyTorch's lazy conj view
+# (is_conj() is always False and resolve_conj() returns its input).
+# =============================================================================================
+def _cdtype(real_dtype):
+    """The complex dtype with the precision of a real one (float32 -> complex64, float64 -> complex128)."""
+    return np.complex128 if real_dtype == np.float64 else np.complex64
+
+
+def _to_complex_grad(g, cdt, imag):
+    """The gradient of a complex input from the gradient of its real (imag=False) or imaginary part."""
+    out = xp_of(g).zeros(g.shape, dtype=cdt)
+    if imag:
+        out.imag = g
+    else:
+        out.real = g
+    return out
+
+
+class RealPart(Unary):
+    __slots__ = ("cdt",)
+
+    def forward(self, a):
+        self.cdt = a.dtype
+        return a.real
+
+    def backward(self, g):
+        return _to_complex_grad(g, self.cdt, False)
+
+
+class ImagPart(RealPart):
+    __slots__ = ()
+
+    def forward(self, a):
+        self.cdt = a.dtype
+        return a.imag
+
+    def backward(self, g):
+        return _to_complex_grad(g, self.cdt, True)
+
+
+class ViewAsReal(Unary):
+    __slots__ = ("cdt",)
+
+    def forward(self, a):
+        self.cdt = a.dtype
+        rd = a.real.dtype
+        if a.ndim == 0:
+            return a.reshape(1).view(rd)
+        return a[..., None].view(rd)        # (..., n) complex -> (..., n, 2) real, sharing memory
+
+    def backward(self, g):
+        out = xp_of(g).empty(g.shape[:-1], dtype=self.cdt)
+        out.real = g[..., 0]
+        out.imag = g[..., 1]
+        return out
+
+
+class ViewAsComplex(Unary):
+    __slots__ = ()
+
+    def forward(self, a):
+        c = a.view(_cdtype(a.dtype))      # (..., 2) real with last stride 1 -> (..., 1) complex, same memory
+        return c.reshape(()) if a.ndim == 1 else c[..., 0]
+
+    def backward(self, g):
+        out = xp_of(g).empty(g.shape + (2,), dtype=g.real.dtype)
+        out[..., 0] = g.real
+        out[..., 1] = g.imag
+        return out
+
+
+class Conj(Unary):
+    __slots__ = ()
+
+    def forward(self, a):
+        return xp_of(a).conj(a)
+
+    def backward(self, g):
+        return xp_of(g).conj(g)
+
+
+class Angle(Unary):
+    __slots__ = ()
+    save_inputs = (0,)
+
+    def forward(self, a):
+        self.saved = a
+        xp = xp_of(a)
+        if a.dtype.kind == "c":
+            return xp.angle(a)
+        # real input: 0 for x >= 0, pi for x < 0, nan stays nan (PyTorch's rule)
+        r = xp.where(a < 0, math.pi, 0.0).astype(a.dtype, copy=False)
+        return xp.where(a != a, a, r)
+
+    def backward(self, g):
+        a = self.saved
+        xp = xp_of(g)
+        if a.dtype.kind != "c":
+            return xp.zeros_like(a)
+        # d angle = (x dy - y dx) / |z|^2: the gradient is g * i z / |z|^2, 0 at z = 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r = g * (1j * a) / (a.real * a.real + a.imag * a.imag)
+        return xp.where(a == 0, 0, r).astype(a.dtype, copy=False)
+
+
+class ComplexOf(Binary):
+    """torch.complex(real, imag)."""
+    __slots__ = ()
+    op_name = "complex"
+    promotes = False
+
+    def forward(self, a, b):
+        xp = xp_of(a)
+        shape = np.broadcast_shapes(a.shape, b.shape)
+        out = xp.empty(shape, dtype=_cdtype(a.dtype))
+        out.real = a
+        out.imag = b
+        return out
+
+    def backward(self, g):
+        return g.real, g.imag
+
+
+class Polar(Binary):
+    """torch.polar(abs, angle) = abs * (cos(angle) + i sin(angle))."""
+    __slots__ = ()
+    op_name = "polar"
+    promotes = False
+    save_inputs = (0, 1)
+
+    def forward(self, r, t):
+        xp = xp_of(r)
+        shape = np.broadcast_shapes(r.shape, t.shape)
+        out = xp.empty(shape, dtype=_cdtype(r.dtype))
+        out.real = r * xp.cos(t)
+        out.imag = r * xp.sin(t)
+        self.saved = (r, t, out)
+        return out
+
+    def backward(self, g):
+        r, t, z = self.saved
+        xp = xp_of(g)
+        c, s = xp.cos(t), xp.sin(t)
+        gr, gi = g.real, g.imag
+        # dz/dr = e^{it}, dz/dt = i z: the real gradients are Re(conj(g) * dz/d.). Like PyTorch, abs's gradient
+        # uses sgn(z) = sign(r) e^{it} (so it flips sign for a negative abs and is 0 at abs = 0)
+        return (gr * c + gi * s) * xp.sign(r), gi * z.real - gr * z.imag
+
+
+def _check_float_pair(a, b, name):
+    da, db = a._data.dtype, b._data.dtype
+    if da != db:
+        raise RuntimeError(f"{name}: Expected object of scalar type {a.dtype.name.capitalize()} but got scalar type "
+                           f"{b.dtype.name.capitalize()} for second argument")
+    if da not in (np.float32, np.float64):
+        raise RuntimeError(f"{name}: Expected both inputs to be Half, Float or Double tensors but got "
+                           f"{a.dtype.name.capitalize()} and {b.dtype.name.capitalize()}")
+
+
+@register("complex", method=False)
+def complex_(real, imag, *, out=None):
+    _check_float_pair(real, imag, "complex")
+    return _out(binary_apply(ComplexOf, real, imag), out)
+
+
+@register("polar", method=False)
+def polar(abs, angle, *, out=None):
+    _check_float_pair(abs, angle, "polar")
+    return _out(binary_apply(Polar, abs, angle), out)
+
+
+def _view_of(r, src):
+    from .movement import as_view
+    return as_view(r, src)
+
+
+@register("real", method=False)
+def real(input):
+    if input._data.dtype.kind != "c":
+        return input
+    return _view_of(apply1(RealPart, input), input)
+
+
+@register("imag", method=False)
+def imag(input):
+    if input._data.dtype.kind != "c":
+        raise RuntimeError("imag is not implemented for tensors with non-complex dtypes.")
+    return _view_of(apply1(ImagPart, input), input)
+
+
+def _set_part(getter):
+    def setter(self, value):
+        getter(self).copy_(value)
+    return setter
+
+
+Tensor.real = property(real, _set_part(real))
+Tensor.imag = property(imag, _set_part(imag))
+
+
+@register("view_as_real", method=False)
+def view_as_real(input):
+    d = input._data
+    if d.dtype.kind != "c":
+        raise RuntimeError("view_as_real is only supported for complex tensors")
+    return _view_of(apply1(ViewAsReal, input), input)
+
+
+@register("view_as_complex", method=False)
+def view_as_complex(input):
+    d = input._data
+    if d.dtype not in (np.float32, np.float64):
+        raise RuntimeError(f"view_as_complex is only supported for float and double tensors, but got a tensor of "
+                           f"scalar type: {input.dtype.name.capitalize()}")
+    if d.ndim == 0 or d.shape[-1] != 2:
+        raise RuntimeError("Tensor must have a last dimension of size 2")
+    if d.strides[-1] != d.itemsize:
+        raise RuntimeError("Tensor must have a last dimension with stride 1")
+    isz2 = 2 * d.itemsize
+    if any(st % isz2 for st in d.strides[:-1]):
+        raise RuntimeError("Tensor must have a stride divisible by 2 for all but last dimension")
+    if input._base is not None and (_data_ptr(d) - _data_ptr(input._base._data)) % isz2:
+        raise RuntimeError("Tensor must have a storage_offset divisible by 2")
+    return _view_of(apply1(ViewAsComplex, input), input)
+
+
+def _data_ptr(a):
+    return a.ctypes.data if a.__class__ is np.ndarray else a.data.ptr
+
+
+@register("conj")
+def conj(input):
+    if input._data.dtype.kind != "c":
+        return input
+    return apply1(Conj, input)
+
+
+@register("conj_physical", inplace=True)
+def conj_physical(input, *, out=None):
+    if input._data.dtype.kind != "c":
+        return _out(input, out) if out is not None else input
+    return _out(apply1(Conj, input), out)
+
+
+@register("resolve_conj", "resolve_neg")
+def resolve_conj(input):
+    """conj() materializes its result here, so nothing is ever lazily conjugated (or negated)."""
+    return input
+
+
+@register("is_conj", "is_neg")
+def is_conj(input):
+    return False
+
+
+@register("is_complex", method=False)
+def is_complex(input):
+    return input._data.dtype.kind == "c"
+
+
+@register("angle")
+def angle(input, *, out=None):
+    if input._data.dtype.kind in "iub":
+        input = _float_input(input)
+    return _out(apply1(Angle, input), out)

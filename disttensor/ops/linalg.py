@@ -51,6 +51,8 @@ class Matmul(Node):
                 return tuple(None if r is None else r.astype(dt) for r in self.backward(g.astype(_F32)))
             finally:
                 self.saved = (a, b)
+        if a.dtype.kind == "c":           # complex: g @ b^H and a^H @ g (PyTorch's conjugate convention)
+            a, b = a.conj(), b.conj()
         need_a, need_b = self._next[0] is not None, self._next[1] is not None
         if need_a and need_b and not (g.flags.c_contiguous or g.flags.f_contiguous):
             # e.g. the expanded gradient of sum(): NumPy would copy it inside each of the two GEMMs
@@ -196,6 +198,8 @@ class Outer(Node):
 
     def backward(self, g):
         a, b = self.saved
+        if g.dtype.kind == "c":
+            a, b = a.conj(), b.conj()
         return g @ b, a @ g
 
 
@@ -419,6 +423,8 @@ class Einsum(Node):
     def backward(self, g):
         xp = xp_of(g)
         arrays = self.saved
+        if g.dtype.kind == "c":   # holomorphic in every operand: the real formula on conjugated operands
+            arrays = [x.conj() if x.dtype.kind == "c" else x for x in arrays]
         grads = []
         for i, s in enumerate(self.ins):
             uniq = "".join(dict.fromkeys(s))
@@ -550,6 +556,8 @@ class Cross(Node):
         a, b = self.saved
         xp = xp_of(g)
         ax = self.axis
+        if g.dtype.kind == "c":
+            a, b = a.conj(), b.conj()
         return xp.cross(b, g, axis=ax), xp.cross(g, a, axis=ax)
 
 
@@ -643,7 +651,8 @@ class Inv(Node):
         return r
 
     def backward(self, g):
-        iT = _T(self.saved)
+        r = self.saved
+        iT = _T(r if r.dtype.kind != "c" else r.conj())
         return -(iT @ g @ iT)
 
 
@@ -665,6 +674,8 @@ class Det(Node):
     def backward(self, g):
         a, d = self.saved
         xp = xp_of(g)
+        if a.dtype.kind == "c":
+            a, d = a.conj(), d.conj()
         try:
             iT = _T(xp.linalg.inv(a))
             return (g * d)[..., None, None] * iT
@@ -738,6 +749,8 @@ class Solve(Node):
 
     def backward(self, g):
         a, x = self.saved
+        if a.dtype.kind == "c":
+            a, x = a.conj(), x.conj()
         gb = xp_of(g).linalg.solve(_T(a), g)
         return -(gb @ _T(x)), gb
 

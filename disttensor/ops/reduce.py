@@ -213,6 +213,8 @@ class Prod(Node):
     def backward(self, g):
         a, r = self.saved
         xp = xp_of(g)
+        if a.dtype.kind == "c":
+            a, r = a.conj(), r.conj()
         axis = self.axis
         gk = _keep(g, a.shape, None if axis is None else (axis,), self.keepdim)
         rk = _keep(xp.asarray(r), a.shape, None if axis is None else (axis,), self.keepdim)
@@ -726,6 +728,8 @@ class CumProd(Node):
             return g
         xp = xp_of(g)
         ax = self.axis
+        if a.dtype.kind == "c":
+            a, r = a.conj(), r.conj()
 
         rev = (slice(None),) * ax + (slice(None, None, -1),)
 

@@ -1,0 +1,29 @@
+"""OpInfos for the complex-number ops. The registry test feeds real float tensors, so each entry builds its
+complex values inside fn (complex(), view_as_complex()) and returns a real tensor; complex inputs, complex
+upstream gradients and the write-through views are tested in tests/test_complex.py."""
+from tests.ops.opinfo import OpInfo
+
+P2 = [((3, 4), (3, 4)), ((3, 1), (4,))]
+
+
+def _z(L, a, b):
+    return L.complex(a, b)
+
+
+OPS = [
+    OpInfo("complex", lambda L, a, b: L.view_as_real(_z(L, a, b) ** 2), P2),
+    OpInfo("real", lambda L, a, b: L.real(_z(L, a, b) * _z(L, b, a)), P2),
+    OpInfo("imag", lambda L, a, b: L.imag(_z(L, a, b) * _z(L, b, a)), P2),
+    OpInfo("polar", lambda L, a, b: L.view_as_real(L.polar(a, b) ** 2), P2, domain=(0.1, 2.0)),
+    OpInfo("angle", lambda L, a, b: L.angle(_z(L, a, b) * _z(L, b, a)), P2, domain=(0.3, 2.0)),
+    OpInfo("angle", lambda L, a: L.angle(a), [((3, 4),)]),
+    OpInfo("conj", lambda L, a, b: L.view_as_real(L.conj(_z(L, a, b)) * _z(L, b, a)), P2),
+    OpInfo("conj_physical", lambda L, a, b: L.view_as_real(L.conj_physical(_z(L, a, b) ** 2)), P2),
+    OpInfo("resolve_conj", lambda L, a, b: (L.resolve_conj(L.conj(_z(L, a, b))) * _z(L, b, a)).imag, P2,
+           covers=["resolve_neg"]),
+    OpInfo("is_conj", lambda L, a: a * (2.0 if L.is_complex(L.complex(a, a)) and not L.is_complex(a) else 1.0)
+           * (3.0 if L.is_conj(a) or L.is_neg(a) else 1.0), [((3, 4),)], covers=["is_neg", "is_complex"]),
+    OpInfo("view_as_real", lambda L, a, b: L.view_as_real(_z(L, a, b) * _z(L, a, b)), P2),
+    OpInfo("view_as_complex", lambda L, a: L.view_as_real(L.view_as_complex(a) ** 3), [((3, 4, 2),), ((2,),)],
+           noncontig=False),
+]
