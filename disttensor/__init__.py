@@ -65,6 +65,7 @@ from . import cuda  # noqa: F401
 
 globals().update(_ops.FUNCTIONS)
 del _ops
+from ._config import *  # noqa: F401,F403  (set_default_device, result_type, FloatTensor, ...)
 
 __version__ = "0.1.0"
 
@@ -101,10 +102,6 @@ def numel(t):
 
 def is_floating_point(t):
     return t.is_floating_point()
-
-
-def use_deterministic_algorithms(mode, warn_only=False):
-    pass
 
 
 def set_num_threads(n):

@@ -132,7 +132,10 @@ def promote_types(a, b):
         return a
     ca, cb = _category(a), _category(b)
     if ca != cb:
-        return a if ca > cb else b
+        hi, lo = (a, b) if ca > cb else (b, a)
+        if ca + cb == 5 and lo is float64:   # complex64 with float64 keeps float64's precision
+            return complex128
+        return hi
     if ca == 2 and {a, b} == {float16, bfloat16}:
         return float32
     if ca == 1 and {a, b} == {uint8, int8}:
@@ -154,7 +157,7 @@ def result_type_scalar(t, scalar):
     if isinstance(scalar, builtins.float):
         return t if c >= 2 else _default_float
     if isinstance(scalar, builtins.complex):
-        return t if c == 3 else complex64
+        return t if c == 3 else (complex128 if t is float64 else complex64)
     return t
 
 

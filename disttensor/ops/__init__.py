@@ -3,6 +3,7 @@ from . import elementwise, reduce, movement, linalg, creation  # noqa: F401
 from . import nn_conv, nn_pool  # noqa: F401
 from . import indexing  # noqa: F401
 from . import nn_activation, nn_loss, nn_norm, nn_misc  # noqa: F401
+from . import extra_math  # noqa: F401
 from ._registry import FUNCTIONS, METHODS  # noqa: F401
 from ..tensor import Tensor
 

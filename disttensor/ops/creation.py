@@ -12,6 +12,7 @@ from ._apply import apply1
 from ._registry import register
 
 _np_default = None
+_default_device = None   # set by disttensor.set_default_device: where factories without device= create
 
 
 def _xp(device):
@@ -19,6 +20,8 @@ def _xp(device):
 
 
 def _finish(arr, device, requires_grad):
+    if device is None:
+        device = _default_device
     if device is not None:
         dev = _device(device)
         if dev.type != "cpu":
@@ -136,6 +139,8 @@ def from_numpy(ndarray):
 
 
 def _filled(fill, size, dtype, device, requires_grad, name):
+    if device is None:
+        device = _default_device
     npd = _dtype.np_dtype(dtype) if dtype is not None else None
     if npd is None:
         if fill is None or isinstance(fill, builtins.float) or fill in (0, 1) and name != "full":
@@ -242,7 +247,7 @@ def eye(n, m=None, *, dtype=None, device=None, requires_grad=False, out=None):
 
 # ---- random ------------------------------------------------------------------------------------
 def _rng(device, generator):
-    return generator_for(device, generator)
+    return generator_for(device if device is not None else _default_device, generator)
 
 
 @register("rand", method=False)
