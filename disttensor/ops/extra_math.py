@@ -58,7 +58,7 @@ def histc(input, bins=100, min=0, max=0, *, out=None):
         raise RuntimeError("torch.histc: max must be larger than min")
     flat = a.reshape(-1)
     npd = a.dtype
-    lo_a, hi_a = np.asarray(lo).astype(npd), np.asarray(hi).astype(npd)
+    lo_a, hi_a = npd.type(lo), npd.type(hi)
     vals = flat[(flat >= lo_a) & (flat <= hi_a)]
     idx = ((vals - lo_a) / (hi_a - lo_a) * npd.type(bins)).astype(np.int64)
     idx = xp.minimum(idx, bins - 1)

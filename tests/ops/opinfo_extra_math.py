@@ -7,6 +7,11 @@ from tests.ops.opinfo import OpInfo
 _NO_INPUT = dict(make=lambda rng: [[]], grad=False, noncontig=False)
 
 
+def _dev(L):
+    """The device constants go to: cpu here, cuda under tests/test_fake_cuda.py (its L.zeros defaults there)."""
+    return L.zeros(0).device
+
+
 def _distinct(rng):
     """Coordinates with distinct, increasing values (x for trapezoid / gradient)."""
     return np.cumsum(rng.uniform(0.3, 1.0, size=5))
@@ -43,15 +48,15 @@ OPS = [
     OpInfo("gradient", lambda L, a, x: L.gradient(a, spacing=(x,), dim=0)[0],
            make=lambda rng: [[rng.uniform(-2, 2, (5, 2)), _distinct(rng)]]),
     OpInfo("frombuffer", lambda L: L.frombuffer(bytearray(np.arange(6, dtype=np.float32).tobytes()),
-                                                dtype=L.float32, offset=4, count=3), **_NO_INPUT),
-    OpInfo("hann_window", lambda L: L.hann_window(8), **_NO_INPUT),
-    OpInfo("hann_window", lambda L: L.hann_window(7, periodic=False, dtype=L.float64), **_NO_INPUT),
-    OpInfo("hamming_window", lambda L: L.hamming_window(9, False, alpha=0.5, beta=0.4), **_NO_INPUT),
-    OpInfo("hamming_window", lambda L: L.hamming_window(6), **_NO_INPUT),
-    OpInfo("bartlett_window", lambda L: L.bartlett_window(7), **_NO_INPUT),
-    OpInfo("bartlett_window", lambda L: L.bartlett_window(6, periodic=False), **_NO_INPUT),
-    OpInfo("blackman_window", lambda L: L.blackman_window(10), **_NO_INPUT),
-    OpInfo("blackman_window", lambda L: L.blackman_window(5, periodic=False, dtype=L.float64), **_NO_INPUT),
-    OpInfo("kaiser_window", lambda L: L.kaiser_window(9), **_NO_INPUT),
-    OpInfo("kaiser_window", lambda L: L.kaiser_window(8, False, beta=5.0, dtype=L.float64), **_NO_INPUT),
+                                                dtype=L.float32, offset=4, count=3).to(_dev(L)), **_NO_INPUT),
+    OpInfo("hann_window", lambda L: L.hann_window(8, device=_dev(L)), **_NO_INPUT),
+    OpInfo("hann_window", lambda L: L.hann_window(7, periodic=False, dtype=L.float64, device=_dev(L)), **_NO_INPUT),
+    OpInfo("hamming_window", lambda L: L.hamming_window(9, False, alpha=0.5, beta=0.4, device=_dev(L)), **_NO_INPUT),
+    OpInfo("hamming_window", lambda L: L.hamming_window(6, device=_dev(L)), **_NO_INPUT),
+    OpInfo("bartlett_window", lambda L: L.bartlett_window(7, device=_dev(L)), **_NO_INPUT),
+    OpInfo("bartlett_window", lambda L: L.bartlett_window(6, periodic=False, device=_dev(L)), **_NO_INPUT),
+    OpInfo("blackman_window", lambda L: L.blackman_window(10, device=_dev(L)), **_NO_INPUT),
+    OpInfo("blackman_window", lambda L: L.blackman_window(5, periodic=False, dtype=L.float64, device=_dev(L)), **_NO_INPUT),
+    OpInfo("kaiser_window", lambda L: L.kaiser_window(9, device=_dev(L)), **_NO_INPUT),
+    OpInfo("kaiser_window", lambda L: L.kaiser_window(8, False, beta=5.0, dtype=L.float64, device=_dev(L)), **_NO_INPUT),
 ]
