@@ -72,7 +72,10 @@ def get_default_device():
         return _device("cpu")
     if dev.type == "cuda" and dev.index is None:
         from . import cuda
-        return _device(f"cuda:{cuda.current_device()}")
+        try:
+            return _device(f"cuda:{cuda.current_device()}")
+        except RuntimeError:   # no GPU here: report the device as it was set
+            return dev
     return dev
 
 
@@ -190,7 +193,9 @@ def _combine_categories(higher, lower):
     if higher.is_complex:
         return higher
     if lower.is_complex:
-        return higher.to_complex() if higher.is_floating_point else lower
+        if higher.is_floating_point:   # float16/bfloat16 -> complex64 (disttensor has no complex32)
+            return _dtype.complex128 if higher is _dtype.float64 else _dtype.complex64
+        return lower
     if higher.is_floating_point:
         return higher
     if higher is _dtype.bool or lower.is_floating_point:
