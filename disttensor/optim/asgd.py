@@ -14,6 +14,7 @@ _UNSET = -1.0  # eta before the first step: the group's lr at that step (as torc
 
 
 class ASGD(_NoKernel, Optimizer):
+    _setstate_defaults = dict(foreach=None, maximize=False, differentiable=False, capturable=False)
     _extra_scalars = (("eta", _UNSET), ("mu", 1.0))
 
     def __init__(self, params, lr=1e-2, lambd=1e-4, alpha=0.75, t0=1e6, weight_decay=0, foreach=None,
@@ -23,14 +24,6 @@ class ASGD(_NoKernel, Optimizer):
         defaults = dict(lr=lr, lambd=lambd, alpha=alpha, t0=t0, weight_decay=weight_decay, foreach=foreach,
                         maximize=maximize, differentiable=differentiable, capturable=capturable)
         super().__init__(params, defaults)
-
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("foreach", None)
-            group.setdefault("maximize", False)
-            group.setdefault("differentiable", False)
-            group.setdefault("capturable", False)
 
     def _buffers(self, group):
         return ("ax",)

@@ -148,8 +148,14 @@ class Optimizer:
     def __getstate__(self):
         return {"defaults": self.defaults, "state": self.state, "param_groups": self.param_groups}
 
+    # group options that older pickles may lack, filled in on unpickling (as PyTorch's optimizers do)
+    _setstate_defaults = {}
+
     def __setstate__(self, state):
         self.__dict__.update(state)
+        for group in self.param_groups:
+            for k, v in self._setstate_defaults.items():
+                group.setdefault(k, v)
         self._buckets = {}
         self._step_pre_hooks = OrderedDict()
         self._step_post_hooks = OrderedDict()

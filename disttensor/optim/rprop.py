@@ -18,6 +18,7 @@ class _NoKernel:
 
 
 class Rprop(_NoKernel, Optimizer):
+    _setstate_defaults = dict(foreach=None, maximize=False, differentiable=False, capturable=False)
     def __init__(self, params, lr=1e-2, etas=(0.5, 1.2), step_sizes=(1e-6, 50), *, capturable=False,
                  foreach=None, maximize=False, differentiable=False):
         _check_lr(lr)
@@ -25,14 +26,6 @@ class Rprop(_NoKernel, Optimizer):
         defaults = dict(lr=lr, etas=etas, step_sizes=step_sizes, foreach=foreach, maximize=maximize,
                         differentiable=differentiable, capturable=capturable)
         super().__init__(params, defaults)
-
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("foreach", None)
-            group.setdefault("maximize", False)
-            group.setdefault("differentiable", False)
-            group.setdefault("capturable", False)
 
     def _buffers(self, group):
         return ("prev", "step_size")

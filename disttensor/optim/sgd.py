@@ -6,6 +6,7 @@ __all__ = ["SGD"]
 
 class SGD(Optimizer):
     _step_in_state = False
+    _setstate_defaults = dict(nesterov=False, maximize=False)
 
     def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, *,
                  maximize=False, foreach=None, differentiable=False, fused=None):
@@ -19,12 +20,6 @@ class SGD(Optimizer):
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
         super().__init__(params, defaults)
-
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("nesterov", False)
-            group.setdefault("maximize", False)
 
     def _buffers(self, group):
         return ("momentum_buffer",) if group["momentum"] != 0 else ()

@@ -384,3 +384,29 @@ def test_views_of_foreign_storage_stay_aliased():
     o2.step()
     assert a._data.base is not base1 and a._data.base is b._data.base  # flattened again, into o2's buffer
     np.testing.assert_allclose(a.detach().numpy(), 0.8, rtol=1e-6)
+
+
+@pytest.mark.parametrize("name, missing", [("SGD", ("nesterov", "maximize")), ("Adam", ("amsgrad", "maximize")),
+                                           ("Rprop", ("maximize", "foreach")), ("ASGD", ("capturable",))])
+def test_unpickling_fills_group_options_older_pickles_lack(name, missing):
+    """Like torch's optimizers, __setstate__ fills in the group options an older pickle lacks; the copy then
+    steps exactly as the original."""
+    import copy
+    p = dt.ones(3, requires_grad=True)
+    opt = getattr(optim, name)([p], lr=0.1)
+    state = opt.__getstate__()
+    for g in state["param_groups"]:
+        for k in missing:
+            del g[k]
+    clone = object.__new__(type(opt))
+    clone.__setstate__(copy.deepcopy(state))
+    ref = getattr(torch.optim, name)([torch.ones(3, requires_grad=True)], lr=0.1)
+    for k in missing:
+        assert clone.param_groups[0][k] == ref.param_groups[0][k], k
+    q = clone.param_groups[0]["params"][0]
+    q.grad = dt.full((3,), 0.5)
+    clone.step()
+    rp = ref.param_groups[0]["params"][0]
+    rp.grad = torch.full((3,), 0.5)
+    ref.step()
+    np.testing.assert_allclose(q.detach().numpy(), rp.detach().numpy(), rtol=1e-6)
