@@ -502,30 +502,12 @@ def multigammaln(input, p, *, out=None):
     return r if out is None else _out(r, out)
 
 
-class _XLog1pY(Binary):
-    """x * log1p(y), 0 where x == 0 (unless y is nan)."""
+class _XLog1pY(_ew.XLogY):
+    """x * log1p(y), 0 where x == 0 (unless y is nan): xlogy with log1p."""
     __slots__ = ()
     op_name = "xlog1py"
-    float_result = True
-    save_inputs = (0, 1)
-
-    def forward(self, a, b):
-        a, b = _float_args(a, b)
-        self.saved = (a, b)
-        xp = _xp2(a, b)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            r = a * xp.log1p(b)
-            return xp.where((xp.asarray(a) == 0) & ~xp.isnan(b), 0, r)
-
-    def backward(self, g):
-        a, b = self.saved
-        xp = xp_of(g)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            # torch: xlog1py(grad, other).masked_fill((self == 0) & (other <= -1), 0)
-            ga = xp.where(((g == 0) & ~xp.isnan(b)) | ((xp.asarray(a) == 0) & (xp.asarray(b) <= -1)), 0,
-                          g * xp.log1p(b))
-            gb = g * a / (1 + b)
-        return ga, gb
+    log = "log1p"
+    pole = -1.0
 
 
 class _Zeta(Binary):

@@ -244,9 +244,6 @@ def test_grad_through_real_and_imag_views():
     _check(lambda L, t: L.conj(t).imag * t.real, [z], "complex128")
 
 
-@pytest.mark.xfail(strict=True, reason="known gap: the view-rebasing of in-place writes (ops/indexing.py) maps a "
-                   "real view to whole complex elements of its base, so a write through .real/.imag under autograd "
-                   "gets wrong gradients")
 def test_inplace_write_through_real_view_with_grad():
     # a write through .real of a non-leaf complex tensor: the base's history includes it (torch's CopySlices)
     rng = np.random.default_rng(10)
@@ -259,3 +256,145 @@ def test_inplace_write_through_real_view_with_grad():
         return y * y
 
     _check(fn, [z0, w0], "complex128")
+
+
+# ---- in-place writes through real views of a complex base (and complex views of a real base) under autograd ----
+# The base's history records the write (torch's CopySlices); positions of a real view count the real numbers of
+# view_as_real(base), so a write to .real leaves the gradient of the imaginary parts alone.
+VIEWS = {
+    "real": lambda L, y: y.real,
+    "imag": lambda L, y: y.imag,
+    "var_re": lambda L, y: L.view_as_real(y)[..., 0],
+    "var_im": lambda L, y: L.view_as_real(y)[..., 1],
+    "var_all": lambda L, y: L.view_as_real(y),
+    "real_strided": lambda L, y: y.real[1:, ::2],
+    "imag_of_slice": lambda L, y: y[1].imag,
+}
+WRITES = {
+    "add_": lambda v, w: v.add_(w),
+    "mul_": lambda v, w: v.mul_(w),
+    "copy_": lambda v, w: v.copy_(w),
+    "fill_": lambda v, w: v.fill_(2.5),
+    "zero_": lambda v, w: v.zero_(),
+    "setitem": lambda v, w: v.__setitem__(0, w[0] * 3),
+}
+
+
+@pytest.mark.parametrize("write", sorted(WRITES))
+@pytest.mark.parametrize("view", sorted(VIEWS))
+def test_write_through_real_view_grads(view, write):
+    rng = np.random.default_rng(11)
+    z0 = _arr(rng, (3, 4), "complex128")
+
+    def fn(L, z, w):
+        y = z * 1
+        v = VIEWS[view](L, y)
+        ww = w[0, :v.shape[0]] if v.dim() == 1 else w[:v.shape[0], :v.shape[1]]   # a value shaped like v
+        WRITES[write](v, ww.unsqueeze(-1) if v.dim() == 3 else ww)
+        return y * y + v.sum()          # the base's new history and the written view's
+
+    _check(fn, [z0, _arr(rng, (3, 4), "float64")], "complex128")
+
+
+def test_write_through_real_view_of_complex64():
+    rng = np.random.default_rng(12)
+
+    def fn(L, z, w):
+        y = z * 1
+        L.view_as_real(y)[..., 1].mul_(w)
+        return L.exp(y)
+
+    _check(fn, [_arr(rng, (2, 3), "complex64"), _arr(rng, (2, 3), "float32")], "complex64")
+
+
+def test_sibling_views_see_a_write_through_a_real_view():
+    # views taken before the write are re-derived from the base's new history when next used
+    rng = np.random.default_rng(13)
+
+    def fn(L, z, w):
+        y = z * 1
+        re, im, pairs = y.real, y.imag, L.view_as_real(y)
+        im.mul_(w)
+        return re * im + pairs[..., 1] * 2 + y.abs()
+
+    _check(fn, [_arr(rng, (3, 4), "complex128"), _arr(rng, (3, 4), "float64")], "float64")
+
+
+def test_write_through_complex_view_of_real_base():
+    rng = np.random.default_rng(14)
+
+    def fn(L, f, w):
+        y = f * 1
+        c = L.view_as_complex(y)
+        c.mul_(w)
+        c[1] = w[0] * (1 - 2j)
+        c.imag.add_(3)
+        return y * y
+
+    _check(fn, [_arr(rng, (3, 4, 2), "float64"), _arr(rng, (4,), "complex128")], "float64")
+
+
+def test_setitem_through_view_broadcasts_value_grad():
+    # the value's gradient has the shape of view[idx] (then is summed down to the value's shape)
+    rng = np.random.default_rng(15)
+
+    def fn(L, x, w):
+        y = x * 1
+        v = y[:, 1:]
+        v[...] = w * 2
+        v.real[0] = w[:1]
+        return y * y
+
+    _check(fn, [_arr(rng, (3, 4), "complex128"), _arr(rng, (3,), "float64")], "complex128")
+
+
+# ---- a real input of a complex result gets the real part of the gradient (engine), without ComplexWarning ----
+REAL_INTO_COMPLEX = {
+    "setitem": lambda L, z, w: _setitem_copy(z, 0, w[0] * 2),
+    "setitem_slice": lambda L, z, w: _setitem_copy(z, slice(1, None), w[1:]),
+    "setitem_view": lambda L, z, w: _setitem_copy(z, slice(None), w, view=True),
+}
+
+
+def _setitem_copy(z, idx, value, view=False):
+    y = z * 1
+    (y[1:] if view else y)[idx] = value[1:] if view else value
+    return y
+
+
+@pytest.mark.parametrize("name", sorted(REAL_INTO_COMPLEX))
+def test_real_value_written_into_complex_gets_real_grad(name):
+    import warnings
+    rng = np.random.default_rng(16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")      # the gradient is cut to its real part, not cast with ComplexWarning
+        _check(lambda L, z, w: REAL_INTO_COMPLEX[name](L, z, w) * (1 + 2j),
+               [_arr(rng, (3,), "complex128"), _arr(rng, (3,), "float64")], "complex128")
+
+
+# ---- var / std / norms of complex inputs are real: sums of |z - mean|^2 and of |z|^p -------------------------
+REAL_REDUCTIONS = {
+    "var": lambda L, z: z.var(1), "var_all": lambda L, z: L.var(z), "std": lambda L, z: z.std(0),
+    "std_all_c0": lambda L, z: L.std(z, correction=0), "var_keepdim": lambda L, z: z.var(1, keepdim=True),
+    "var_mean": lambda L, z: L.var_mean(z, 0)[0], "std_mean": lambda L, z: L.std_mean(z, 1)[0],
+    "var_mean_mean": lambda L, z: L.var_mean(z, 0)[1], "norm": lambda L, z: z.norm(),
+    "norm_dim": lambda L, z: L.norm(z, dim=1), "norm_p1": lambda L, z: z.norm(1, dim=0),
+    "norm_p3": lambda L, z: z.norm(3), "norm_inf": lambda L, z: z.norm(float("inf"), dim=1),
+    "vector_norm": lambda L, z: L.linalg.vector_norm(z), "vector_norm_p": lambda L, z: L.linalg.vector_norm(z, 2.5, 1),
+    "vector_norm_ninf": lambda L, z: L.linalg.vector_norm(z, float("-inf"), 0),
+    "linalg_norm": lambda L, z: L.linalg.norm(z, dim=0), "matrix_fro": lambda L, z: L.linalg.matrix_norm(z),
+    "matrix_1": lambda L, z: L.linalg.matrix_norm(z, 1), "matrix_inf": lambda L, z: L.linalg.matrix_norm(z, float("inf")),
+}
+
+
+@pytest.mark.parametrize("dtype", CDT)
+@pytest.mark.parametrize("name", sorted(REAL_REDUCTIONS))
+def test_var_std_norm_of_complex(name, dtype):
+    rng = np.random.default_rng(17)
+    _check(REAL_REDUCTIONS[name], [_arr(rng, (3, 4), dtype)], dtype)
+
+
+def test_norm_inf_of_nan_has_zero_grad():
+    x0 = np.array([np.nan, 1.0, -2.0, 0.0])
+    _check(lambda L, x: x.norm(float("inf")), [x0], "float64")
+    _check(lambda L, x: L.linalg.vector_norm(x, float("-inf")), [x0], "float64")

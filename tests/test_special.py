@@ -190,6 +190,24 @@ def test_xlogy_xlog1py(name, dtype):
     _binary_pair(name, 0.0, np.r_[b2, np.nan], dtype, False, False, rtol, 0)
 
 
+@pytest.mark.parametrize("name", ["xlogy", "xlog1py"])
+def test_xlogy_xlog1py_grads_at_the_pole(name):
+    # one implementation for both (the log and its pole are parameters): the masks of x == 0, y <= pole, a zero
+    # upstream gradient and nan must follow torch's formulas for each
+    pole = 0.0 if name == "xlogy" else -1.0
+    a = np.array([0.0, 0.0, 0.0, 1.0, 2.0, 0.0, -1.5, 0.0, 3.0])
+    b = pole + np.array([0.0, -1.0, 0.5, 0.0, -0.5, np.nan, 2.0, 1.0, np.inf])
+    g = np.array([1.0, -2.0, 0.5, 1.5, 1.0, 1.0, 0.0, 0.0, 2.0])
+    ta, tb = (torch.tensor(v, requires_grad=True) for v in (a, b))
+    da, db = (dt.tensor(v, requires_grad=True) for v in (a, b))
+    rt, rd = getattr(torch.special, name)(ta, tb), getattr(S, name)(da, db)
+    _close(rd, rt, 1e-14, 0, f"{name} values")
+    rt.backward(torch.tensor(g))
+    rd.backward(dt.tensor(g))
+    _close(da.grad, ta.grad, 1e-14, 0, f"{name} grad input")
+    _close(db.grad, tb.grad, 1e-14, 0, f"{name} grad other")
+
+
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_zeta(dtype):
     rtol = 1e-13 if dtype == "float64" else 1e-5

@@ -1525,28 +1525,33 @@ class LogAddExp2(LogAddExp):
 
 
 class XLogY(Binary):
-    """x * log(y), 0 where x == 0 (unless y is nan)."""
+    """x * log(y), 0 where x == 0 (unless y is nan). Subclasses change the log: special.xlog1py uses log1p,
+    whose pole is at y = -1."""
     __slots__ = ()
     op_name = "xlogy"
     float_result = True
     save_inputs = (0, 1)
+    log = "log"         # the array module's function
+    pole = 0.0          # log(y) is -inf at y = pole: d log / dy = 1 / (y - pole)
 
     def forward(self, a, b):
         a, b = _float_args(a, b)
         self.saved = (a, b)
         xp = _xp2(a, b)
         with np.errstate(divide="ignore", invalid="ignore"):
-            r = a * xp.log(b)
+            r = a * getattr(xp, self.log)(b)
             r = xp.where((xp.asarray(a) == 0) & ~xp.isnan(b), 0, r)
         return r
 
     def backward(self, g):
         a, b = self.saved
         xp = xp_of(g)
+        p = self.pole
         with np.errstate(divide="ignore", invalid="ignore"):
-            # torch: xlogy(grad, other).masked_fill((self == 0) & (other <= 0), 0)
-            ga = xp.where(((g == 0) & ~xp.isnan(b)) | ((xp.asarray(a) == 0) & (xp.asarray(b) <= 0)), 0, g * xp.log(b))
-            gb = g * a / b
+            # torch: xlogy(grad, other).masked_fill((self == 0) & (other <= pole), 0)
+            ga = xp.where(((g == 0) & ~xp.isnan(b)) | ((xp.asarray(a) == 0) & (xp.asarray(b) <= p)), 0,
+                          g * getattr(xp, self.log)(b))
+            gb = g * a / (b - p if p else b)
         return ga, gb
 
 

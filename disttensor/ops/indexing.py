@@ -235,32 +235,68 @@ class SetItem(Node):
 
 
 class SetFlat(Node):
-    """A write through a view, seen from the base: the base's flat positions `pos` get the value."""
-    __slots__ = ("pos",)
+    """A write through a view, seen from the base (PyTorch's CopySlices): the base's flat positions `pos` get
+    the value, whose gradient has the shape `vshape` of view[idx]. With `split`, view and base differ in kind
+    (.real/.imag/view_as_real of a complex base, view_as_complex of a real one): positions then count the real
+    numbers of view_as_real(base), and a complex view's positions end in a (re, im) axis."""
+    __slots__ = ("pos", "vshape", "split")
 
-    def forward(self, base, v, pos, view_arr, idx):
-        self.pos = pos
+    def forward(self, base, v, pos, view_arr, idx, split=False):
+        self.pos, self.vshape, self.split = pos.reshape(-1), pos.shape, split
         iset(view_arr, idx, v)
         return base
 
     def backward(self, g):
         ga = g.copy()
-        ga.reshape(-1)[self.pos] = 0
-        return ga, g.reshape(-1)[self.pos]
+        gu, gau = (_units(g), _units(ga)) if self.split and g.dtype.kind == "c" else (g, ga)
+        gau.reshape(-1)[self.pos] = 0
+        gv = gu.reshape(-1)[self.pos].reshape(self.vshape)
+        if self.split and g.dtype.kind != "c":      # a complex view of a real base: (re, im) pairs -> complex
+            gv = _from_units(gv)
+        return ga, gv
 
 
 class ViewFromBase(Node):
-    """The view (elements at flat positions `pos` of its base) after the base's history was rebased."""
-    __slots__ = ("pos", "shape")
+    """The view (elements at flat positions `pos` of its base) after the base's history was rebased; `split`
+    as in SetFlat."""
+    __slots__ = ("pos", "shape", "split", "bdt")
 
-    def forward(self, base, pos, view_arr):
-        self.pos, self.shape = pos, base.shape
+    def forward(self, base, pos, view_arr, split=False):
+        self.pos, self.shape, self.split, self.bdt = pos, base.shape, split, base.dtype
         return view_arr
 
     def backward(self, g):
-        full = xp_of(g).zeros(self.shape, dtype=g.dtype)
-        full.reshape(-1)[self.pos] = g.reshape(-1)
+        xp = xp_of(g)
+        if not self.split:
+            full = xp.zeros(self.shape, dtype=g.dtype)
+            full.reshape(-1)[self.pos] = g.reshape(-1)
+            return full
+        full = xp.zeros(self.shape, dtype=self.bdt)
+        fu = _units(full) if full.dtype.kind == "c" else full
+        fu.reshape(-1)[self.pos] = (_units(g) if g.dtype.kind == "c" else g).reshape(-1)
         return full
+
+
+def _units(a):
+    """A complex array as its real numbers: view_as_real's (..., 2) array of real and imaginary parts, same
+    memory."""
+    rd = a.real.dtype
+    return a.reshape(1).view(rd) if a.ndim == 0 else a[..., None].view(rd)
+
+
+def _from_units(u):
+    """(..., 2) real and imaginary parts -> the complex array (a copy)."""
+    cdt = np.complex128 if u.dtype == np.float64 else np.complex64
+    return xp_of(u).ascontiguousarray(u).view(cdt)[..., 0]
+
+
+def _view_positions(view_arr, base_arr):
+    """(positions of view_arr's elements in base_arr, split). split: one is complex and the other real, so
+    positions count real numbers (see SetFlat)."""
+    vc, bc = view_arr.dtype.kind == "c", base_arr.dtype.kind == "c"
+    if vc == bc:
+        return _positions_in_base(view_arr, base_arr), False
+    return _positions_in_base(_units(view_arr) if vc else view_arr, _units(base_arr) if bc else base_arr), True
 
 
 def _ptr(a):
@@ -391,24 +427,26 @@ def regenerate_view(t):
         return
     if t._data.size == 0:
         return
-    pos = _positions_in_base(t._data, base._data)
-    v = apply(ViewFromBase, base, pos=pos.reshape(-1), view_arr=t._data)
+    pos, split = _view_positions(t._data, base._data)
+    v = apply(ViewFromBase, base, pos=pos.reshape(-1), view_arr=t._data, split=split)
     t.grad_fn = v.grad_fn
     t.requires_grad = True
 
 
 def _setitem_view(view, base, idx, value):
-    pos = _positions_in_base(view._data, base._data)
-    sel = iget(pos, idx)
-    if sel.ndim == 0:
-        sel = sel.reshape(1)
+    va = view._data
+    pos, split = _view_positions(va, base._data)
+    if split and va.dtype.kind == "c":      # a complex view of a real base: select whole (re, im) pairs
+        sel = xp_of(pos).stack([iget(pos[..., 0], idx), iget(pos[..., 1], idx)], -1)
+    else:
+        sel = iget(pos, idx)
     old = _new_tensor(base._data)
     old.grad_fn = base.grad_fn
     old.requires_grad = base.requires_grad
-    r = apply(SetFlat, old, value, pos=sel.reshape(-1) if sel.ndim else sel, view_arr=view._data, idx=idx)
+    r = apply(SetFlat, old, value, pos=sel, view_arr=va, idx=idx, split=split)
     base.grad_fn = r.grad_fn
     base.requires_grad = True
-    v = apply(ViewFromBase, base, pos=pos.reshape(-1), view_arr=view._data)
+    v = apply(ViewFromBase, base, pos=pos.reshape(-1), view_arr=va, split=split)
     view.grad_fn = v.grad_fn
     view.requires_grad = True
 

@@ -1058,25 +1058,26 @@ class VectorNorm(Node):
             r = xp.asarray(r).astype(a.dtype, copy=False)
             self.saved = (a, r)
             return r
-        x = xp.abs(a)
+        x = xp.abs(a)               # real (|z| for complex a): so is the norm
         if ord == 2:
             r = xp.sqrt((x * x).sum(axis=axes, keepdims=keepdim))
         elif ord == 1:
             r = x.sum(axis=axes, keepdims=keepdim)
         elif ord == float("inf"):
-            r = x.max(axis=axes, keepdims=keepdim) if x.size else xp.zeros(_red_shape(a.shape, axes, keepdim), a.dtype)
+            r = x.max(axis=axes, keepdims=keepdim) if x.size else xp.zeros(_red_shape(a.shape, axes, keepdim), x.dtype)
         elif ord == float("-inf"):
             r = x.min(axis=axes, keepdims=keepdim)
         elif ord == 0:
-            r = (x != 0).sum(axis=axes, keepdims=keepdim).astype(a.dtype)
+            r = (x != 0).sum(axis=axes, keepdims=keepdim).astype(x.dtype)
         else:
             r = ((x ** ord).sum(axis=axes, keepdims=keepdim)) ** (1.0 / ord)
-        r = xp.asarray(r).astype(a.dtype, copy=False)
+        r = xp.asarray(r).astype(x.dtype, copy=False)
         self.saved = (a, r)
         return r
 
     def backward(self, g):
         from .reduce import expand_back
+        from .elementwise import _sign
         a, r = self.saved
         xp = xp_of(g)
         if self.ord == 2 and self.axes is None:   # r is one number: one pass over a
@@ -1088,16 +1089,18 @@ class VectorNorm(Node):
         with np.errstate(divide="ignore", invalid="ignore"):
             if o == 2:
                 return xp.where(re == 0, 0, ge * a / re)
-            if o == 1:
-                return ge * xp.sign(a)
             if o == 0:
                 return xp.zeros_like(a)
+            # d|z| = sgn(z): z / |z| for complex z (PyTorch's convention), the sign for real z
+            sg = xp.sign(a) if a.dtype.kind != "c" else _sign(xp, a)
+            if o == 1:
+                return ge * sg
             if o in (float("inf"), float("-inf")):
                 hit = (xp.abs(a) == re)
                 cnt = expand_back(hit.sum(axis=self.axes, keepdims=self.keepdim), self.shape, self.axes, self.keepdim)
-                return ge * xp.sign(a) * hit / cnt
+                return xp.where(hit, ge * sg, 0) / xp.maximum(cnt, 1)   # a nan norm hits nothing: 0 (PyTorch)
             x = xp.abs(a)
-            return xp.where(re == 0, 0, ge * xp.sign(a) * x ** (o - 1) / re ** (o - 1))
+            return xp.where(re == 0, 0, ge * sg * x ** (o - 1) / re ** (o - 1))
 
 
 def _red_shape(shape, axes, keepdim):

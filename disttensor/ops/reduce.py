@@ -484,7 +484,10 @@ class Var(Node):
         n = a.size if axes is None else math.prod([a.shape[i] for i in axes])
         dof = n - correction
         diff = a - a.sum(axis=axes, keepdims=True) / (n or 1)
-        ss = (diff * diff).sum(axis=axes, keepdims=keepdim)
+        if diff.dtype.kind == "c":     # |diff|^2: the variance of a complex tensor is real, as in PyTorch
+            ss = (diff.real * diff.real + diff.imag * diff.imag).sum(axis=axes, keepdims=keepdim)
+        else:
+            ss = (diff * diff).sum(axis=axes, keepdims=keepdim)
         if dof > 0:
             v = ss / dof
         else:                      # inf (or nan for 0/0) like PyTorch, without NumPy's warning
@@ -495,7 +498,8 @@ class Var(Node):
         r = xp_of(v).sqrt(v) if is_std else v
         self.axes, self.keepdim, self.dof, self.is_std = axes, keepdim, dof, is_std
         self.saved = (diff, r)
-        return r if r.dtype == a.dtype else r.astype(a.dtype)
+        rd = a.real.dtype
+        return r if r.dtype == rd else r.astype(rd)
 
     def backward(self, g):
         diff, r = self.saved
@@ -598,51 +602,6 @@ def logsumexp(input, dim=None, keepdim=False, *, out=None):
     return r if out is None else _out(r, out)
 
 
-class VectorNorm(Node):
-    __slots__ = ("p", "axes", "keepdim")
-    save_inputs = (0,)
-    save_output = True
-
-    def forward(self, a, p, axes, keepdim):
-        xp = xp_of(a)
-        self.p, self.axes, self.keepdim = p, axes, keepdim
-        if p == 2:
-            r = xp.sqrt((a * a).sum(axis=axes, keepdims=keepdim))
-        elif p == 1:
-            r = xp.abs(a).sum(axis=axes, keepdims=keepdim)
-        elif p == math.inf:
-            r = xp.abs(a).max(axis=axes, keepdims=keepdim)
-        elif p == -math.inf:
-            r = xp.abs(a).min(axis=axes, keepdims=keepdim)
-        elif p == 0:
-            r = (a != 0).sum(axis=axes, keepdims=keepdim).astype(a.dtype)
-        else:
-            r = (xp.abs(a) ** p).sum(axis=axes, keepdims=keepdim) ** (1.0 / p)
-        r = xp.asarray(r).astype(a.dtype, copy=False)
-        self.saved = (a, r)
-        return r
-
-    def backward(self, g):
-        a, r = self.saved
-        xp = xp_of(g)
-        p = self.p
-        gk = _keep(g, a.shape, self.axes, self.keepdim)
-        rk = _keep(r, a.shape, self.axes, self.keepdim)
-        if p == 2:
-            return xp.where(rk == 0, 0, gk * a / xp.where(rk == 0, 1, rk))
-        if p == 1:
-            return gk * xp.sign(a)
-        if p == 0:
-            return xp.zeros_like(a)
-        if p in (math.inf, -math.inf):
-            aa = xp.abs(a)
-            mask = (aa == rk) | xp.isnan(aa)
-            return xp.sign(a) * xp.where(mask, gk / mask.sum(axis=self.axes, keepdims=True), 0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            gr = a * xp.abs(a) ** (p - 2) * gk / rk ** (p - 1)
-        return xp.where(rk == 0, 0, gr)
-
-
 @register("norm")
 def norm(input, p="fro", dim=None, keepdim=False, out=None, dtype=None):
     d = input._data
@@ -657,6 +616,7 @@ def norm(input, p="fro", dim=None, keepdim=False, out=None, dtype=None):
         p = 2
     elif isinstance(p, str):
         raise RuntimeError(f"norm: p='{p}' (matrix norms other than 'fro') are in disttensor.linalg.matrix_norm")
+    from .linalg import VectorNorm     # one p-norm for torch.norm and linalg.vector_norm
     r = apply1(VectorNorm, input, float(p), _axes(dim, d.ndim, "norm"), keepdim)
     return r if out is None else _out(r, out)
 
