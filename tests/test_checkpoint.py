@@ -303,3 +303,46 @@ def test_reachable_as_torch_utils_checkpoint():
     import disttensor.utils.checkpoint as m
     assert torch.utils.checkpoint is m
     assert torch.utils.checkpoint.checkpoint is checkpoint
+
+
+def test_reentrant_with_autograd_grad_or_backward_inputs_raises_like_torch():
+    """torch 2.13: the reentrant variant cannot run under autograd.grad or backward(inputs=...) (its nested
+    backward would fill the parameters' .grad); both libraries raise the same error and leave .grad alone."""
+    torch.manual_seed(0)
+    lin = nn.Linear(3, 2)
+    ref = T.nn.Linear(3, 2)
+    x0 = np.random.RandomState(5).randn(4, 3).astype(np.float32)
+    for lib, mod, ck in ((torch, lin, checkpoint), (T, ref, tck.checkpoint)):
+        x = lib.tensor(x0, requires_grad=True)
+        with pytest.raises(RuntimeError) as err:
+            lib.autograd.grad(ck(mod, x, use_reentrant=True).sum(), [x])
+        assert str(err.value) == (
+            "When use_reentrant=True, torch.utils.checkpoint is incompatible with .grad() or passing an `inputs` "
+            "parameter to .backward(). To resolve this error, you can either set use_reentrant=False, or call "
+            ".backward() without passing the `inputs` argument.")
+        with pytest.raises(RuntimeError, match="incompatible with .grad"):
+            ck(mod, x, use_reentrant=True).sum().backward(inputs=[x])
+        assert x.grad is None and mod.weight.grad is None and mod.bias.grad is None
+        ck(mod, x, use_reentrant=True).sum().backward()  # a plain backward still works
+        assert x.grad is not None and mod.weight.grad is not None
+    np.testing.assert_allclose(lin.weight.grad.numpy(), np.tile(x0.sum(0), (2, 1)), rtol=1e-5)
+
+
+def test_nonreentrant_autograd_grad_touches_no_grad():
+    """use_reentrant=False under autograd.grad: the requested gradients equal torch's, and no .grad anywhere
+    (parameters inside the function, leaves before it) is created or changed."""
+    torch.manual_seed(0)
+    lin = nn.Linear(3, 3)
+    ref = T.nn.Linear(3, 3)
+    ref.load_state_dict({k: T.tensor(v.detach().numpy()) for k, v in lin.state_dict().items()})
+    x0 = np.random.RandomState(6).randn(2, 3).astype(np.float32)
+    out = {}
+    for lib, mod, ck in ((torch, lin, checkpoint), (T, ref, tck.checkpoint)):
+        leaf = lib.tensor(x0, requires_grad=True)
+        h = leaf.tanh()   # history before the checkpoint
+        y = ck(lambda t: mod(t).sin() * t, h, use_reentrant=False)
+        (gh,) = lib.autograd.grad(y.sum(), [h], retain_graph=True)
+        (gl,) = lib.autograd.grad(y.sum(), [leaf])
+        assert leaf.grad is None and mod.weight.grad is None and mod.bias.grad is None
+        out[lib] = (gh.numpy(), gl.numpy())
+    _close(out[torch], out[T])

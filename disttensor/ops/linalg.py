@@ -2,7 +2,10 @@
 tensordot/kron/inner/cross/trace, and the torch.linalg functions (exported by disttensor/linalg.py):
 decompositions and inverses through the array module's linalg, each with its backward here.
 Multi-output decompositions (qr, svd, eigh) record one node per output; each takes the other outputs'
-gradients as zero, and the engine sums the parts, which is exact because the gradient is linear in them."""
+gradients as zero, and the engine sums the parts, which is exact because the gradient is linear in them. The
+exception is complex svd: one node sees all its outputs' gradients, to check (as torch) that the loss does not
+depend on the arbitrary phases of the singular vectors. Complex backwards follow torch's conjugate Wirtinger
+convention (conjugate transposes where real formulas transpose)."""
 import numpy as np
 
 from .. import _dtype
@@ -609,6 +612,12 @@ def _T(x):
     return x.swapaxes(-1, -2)
 
 
+def _H(x):
+    """Conjugate transpose; for real arrays the plain transpose (the same array view as _T)."""
+    x = x.swapaxes(-1, -2)
+    return x.conj() if x.dtype.kind == "c" else x
+
+
 def _square(A, op):
     a = A._data
     if a.ndim < 2:
@@ -687,6 +696,8 @@ class Det(Node):
             right = xp.flip(xp.concatenate([ones, xp.cumprod(xp.flip(s, -1)[..., :-1], axis=-1)], axis=-1), -1)
             prods = left * right  # product of all singular values but the i-th
             sgn = xp.linalg.det(u) * xp.linalg.det(vh)
+            if a.dtype.kind == "c":  # cof(B) = det(u) det(vh) conj(u) diag(prods) conj(vh) for B = u S vh
+                u, vh = u.conj(), vh.conj()
             cof = (u * (prods * sgn[..., None])[..., None, :]) @ vh
             return g[..., None, None] * cof
 
@@ -705,7 +716,24 @@ class LogAbsDet(Node):
         return xp_of(a).linalg.slogdet(a)[1]
 
     def backward(self, g):
-        return g[..., None, None] * _T(_linalg_call(xp_of(g).linalg.inv, "linalg.slogdet", self.saved))
+        return g[..., None, None] * _H(_linalg_call(xp_of(g).linalg.inv, "linalg.slogdet", self.saved))
+
+
+class SlogdetSign(Node):
+    """The sign det/|det| of a complex matrix: d sign = sign * i Im tr(A^-1 dA), so
+    gA = -i Im(conj(g) sign) A^-H. (The sign of a real matrix is piecewise constant: not differentiable.)"""
+    __slots__ = ()
+    save_inputs = (0,)
+
+    def forward(self, a):
+        sign = xp_of(a).linalg.slogdet(a)[0]
+        self.saved = (a, sign)
+        return sign
+
+    def backward(self, g):
+        a, sign = self.saved
+        c = xp_of(g).asarray((g.conj() * sign).imag)
+        return (-1j * c)[..., None, None] * _H(_linalg_call(xp_of(g).linalg.inv, "linalg.slogdet", a))
 
 
 def _slogdet_result():
@@ -722,7 +750,10 @@ _SlogdetResult = None
 def slogdet(A):
     _square(A, "linalg.slogdet")
     a = A._data
-    sign = Tensor._wrap(xp_of(a).linalg.slogdet(a)[0])
+    if a.dtype.kind == "c":
+        sign = apply(SlogdetSign, A)
+    else:
+        sign = Tensor._wrap(xp_of(a).linalg.slogdet(a)[0])
     return _slogdet_result()(sign, apply(LogAbsDet, A))
 
 
@@ -730,6 +761,9 @@ def logdet(A):
     _square(A, "logdet")
     from .elementwise import add
     s, la = slogdet(A)
+    if A._data.dtype.kind == "c":  # the complex logarithm of det: log(sign) + log|det|, as torch
+        from .elementwise import log
+        return add(log(s), la)
     sg = s._data
     xp = xp_of(sg)
     # log|det| where det > 0; nan for a negative determinant; -inf for a singular matrix
@@ -780,6 +814,12 @@ def _mT(t):
     return transpose(t, -2, -1)
 
 
+def _mH(t):
+    """Conjugate transpose of a tensor (the transpose for real ones)."""
+    from .elementwise import conj
+    return conj(_mT(t))
+
+
 def _phi(x, xp):
     """Lower triangle with the diagonal halved."""
     r = xp.tril(x)
@@ -799,8 +839,14 @@ class Cholesky(Node):
     def backward(self, g):
         L = self.saved
         xp = xp_of(g)
-        P = _phi(_T(L) @ xp.tril(g), xp)
         Linv = xp.linalg.inv(L)
+        if L.dtype.kind == "c":
+            # torch's convention: the strict lower triangle of tril(L^H gL) mirrored conjugated, its diagonal
+            # halved but kept complex; so the gradient is Hermitian only up to an anti-Hermitian part that
+            # Hermitian perturbations of A do not see
+            X = xp.tril(_H(L) @ g)
+            return _H(Linv) @ (0.5 * (X + _H(xp.tril(X, -1)))) @ Linv
+        P = _phi(_T(L) @ xp.tril(g), xp)
         S = _T(Linv) @ P @ Linv
         return 0.5 * (S + _T(S))
 
@@ -809,17 +855,19 @@ class Cholesky(Node):
 def cholesky(A, *, upper=False, out=None):
     _square(A, "linalg.cholesky")
     L = apply(Cholesky, A)
-    return _mT(L) if upper else L
+    return _mH(L) if upper else L  # A = U^H U with U = L^H
 
 
 def _qr_backward(Q, R, gQ, gR, xp):
-    """A = QR with m >= n (reduced): gA = (gQ + Q copyltu(M)) R^-T, M = R gR^T - gQ^T Q."""
-    M = R @ _T(gR) - _T(gQ) @ Q
+    """A = QR with m >= n (reduced): gA = (gQ + Q copyltu(M)) R^-H, M = R gR^H - gQ^H Q, where copyltu mirrors
+    the strict lower triangle onto the upper one (conjugated) and keeps the real part of the diagonal: R's
+    diagonal is real, so the imaginary diagonal of Q^H dA R^-1 belongs to the skew-Hermitian Q^H dQ."""
+    M = R @ _H(gR) - _H(gQ) @ Q
     low = xp.tril(M, -1)
-    M = low + _T(low) + xp.tril(xp.triu(M))
+    M = low + _H(low) + xp.tril(xp.triu(M.real))
     B = gQ + Q @ M
-    # B R^-T: solve R X^T = B^T
-    return _T(xp.linalg.solve(R, _T(B)))
+    # B R^-H: solve R X^H = B^H
+    return _H(xp.linalg.solve(R, _H(B)))
 
 
 class QRPart(Node):
@@ -848,7 +896,7 @@ class QRPart(Node):
         gR1, gR2 = gR[..., :, :m], gR[..., :, m:]
         Y = a[..., :, m:]
         gY = Q @ gR2
-        gX = _qr_backward(Q, R1, gQ + Y @ _T(gR2), gR1, xp)
+        gX = _qr_backward(Q, R1, gQ + Y @ _H(gR2), gR1, xp)
         return xp.concatenate([gX, gY], axis=-1)
 
 
@@ -871,8 +919,54 @@ def qr(A, mode="reduced", *, out=None):
     return res(apply(QRPart, A, part=0, q=q, r=r), Rt)
 
 
+def _svd_grad(part, g, u, s, vh, xp):
+    """gA for A = U diag(S) Vh from the gradient g of output `part` alone (0: U, 1: S, 2: Vh).
+
+    Complex A: conjugate transposes throughout; U and V are fixed only up to U -> U D, Vh -> D^H Vh with D
+    diagonal unitary, so U's part adds i Im(U^H gU)_jj / s_j on the diagonal (V's phase taken as fixed). The sum
+    of the parts is the gradient for losses that do not depend on that phase (SVDComplex checks this)."""
+    k = s.shape[-1]
+    if u.shape[-1] != k or vh.shape[-2] != k:  # full_matrices=True: the extra columns get no gradient, as torch
+        u, vh = u[..., :k], vh[..., :k, :]
+        g = g[..., :k] if part == 0 else g[..., :k, :] if part == 2 else g
+    if part == 1:
+        return (u * g[..., None, :]) @ vh
+    s2 = s * s
+    F = s2[..., None, :] - s2[..., :, None]
+    eye = xp.eye(k, dtype=bool)
+    with np.errstate(divide="ignore"):
+        F = xp.where(eye, 0, 1 / xp.where(eye, 1, F))
+    S = s[..., None, :] * xp.eye(k, dtype=s.dtype)
+    v = _H(vh)
+    Sinv = (1 / s)[..., None, :] * xp.eye(k, dtype=s.dtype)
+    if part == 0:
+        gU = g
+        J = F * (_H(u) @ gU - _H(gU) @ u)
+        core = J @ S
+        if u.dtype.kind == "c":
+            core = core + 1j * (_phase_diag(u, gU, xp) / s)[..., None, :] * xp.eye(k, dtype=s.dtype)
+        gA = u @ core @ vh
+        m = u.shape[-2]
+        if m > k:
+            gA = gA + (gU - u @ (_H(u) @ gU)) @ Sinv @ vh
+        return gA
+    gV = _H(g)
+    K = F * (_H(v) @ gV - _H(gV) @ v)
+    gA = u @ (S @ K) @ vh
+    n = v.shape[-2]
+    if n > k:
+        gA = gA + u @ Sinv @ _H(gV - v @ (_H(v) @ gV))
+    return gA
+
+
+def _phase_diag(x, gx, xp):
+    """Im diag(x^H gx): how a loss changes when column j of x is multiplied by e^{i phi_j}."""
+    return (x.conj() * gx).sum(axis=-2).imag
+
+
 class SVDPart(Node):
-    """One output (0: U, 1: S, 2: Vh) of a reduced SVD; the others' gradients are taken as zero."""
+    """One output (0: U, 1: S, 2: Vh) of a real SVD (and S of svdvals); the others' gradients are taken as
+    zero, and the engine sums the parts."""
     __slots__ = ("part",)
 
     def forward(self, a, part, u, s, vh):
@@ -882,37 +976,85 @@ class SVDPart(Node):
 
     def backward(self, g):
         u, s, vh = self.saved
-        xp = xp_of(g)
-        if self.part == 1:
-            return (u * g[..., None, :]) @ vh
+        return _svd_grad(self.part, g, u, s, vh, xp_of(g))
+
+
+class SVDComplex(Node):
+    """All outputs of a complex SVD in one node (its _Pick outputs hand over their gradients packed in an object
+    array): the gradient is defined only when the loss ignores the phases of the singular vectors, which can
+    be checked only with the gradients of U and Vh together (as torch does)."""
+    __slots__ = ()
+
+    def name(self):
+        return "LinalgSvdBackward0"
+
+    def backward(self, g):
+        u, s, vh = self.saved
+        xp = xp_of(u)
         k = s.shape[-1]
-        if u.shape[-1] != k or vh.shape[-2] != k:
-            raise RuntimeError("linalg.svd: the derivative of U and Vh with full_matrices=True is not implemented; "
-                               "use full_matrices=False")
-        s2 = s * s
-        F = s2[..., None, :] - s2[..., :, None]
-        eye = xp.eye(k, dtype=bool)
-        with np.errstate(divide="ignore"):
-            F = xp.where(eye, 0, 1 / xp.where(eye, 1, F))
-        S = s[..., None, :] * xp.eye(k, dtype=s.dtype)
-        v = _T(vh)
-        Sinv = (1 / s)[..., None, :] * xp.eye(k, dtype=s.dtype)
-        if self.part == 0:
-            gU = g
-            J = F * (_T(u) @ gU - _T(gU) @ u)
-            core = J @ S
-            gA = u @ core @ vh
-            m = u.shape[-2]
-            if m > k:
-                gA = gA + (gU - u @ (_T(u) @ gU)) @ Sinv @ vh
-            return gA
-        gV = _T(g)
-        K = F * (_T(v) @ gV - _T(gV) @ v)
-        gA = u @ (S @ K) @ vh
-        n = v.shape[-2]
-        if n > k:
-            gA = gA + u @ Sinv @ _T(gV - v @ (_T(v) @ gV))
+        grads = [None if isinstance(x, int) else x for x in g]
+        if grads[0] is not None or grads[2] is not None:
+            im_u = _phase_diag(u[..., :k], grads[0][..., :k], xp) if grads[0] is not None else 0
+            im_v = _phase_diag(_H(vh[..., :k, :]), _H(grads[2][..., :k, :]), xp) if grads[2] is not None else 0
+            # torch's test (rtol=atol=1e-2 on twice these values): a loss invariant to the phase has im_u == -im_v
+            if not bool(xp.all(xp.abs(2 * (im_u + im_v)) <= 1e-2 + 1e-2 * xp.abs(2 * im_v))):
+                raise RuntimeError("svd_backward: The singular vectors in the complex case are specified up to "
+                                   "multiplication by e^{i phi}. The specified loss function depends on this phase "
+                                   "term, making it ill-defined.")
+        gA = None
+        for part, gp in enumerate(grads):
+            if gp is not None:
+                r = _svd_grad(part, gp, u, s, vh, xp)
+                gA = r if gA is None else gA + r
         return gA
+
+
+class _Pick(Node):
+    """Output i of a multi-output node: its gradient goes to that node in slot i of an object array (the
+    engine sums the object arrays arriving from several outputs slot by slot)."""
+    __slots__ = ("i", "n")
+
+    def name(self):
+        return "Pick" + str(self.i) + "Backward"
+
+    def backward(self, g):
+        p = np.zeros(self.n, dtype=object)
+        p[self.i] = g
+        return (p,)
+
+
+def _link(node, nxt, shape, dtype):
+    node._next = nxt
+    node._pre_hooks = None
+    node._retain = None
+    node._versions = None
+    node._oshape = shape
+    node._odtype = dtype
+    from ..autograd import anomaly_mode
+    if anomaly_mode.STATE.enabled:
+        anomaly_mode.record_trace(node)
+
+
+def _multi_output(cls, A, arrays):
+    """The arrays as outputs of one `cls` node (which saves them all) with input A."""
+    from ..autograd.grad_mode import STATE
+    from ._apply import fresh, _edge
+    outs = [Tensor._wrap(x) for x in arrays]
+    if not (A.requires_grad and STATE.enabled):
+        return outs
+    if A._base is not None and A._gv != A._vc[0]:
+        fresh(A)
+    node = cls.__new__(cls)
+    node.saved = tuple(arrays)
+    n = len(arrays)
+    _link(node, (_edge(A),), (n,), np.dtype(object))
+    for i, o in enumerate(outs):
+        p = _Pick.__new__(_Pick)
+        p.i, p.n, p.saved = i, n, ()
+        _link(p, (node,), o._data.shape, o._data.dtype)
+        o.grad_fn = p
+        o.requires_grad = True
+    return outs
 
 
 @with_out
@@ -924,6 +1066,8 @@ def svd(A, full_matrices=True, *, driver=None, out=None):
     u, s, vh = xp_of(a).linalg.svd(a, full_matrices=full_matrices)
     import collections
     res = collections.namedtuple("svd", ["U", "S", "Vh"])
+    if a.dtype.kind == "c":
+        return res(*_multi_output(SVDComplex, A, (u, s, vh)))
     return res(*(apply(SVDPart, A, part=i, u=u, s=s, vh=vh) for i in range(3)))
 
 
@@ -938,7 +1082,7 @@ def svdvals(A, *, driver=None, out=None):
 
 
 class EighPart(Node):
-    """Output 0 (eigenvalues) or 1 (eigenvectors) of a symmetric eigendecomposition."""
+    """Output 0 (eigenvalues) or 1 (eigenvectors) of a symmetric/Hermitian eigendecomposition."""
     __slots__ = ("part",)
 
     def forward(self, a, part, w, v):
@@ -950,14 +1094,21 @@ class EighPart(Node):
         w, v = self.saved
         xp = xp_of(g)
         if self.part == 0:
-            return (v * g[..., None, :]) @ _T(v)
+            return (v * g[..., None, :]) @ _H(v)
+        if v.dtype.kind == "c":
+            # eigenvectors are fixed up to a phase each; torch's test (rtol=atol=1e-2) that the loss ignores it
+            if not bool(xp.all(xp.abs(_phase_diag(v, g, xp)) <= 1e-2)):
+                raise RuntimeError("linalg_eigh_backward: The eigenvectors in the complex case are specified up to "
+                                   "multiplication by e^{i phi}. The specified loss function depends on this "
+                                   "quantity, so it is ill-defined.")
         k = w.shape[-1]
         E = w[..., None, :] - w[..., :, None]
         eye = xp.eye(k, dtype=bool)
         with np.errstate(divide="ignore"):
             F = xp.where(eye, 0, 1 / xp.where(eye, 1, E))
-        inner = F * (_T(v) @ g)
-        return v @ inner @ _T(v)
+        gA = v @ (F * (_H(v) @ g)) @ _H(v)
+        # A's Hermitian part is all that eigh reads: its gradient is Hermitian, as torch's
+        return 0.5 * (gA + _H(gA))
 
 
 @with_out
@@ -995,8 +1146,8 @@ class Pinv(Node):
         m, n = a.shape[-2], a.shape[-1]
         Im = xp.eye(m, dtype=a.dtype)
         In = xp.eye(n, dtype=a.dtype)
-        pT, gT = _T(p), _T(g)
-        return -(pT @ g @ pT) + (Im - a @ p) @ gT @ p @ pT + pT @ p @ gT @ (In - p @ a)
+        pH, gH = _H(p), _H(g)  # conjugate transposes: the same formula serves complex A
+        return -(pH @ g @ pH) + (Im - a @ p) @ gH @ p @ pH + pH @ p @ gH @ (In - p @ a)
 
 
 @with_out
@@ -1196,8 +1347,9 @@ def multi_dot(tensors, *, out=None):
 @with_out
 def vecdot(x, y, *, dim=-1, out=None):
     from .elementwise import mul
+    from .elementwise import conj
     from .reduce import sum as _sum
-    return _sum(mul(x, y), dim)
+    return _sum(mul(conj(x), y), dim)  # sum(conj(x) * y), as torch
 
 
 @with_out
@@ -1232,7 +1384,7 @@ def _svd_legacy(input, some=True, compute_uv=True):
     if not compute_uv:
         xp = xp_of(input._data)
         return res(Tensor._wrap(xp.zeros_like(U._data)), S, Tensor._wrap(xp.zeros_like(_T(Vh._data))))
-    return res(U, S, _mT(Vh))
+    return res(U, S, _mH(Vh))  # A = U diag(S) V^H
 
 
 @register("cdist", method=False)
@@ -1292,11 +1444,11 @@ def lstsq(A, B, rcond=None, *, driver=None):
 
 @register("cholesky_solve")
 def cholesky_solve(B, L, upper=False):
-    LL = matmul(_mT(L), L) if upper else matmul(L, _mT(L))
+    LL = matmul(_mH(L), L) if upper else matmul(L, _mH(L))
     return solve(LL, B)
 
 
 @register("cholesky_inverse")
 def cholesky_inverse(L, upper=False):
-    LL = matmul(_mT(L), L) if upper else matmul(L, _mT(L))
+    LL = matmul(_mH(L), L) if upper else matmul(L, _mH(L))
     return inv(LL)

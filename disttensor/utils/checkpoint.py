@@ -12,10 +12,8 @@ use_reentrant=True (torch's default when the argument is omitted, with the same 
     Outputs: a tensor, or a tuple mixing tensors and other values; every floating tensor output is
     differentiable. If no input requires grad, torch's warning is given and the outputs carry no graph
     (so parameters used inside get no gradient, as in torch).
-    Difference from torch: torch raises when such a checkpoint is differentiated with `autograd.grad` or
-    `backward(inputs=...)`; here the input gradients come out right, but the parameters' gradients are
-    still accumulated into their `.grad` (torch's reentrant backward cannot avoid that either, hence its
-    error).
+    Like torch, differentiating such a checkpoint with `autograd.grad` or `backward(inputs=...)` raises a
+    RuntimeError (the nested backward would fill the `.grad` of the parameters inside the function).
 
 use_reentrant=False: the forward runs with grad enabled, so the graph is recorded with real edges to every
     tensor the function touches (parameters, closure tensors, keyword arguments); right after the call, the
@@ -32,6 +30,7 @@ use_reentrant=False: the forward runs with grad enabled, so the graph is recorde
     its recomputation raises a RuntimeError naming the problem (pass such tensors as arguments). The
     forward records the graph (node objects, not their arrays), as torch's non-reentrant variant does.
 """
+import sys
 import warnings
 
 import numpy as np
@@ -131,6 +130,27 @@ class _ForkedRng:
 
 
 # ---- reentrant variant ----------------------------------------------------------------------------------
+_REENTRANT_GRAD_ERROR = (
+    "When use_reentrant=True, torch.utils.checkpoint is incompatible"
+    " with .grad() or passing an `inputs` parameter to .backward()."
+    " To resolve this error, you can either set use_reentrant=False,"
+    " or call .backward() without passing the `inputs` argument.")
+
+
+def _checkpoint_valid():
+    """torch.autograd._is_checkpoint_valid: False when the innermost backward on this thread computes only some
+    gradients (autograd.grad, or backward(inputs=...)). The engine keeps no such flag, so its frame is read."""
+    from ..autograd import engine
+    code = engine.run_backward.__code__
+    f = sys._getframe(1)
+    while f is not None:
+        if f.f_code is code:
+            loc = f.f_locals
+            return loc.get("capture") is None and loc.get("inputs") is None
+        f = f.f_back
+    return True
+
+
 class _CheckpointNode(Node):
     """One node for the whole function (use_reentrant=True). Edges: the positional arguments."""
     __slots__ = ("fn", "args", "rng", "packed")
@@ -141,6 +161,8 @@ class _CheckpointNode(Node):
     def backward(self, g):
         from ..tensor import Tensor
         from ..autograd import engine
+        if not _checkpoint_valid():
+            raise RuntimeError(_REENTRANT_GRAD_ERROR)
         args = self.args
         if args is None:
             raise RuntimeError("checkpoint: backward through a checkpointed function a second time after its "

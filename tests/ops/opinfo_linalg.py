@@ -115,6 +115,10 @@ OPS = [
     OpInfo("linalg.svd", lambda L, a: _sq(L.linalg.svd(a, full_matrices=False).Vh), [((4, 3),), ((3, 5),)],
            atol32=1e-3),
     OpInfo("linalg.svd", lambda L, a: _sq(L.linalg.svd(a)[0]), [((4, 3),)], grad=False),
+    # full_matrices=True: the columns beyond min(m, n) are not unique and get no gradient (as in torch)
+    OpInfo("linalg.svd", lambda L, a: _sq(L.linalg.svd(a)[0][..., :3]) + L.linalg.svd(a)[1], [((4, 3),)],
+           atol32=1e-3),
+    OpInfo("linalg.svd", lambda L, a: _sq(L.linalg.svd(a).Vh[..., :3, :]), [((3, 5),)], atol32=1e-3),
     OpInfo("svd", lambda L, a: _sq(L.svd(a)[2]), [((4, 3),)], atol32=1e-3),
     OpInfo("svd", lambda L, a: L.svd(a)[1], [((2, 4, 3),)]),
     OpInfo("linalg.svdvals", lambda L, a: L.linalg.svdvals(a), [((4, 3),), ((2, 3, 3),)]),
@@ -182,4 +186,65 @@ OPS += [
            [((2, 3), (3, 4), (4, 2), (2, 3))]),
     OpInfo("einsum", lambda L, a, b, c: L.einsum("ii,ij,j->", a, b, c), [((3, 3), (3, 4), (4,))]),
     OpInfo("einsum", lambda L, a, b, c: L.einsum("bi,bj,bk->bijk", a, b, c), [((2, 3), (2, 2), (2, 4))]),
+]
+
+
+# Complex inputs: built from two real tensors (complex(a, b)), so the float32/float64 runs compare complex64/
+# complex128 gradients with torch and the float64 gradcheck checks the conjugate (Wirtinger) convention through
+# the real parametrisation. Singular/eigen vectors enter through phase-invariant |x|^2 (tests/test_complex_linalg.py
+# has more cases).
+def _z(L, a, b):
+    return L.complex(a, b)
+
+
+def _r(L, z):
+    return L.view_as_real(z)
+
+
+def _abs2(z):
+    return z.real * z.real + z.imag * z.imag
+
+
+def _hpd(L, z):
+    return z @ z.mT.conj() + z.shape[-1] * L.eye(z.shape[-1], dtype=z.dtype)
+
+
+def _herm(L, z):
+    return z + z.mT.conj()
+
+
+def _wc2(r, *shape):
+    return [_wc(r, *shape), r.uniform(-1, 1, shape)]
+
+
+CPLX = [((4, 3), (4, 3)), ((2, 3, 5), (2, 3, 5))]
+SQ = [((3, 3), (3, 3)), ((2, 3, 3), (2, 3, 3))]
+OPS += [
+    OpInfo("linalg.inv", lambda L, a, b: _r(L, L.linalg.inv(_z(L, a, b))), make=lambda r: [_wc2(r, 3, 3)]),
+    OpInfo("det", lambda L, a, b: _r(L, L.linalg.det(_z(L, a, b))), make=lambda r: [_wc2(r, 3, 3), _wc2(r, 2, 3, 3)]),
+    OpInfo("slogdet", lambda L, a, b: L.linalg.slogdet(_z(L, a, b)).logabsdet, make=lambda r: [_wc2(r, 3, 3)]),
+    OpInfo("slogdet", lambda L, a, b: _r(L, L.linalg.slogdet(_z(L, a, b)).sign), make=lambda r: [_wc2(r, 3, 3)]),
+    OpInfo("logdet", lambda L, a, b: _r(L, L.logdet(_z(L, a, b))), make=lambda r: [_wc2(r, 2, 3, 3)]),
+    OpInfo("linalg.solve", lambda L, a, b, c: _r(L, L.linalg.solve(_z(L, a, b), _z(L, c, c * 2))),
+           make=lambda r: [_wc2(r, 3, 3) + [r.standard_normal((3, 2))]]),
+    OpInfo("linalg.cholesky", lambda L, a, b: _r(L, L.linalg.cholesky(_hpd(L, _z(L, a, b)))), SQ),
+    OpInfo("linalg.cholesky", lambda L, a, b: _r(L, L.linalg.cholesky(_hpd(L, _z(L, a, b)), upper=True)), SQ[:1]),
+    OpInfo("linalg.qr", lambda L, a, b: _r(L, L.linalg.qr(_z(L, a, b)).Q), CPLX, atol32=1e-3),
+    OpInfo("linalg.qr", lambda L, a, b: _r(L, L.linalg.qr(_z(L, a, b)).R), CPLX, atol32=1e-3),
+    OpInfo("linalg.svd", lambda L, a, b: L.linalg.svd(_z(L, a, b), full_matrices=False).S, CPLX),
+    OpInfo("linalg.svd", lambda L, a, b: _abs2(L.linalg.svd(_z(L, a, b), full_matrices=False).U), CPLX,
+           atol32=1e-3),
+    OpInfo("linalg.svd", lambda L, a, b: _abs2(L.linalg.svd(_z(L, a, b), full_matrices=False).Vh), CPLX,
+           atol32=1e-3),
+    OpInfo("linalg.svdvals", lambda L, a, b: L.linalg.svdvals(_z(L, a, b)), CPLX),
+    OpInfo("linalg.eigh", lambda L, a, b: L.linalg.eigh(_herm(L, _z(L, a, b))).eigenvalues, SQ),
+    OpInfo("linalg.eigh", lambda L, a, b: _abs2(L.linalg.eigh(_herm(L, _z(L, a, b))).eigenvectors), SQ,
+           atol32=1e-3),
+    OpInfo("linalg.eigvalsh", lambda L, a, b: L.linalg.eigvalsh(_herm(L, _z(L, a, b))), SQ[:1]),
+    OpInfo("linalg.pinv", lambda L, a, b: _r(L, L.linalg.pinv(_z(L, a, b))), CPLX, atol32=1e-3),
+    OpInfo("svd", lambda L, a, b: _r(L, (lambda s: (s.U * s.S.to(s.U.dtype)) @ s.V.mT.conj())(L.svd(_z(L, a, b)))),
+           CPLX[:1], atol32=1e-3),
+    OpInfo("cholesky_inverse", lambda L, a, b: _r(L, L.cholesky_inverse(L.linalg.cholesky(_hpd(L, _z(L, a, b))))),
+           SQ[:1]),
+    OpInfo("linalg.vecdot", lambda L, a, b: _r(L, L.linalg.vecdot(_z(L, a, b), _z(L, b, a * 2))), [((2, 3), (2, 3))]),
 ]
