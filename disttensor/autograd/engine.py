@@ -119,7 +119,13 @@ def run_backward(tensors, grads, retain_graph=False, inputs=None, capture=None, 
     try:
         while ready:
             n = ready.pop()
-            g = buffers.pop(id(n))
+            g = buffers.pop(id(n), None)
+            if g is None:
+                # every gradient into n was None (a backward returned None for it): nothing to run, but
+                # what n leads to must stop waiting for it, or gradients from other paths would be lost
+                if isinstance(n, Node):
+                    _release(n._next, deps, ready)
+                continue
             if isinstance(n, Node):
                 if n._pre_hooks is not None:
                     for h in n._pre_hooks.values():
@@ -146,7 +152,10 @@ def run_backward(tensors, grads, retain_graph=False, inputs=None, capture=None, 
                     if n.saved is not None:
                         n.saved = FREED
                 for e, gi in zip(nxt, gin):
-                    if e is None or gi is None:
+                    if e is None:
+                        continue
+                    if gi is None:
+                        _release((e,), deps, ready)
                         continue
                     k = id(e)
                     if isinstance(e, Node):
@@ -191,6 +200,18 @@ def run_backward(tensors, grads, retain_graph=False, inputs=None, capture=None, 
                     "have been used in the graph. Set allow_unused=True if this is the desired behavior.")
         return captured
     return None
+
+
+def _release(edges, deps, ready):
+    """The edges' targets get no gradient from this node: one fewer to wait for (queued once none is left;
+    with nothing buffered it then only releases what it leads to)."""
+    for e in edges:
+        if e is not None:
+            k = id(e)
+            d = deps[k] - 1
+            deps[k] = d
+            if d == 0:
+                ready.append(e)
 
 
 _refcount = sys.getrefcount

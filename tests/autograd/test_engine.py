@@ -346,3 +346,49 @@ def test_backward_in_several_threads_at_once():
             y = (y * 1.0001).tanh() + x
         y.sum().backward()
         np.testing.assert_array_equal(grads[k], x.grad.numpy())
+
+
+def _none_for_second_input(L):
+    class PassFirst(L.autograd.Function):
+        @staticmethod
+        def forward(ctx, a, b):
+            return a + b
+
+        @staticmethod
+        def backward(ctx, g):
+            return g, None
+    return PassFirst
+
+
+@pytest.mark.parametrize("via", ["backward", "grad"])
+def test_a_none_gradient_does_not_strand_other_paths(via):
+    """A backward returning None for an input with history: the nodes behind it (here y = x * 2 -> exp, two
+    deep) get nothing from that edge but must still run for the gradients of their other paths (the engine
+    once left them waiting, and x's gradient was silently lost)."""
+    out = {}
+    for L in (dt, torch):
+        x = L.tensor([0.5, 1.0, 2.0], requires_grad=True)
+        y = (x * 2).exp()
+        z = x * 3
+        r = _none_for_second_input(L).apply(z, y) + y.sum()
+        if via == "backward":
+            r.sum().backward()
+            out[L] = x.grad.numpy()
+        else:
+            (gx,) = L.autograd.grad(r.sum(), [x])
+            out[L] = gx.numpy()
+    np.testing.assert_allclose(out[dt], out[torch], rtol=1e-6)
+
+
+def test_only_none_gradients_leave_the_leaf_unused():
+    """Every path into x returns None: x.grad stays None, and autograd.grad says the input was unused unless
+    allow_unused=True (as torch)."""
+    for L in (dt, torch):
+        x = L.ones(2, requires_grad=True)
+        w = L.ones(2, requires_grad=True)
+        r = _none_for_second_input(L).apply(w, x * 2).sum()
+        r.backward(retain_graph=True)
+        assert x.grad is None and w.grad is not None
+        with pytest.raises(RuntimeError, match="not have been used in the graph"):
+            L.autograd.grad(r, [x], retain_graph=True)
+        assert L.autograd.grad(r, [x], allow_unused=True)[0] is None
