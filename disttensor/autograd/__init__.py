@@ -3,7 +3,7 @@ from .grad_mode import (no_grad, enable_grad, set_grad_enabled, inference_mode, 
                         is_inference_mode_enabled)
 from .anomaly_mode import detect_anomaly, set_detect_anomaly, is_anomaly_enabled  # noqa: F401
 from .node import Node  # noqa: F401
-from .engine import queue_callback  # noqa: F401
+from .engine import queue_callback, is_checkpoint_valid as _is_checkpoint_valid  # noqa: F401
 from .function import Function, FunctionCtx, once_differentiable  # noqa: F401
 from . import engine as _engine
 from ._gradcheck import gradcheck, gradgradcheck, GradcheckError  # noqa: F401

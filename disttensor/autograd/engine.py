@@ -25,6 +25,12 @@ def queue_callback(fn):
     cbs.append(fn)
 
 
+def is_checkpoint_valid():
+    """torch.autograd._is_checkpoint_valid: False while the innermost backward on this thread computes only
+    some gradients (autograd.grad, or backward(inputs=...)), which a reentrant checkpoint cannot serve."""
+    return not getattr(_state, "partial", False)
+
+
 def _sum_to(g, shape):
     """Undo broadcasting: sum `g` down to `shape`. The one helper every op relies on."""
     if g.shape == shape:
@@ -115,6 +121,8 @@ def run_backward(tensors, grads, retain_graph=False, inputs=None, capture=None, 
 
     outer = getattr(_state, "callbacks", None)
     callbacks = _state.callbacks = []
+    outer_partial = getattr(_state, "partial", False)
+    _state.partial = capture is not None or inputs is not None
     anomaly = anomaly_mode.STATE.enabled
     try:
         while ready:
@@ -191,6 +199,7 @@ def run_backward(tensors, grads, retain_graph=False, inputs=None, capture=None, 
             cb()
     finally:
         _state.callbacks = outer
+        _state.partial = outer_partial
 
     if capture is not None:
         for i, t in enumerate(capture):

@@ -30,7 +30,6 @@ use_reentrant=False: the forward runs with grad enabled, so the graph is recorde
     its recomputation raises a RuntimeError naming the problem (pass such tensors as arguments). The
     forward records the graph (node objects, not their arrays), as torch's non-reentrant variant does.
 """
-import sys
 import warnings
 
 import numpy as np
@@ -137,20 +136,6 @@ _REENTRANT_GRAD_ERROR = (
     " or call .backward() without passing the `inputs` argument.")
 
 
-def _checkpoint_valid():
-    """torch.autograd._is_checkpoint_valid: False when the innermost backward on this thread computes only some
-    gradients (autograd.grad, or backward(inputs=...)). The engine keeps no such flag, so its frame is read."""
-    from ..autograd import engine
-    code = engine.run_backward.__code__
-    f = sys._getframe(1)
-    while f is not None:
-        if f.f_code is code:
-            loc = f.f_locals
-            return loc.get("capture") is None and loc.get("inputs") is None
-        f = f.f_back
-    return True
-
-
 class _CheckpointNode(Node):
     """One node for the whole function (use_reentrant=True). Edges: the positional arguments."""
     __slots__ = ("fn", "args", "rng", "packed")
@@ -161,7 +146,7 @@ class _CheckpointNode(Node):
     def backward(self, g):
         from ..tensor import Tensor
         from ..autograd import engine
-        if not _checkpoint_valid():
+        if not engine.is_checkpoint_valid():
             raise RuntimeError(_REENTRANT_GRAD_ERROR)
         args = self.args
         if args is None:
