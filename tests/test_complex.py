@@ -398,3 +398,68 @@ def test_norm_inf_of_nan_has_zero_grad():
     x0 = np.array([np.nan, 1.0, -2.0, 0.0])
     _check(lambda L, x: x.norm(float("inf")), [x0], "float64")
     _check(lambda L, x: L.linalg.vector_norm(x, float("-inf")), [x0], "float64")
+
+
+# ---- mH / H / adjoint: conjugate transposes -----------------------------------------------------------------
+ADJOINTS = {
+    "mH": lambda L, z: z.mH * (1 + 2j), "H": lambda L, z: z.H * (1 + 2j), "adjoint": lambda L, z: z.adjoint() * 1j,
+    "torch_adjoint": lambda L, z: L.adjoint(z) @ z, "mH_matmul": lambda L, z: z @ z.mH,
+}
+
+
+@pytest.mark.parametrize("dtype", ["complex128", "float64"])
+@pytest.mark.parametrize("name", sorted(ADJOINTS))
+def test_conjugate_transposes(name, dtype):
+    rng = np.random.default_rng(18)
+    shape = (3, 2) if name == "H" else (2, 3, 2)
+    _check(lambda L, z: ADJOINTS[name](L, z) if dtype[0] == "c" else ADJOINTS[name](L, z).real,
+           [_arr(rng, shape, dtype)], dtype)
+
+
+def test_conjugate_transposes_of_real_tensors_are_views():
+    x = dt.zeros(2, 3)
+    assert x.mH._base is x and x.H._base is x and x.adjoint()._base is x
+
+
+@pytest.mark.parametrize("expr", ["x.mT", "x.mH", "x.H", "x.adjoint()", "L.adjoint(x)"])
+@pytest.mark.parametrize("shape", [(3,), (2, 3, 4)])
+def test_conjugate_transposes_errors(expr, shape):
+    def run(L):
+        x = L.zeros(shape, dtype=L.complex64)
+        try:
+            eval(expr, {"x": x, "L": L})
+        except RuntimeError as e:
+            return str(e)
+        return None
+    expected = run(torch)
+    assert run(dt) == expected
+    assert (expected is not None) == (len(shape) == 1 or expr == "x.H")
+
+
+@pytest.mark.parametrize("expr", ["x.mT", "x.mH", "x.H", "x.adjoint()"])
+def test_conjugate_transposes_of_0d_warn(expr):
+    z = np.array(1 + 2j)
+    res = []
+    for L in (torch, dt):
+        with pytest.warns(UserWarning, match="deprecated on 0-D tensors"):
+            res.append(_np(eval(expr, {"x": L.from_numpy(z.copy())}).resolve_conj()))
+    np.testing.assert_array_equal(res[1], res[0])
+
+
+# ---- ord=0 norms count nonzeros: torch's backward gives no gradient (grad stays None, other paths still add) ---
+@pytest.mark.parametrize("dtype", ["float64", "complex128"])
+@pytest.mark.parametrize("fn", [lambda L, x: L.linalg.vector_norm(x, 0), lambda L, x: L.linalg.vector_norm(x, 0, 1),
+                                lambda L, x: x.norm(0), lambda L, x: L.norm(x, p=0, dim=0)])
+def test_zero_norm_gives_no_gradient(fn, dtype):
+    a = np.array([[1.0, 0.0, -2.0], [0.0, 0.0, 3.0]]).astype(dtype)
+    grads = []
+    for L in (dt, torch):
+        x = L.from_numpy(a.copy()).requires_grad_(True)
+        y = fn(L, x)
+        assert y.requires_grad and y.grad_fn is not None
+        y.sum().backward()
+        w = L.from_numpy(a.copy()).requires_grad_(True)
+        (fn(L, w * 2).sum() + w.abs().sum()).backward()
+        grads.append((x.grad, _np(w.grad)))
+    assert grads[0][0] is None and grads[1][0] is None
+    np.testing.assert_allclose(grads[0][1], grads[1][1])

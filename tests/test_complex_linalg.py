@@ -1,6 +1,6 @@
 """Complex gradients of the linear-algebra ops against PyTorch 2.13 (conjugate Wirtinger convention), plus a
-finite-difference check of the convention itself in complex128 (disttensor's gradcheck perturbs only the real
-part of complex inputs, so the check here perturbs the real and the imaginary part of each element).
+finite-difference check of the convention itself in complex128 (perturbing the real and the imaginary part of
+each element), and disttensor's gradcheck, which does the same with torch's complex semantics.
 
 The singular/eigen vectors of complex matrices are fixed only up to a phase per vector, so their losses are
 phase invariant (|U|^2 weights, the reconstruction U diag(S) Vh), as in torch's own tests; losses that depend on
@@ -238,3 +238,36 @@ def test_real_svd_full_matrices_gradient(shape):
     a = np.random.default_rng(8).standard_normal(shape)
     k = min(shape)
     _compare_real(lambda L, x: (lambda s: (s.U[:, :k] ** 2 * s.S) @ s.Vh[:k] ** 2)(L.linalg.svd(x)), a)
+
+
+@pytest.mark.parametrize("name", ["inv", "solve", "qr_Q", "qr_wide", "cholesky_of_product", "svdvals", "vecdot"])
+def test_complex_linalg_gradcheck(name):
+    make, fn = CASES[name]
+    arrays = [a[:1] if a.ndim == 3 else a for a in make(np.random.default_rng(9), "complex128")]
+    assert dt.autograd.gradcheck(lambda *x: fn(dt, *x), tuple(dt.from_numpy(a).requires_grad_(True) for a in arrays))
+
+
+# ---- linalg.qr modes whose backward torch refuses ---------------------------------------------------------------
+def _qr_backward_error(L, a, mode, use):
+    x = L.from_numpy(a.copy()).requires_grad_(True)
+    Q, R = L.linalg.qr(x, mode=mode)
+    assert Q.requires_grad and R.requires_grad
+    try:
+        {"R": R.sum(), "Q": Q.sum(), "both": Q.sum() + R.sum()}[use].real.backward()
+    except RuntimeError as e:
+        return str(e)
+    return x.grad
+
+
+@pytest.mark.parametrize("use", ["R", "Q", "both"])
+@pytest.mark.parametrize("mode,shape", [("r", (4, 3)), ("r", (3, 4)), ("complete", (4, 3)), ("complete", (3, 4)),
+                                        ("complete", (3, 3))])
+@pytest.mark.parametrize("dtype", ["float64", "complex128"])
+def test_qr_backward_errors_like_torch(mode, shape, use, dtype):
+    r = np.random.default_rng(10)
+    a = _c(r, shape) if dtype == "complex128" else r.standard_normal(shape)
+    got, expected = _qr_backward_error(dt, a, mode, use), _qr_backward_error(torch, a, mode, use)
+    if isinstance(expected, str):
+        assert got == expected
+    else:
+        np.testing.assert_allclose(_np(got), expected.numpy(), rtol=1e-9, atol=1e-11)

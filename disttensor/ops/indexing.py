@@ -323,6 +323,37 @@ def _positions_in_base(view_arr, base_arr):
     return order[xp.searchsorted(boff[order], voff.reshape(-1))].reshape(view_arr.shape)
 
 
+def _tname(t):
+    from .extra_math import _tname
+    return _tname(t)
+
+
+def _same_dtype(self, src, op):
+    """torch refuses a source of another dtype (no silent cast) in the index/scatter writes; `op` is its wording."""
+    if isinstance(src, Tensor) and src._data.dtype != self._data.dtype:
+        raise RuntimeError({
+            "index_copy": "index_copy_(): self and source expected to have the same dtype, but got (self) {s} and "
+                          "(source) {v}",
+            "index_add": "index_add_(): self ({s}) and source ({v}) must have the same scalar type",
+            "scatter": "scatter(): Expected self.dtype to be equal to src.dtype",
+            "index_put": "Index put requires the source and destination dtypes match, got {s} for the destination "
+                         "and {v} for the source.",
+            "masked_scatter": "masked_scatter: expected self and source to have same dtypes but got{s} and {v}",
+            "put": "put_(): self and source expected to have the same dtype, but got self.dtype = {s} and "
+                   "source.dtype = {v}",
+        }[op].format(s=_tname(self), v=_tname(src)))
+
+
+def _put_dtype_check(self, arrays, value):
+    """An advanced-index write of a value tensor goes through torch's index_put_, which casts only when it
+    becomes a masked_fill (one bool mask, a one-element value) and otherwise requires equal dtypes."""
+    if value._data.dtype == self._data.dtype or not arrays:
+        return
+    if len(arrays) == 1 and arrays[0].dtype.kind == "b" and value._data.size == 1:
+        return
+    _same_dtype(self, value, "index_put")
+
+
 def setitem(self, idx, value):
     d = self._data
     if d.__class__ is np.ndarray and not d.flags.writeable:
@@ -337,6 +368,9 @@ def setitem(self, idx, value):
         if value._data.__class__ is not d.__class__:
             raise RuntimeError(f"setitem: expected the value to be on {self.device} like the indexed tensor, "
                                f"but got a value on {value.device}")
+        if not basic:
+            _put_dtype_check(self, [i for i in (idx.second if idx.__class__ is Mixed else idx) if hasattr(i, "dtype")],
+                             value)
     need = GRAD.enabled and (self.requires_grad or (vt and value.requires_grad))
     if not need:
         try:
@@ -573,6 +607,7 @@ def _scatter(input, dim, index, src, mode, op):
     a = input._data
     ax = _dim(dim, a.ndim, op)
     s = src._data if isinstance(src, Tensor) else None
+    _same_dtype(input, src, "scatter")
     if a.ndim == 0:
         a_idx = ()
         if idx.size:
@@ -697,6 +732,7 @@ class ScatterReduce(Node):
 @register("scatter_reduce", inplace=True)
 def scatter_reduce(input, dim, index, src, reduce, *, include_self=True):
     idx = _check_index(index, "scatter_reduce")
+    _same_dtype(input, src, "scatter")
     a = input._data
     ax = _dim(dim, a.ndim, "scatter_reduce")
     _check_gather_shapes(a, idx, ax, "scatter_reduce", src._data)
@@ -790,6 +826,8 @@ class IndexWrite(Node):
 
 def _index_write(input, dim, index, v, mode, op, alpha=1):
     a = input._data
+    if mode != "fill":
+        _same_dtype(input, v, op)
     if a.ndim == 0:
         idx = _dim_index(index, op, 1, dim)
         out = _index_write(input.reshape(1), 0, Tensor._wrap(idx), v.reshape(1) if isinstance(v, Tensor) and
@@ -824,6 +862,9 @@ def index_fill(input, dim, index, value):
     if isinstance(value, Tensor) and value._data.ndim != 0:
         raise RuntimeError(f"index_fill_ only supports a 0-dimensional value tensor, but got tensor with "
                            f"{value._data.ndim} dimension(s).")
+    if input._data.dtype.kind != "c" and (isinstance(value, complex) or
+                                          isinstance(value, Tensor) and value._data.dtype.kind == "c"):
+        raise RuntimeError("index_fill_(): Converting complex Scalar to non-complex type is not supported")
     return _index_write(input, dim, index, value, "fill", "index_fill")
 
 
@@ -855,6 +896,8 @@ def index_put(input, indices, values, accumulate=False):
         if i is not None and (not isinstance(i, Tensor) or i._data.dtype.kind not in "iub"):
             raise IndexError("index_put(): tensors used as indices must be long, int, byte or bool tensors")
     key = tuple(slice(None) if i is None else i._data for i in indices)
+    if isinstance(values, Tensor):
+        _put_dtype_check(input, [i._data for i in indices if i is not None], values)
     if input._data.__class__ is not np.ndarray:
         _check_cuda_bounds(input._data.shape, key)
     try:
@@ -953,6 +996,7 @@ class MaskedScatter(Node):
 @register("masked_scatter", inplace=True)
 def masked_scatter(input, mask, source):
     m = _mask(mask, "masked_scatter_")
+    _same_dtype(input, source, "masked_scatter")
     return apply(MaskedScatter, input, source, mask=m)
 
 
@@ -1077,6 +1121,7 @@ class Put(Node):
 @register("put", inplace=True)
 def put(input, index, source, accumulate=False):
     idx = _flat_index(index, input._data.size, "put").reshape(-1)
+    _same_dtype(input, source, "put")
     if idx.size != source._data.size:
         raise RuntimeError(f"put(): Expected source and index to have the same number of elements, but got "
                            f"source.numel() = {source._data.size}, index.numel() = {idx.size}")

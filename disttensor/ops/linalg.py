@@ -872,11 +872,11 @@ def _qr_backward(Q, R, gQ, gR, xp):
 
 class QRPart(Node):
     """One output (0: Q, 1: R) of a reduced QR; each part's backward takes the other's gradient as zero."""
-    __slots__ = ("part",)
+    __slots__ = ("part", "mode")
     save_inputs = (0,)
 
-    def forward(self, a, part, q, r):
-        self.part = part
+    def forward(self, a, part, q, r, mode):
+        self.part, self.mode = part, mode
         self.saved = (a, q, r)
         return q if part == 0 else r
 
@@ -884,12 +884,16 @@ class QRPart(Node):
         a, Q, R = self.saved
         xp = xp_of(g)
         m, n = a.shape[-2], a.shape[-1]
+        # torch's errors, raised on backward as torch does (the forward stays usable without gradients)
+        if self.mode == "r":
+            raise RuntimeError("The derivative of linalg.qr depends on Q, which is not computed when mode='r'. "
+                               "Please use linalg.qr(A, mode='reduced') if you are going to differentiate through "
+                               "linalg.qr.")
+        if self.mode == "complete" and m > n:
+            raise RuntimeError("The QR decomposition is not differentiable when mode='complete' and nrows > ncols.")
         gQ = g if self.part == 0 else xp.zeros_like(Q)
         gR = g if self.part == 1 else xp.zeros_like(R)
         if m >= n:
-            if Q.shape[-1] != n:
-                raise RuntimeError("linalg.qr: the derivative for mode='complete' with more rows than columns is "
-                                   "not implemented")
             return _qr_backward(Q, R, gQ, gR, xp)
         # wide: A = Q [X | Y] with X = Q R1 square
         R1 = R[..., :, :m]
@@ -913,10 +917,9 @@ def qr(A, mode="reduced", *, out=None):
     q, r = xp.linalg.qr(a, mode="complete" if mode == "complete" else "reduced")
     import collections
     res = collections.namedtuple("qr", ["Q", "R"])
-    Rt = apply(QRPart, A, part=1, q=q, r=r)
-    if mode == "r":
-        return res(Tensor._wrap(xp.zeros((0,), dtype=a.dtype)), Rt)
-    return res(apply(QRPart, A, part=0, q=q, r=r), Rt)
+    if mode == "r":  # Q is empty but, as in torch, still part of the graph (its backward raises)
+        q = xp.zeros((0,), dtype=a.dtype)
+    return res(apply(QRPart, A, part=0, q=q, r=r, mode=mode), apply(QRPart, A, part=1, q=q, r=r, mode=mode))
 
 
 def _svd_grad(part, g, u, s, vh, xp):
@@ -1240,8 +1243,8 @@ class VectorNorm(Node):
         with np.errstate(divide="ignore", invalid="ignore"):
             if o == 2:
                 return xp.where(re == 0, 0, ge * a / re)
-            if o == 0:
-                return xp.zeros_like(a)
+            if o == 0:     # a count: torch's backward gives no gradient at all (x.grad stays None)
+                return None
             # d|z| = sgn(z): z / |z| for complex z (PyTorch's convention), the sign for real z
             sg = xp.sign(a) if a.dtype.kind != "c" else _sign(xp, a)
             if o == 1:

@@ -172,12 +172,43 @@ def _T(self):
     return permute(self, *reversed(range(self._data.ndim)))
 
 
+def _matrix_check(self, what, batches=True):
+    """torch's rules for mT/mH/H/adjoint: 1-D (or >2-D for H) raises, 0-D warns and is left as is."""
+    n = self._data.ndim
+    if n == 0:
+        import warnings
+        warnings.warn(f"{what} is deprecated on 0-D tensors. " + ("This function is the identity in these cases."
+                      if what == "Tensor.mT" else "Consider using x.conj()."))
+        return False
+    name = "tensor." + what.split(".")[-1]
+    if n == 1 or (n > 2 and not batches):
+        if not batches:
+            raise RuntimeError(f"{name} is only supported on matrices (2-D tensors). Got {n}-D tensor."
+                               + (" For batches of matrices, consider using tensor.mH" if n > 2 else ""))
+        raise RuntimeError(f"{name} is only supported on matrices or batches of matrices. Got {n}-D tensor.")
+    return True
+
+
 def _mT(self):
-    return transpose(self, -2, -1)
+    return transpose(self, -2, -1) if _matrix_check(self, "Tensor.mT") else self
+
+
+def _adjoint(self, what):
+    # conj is the identity on real tensors, so a real adjoint stays a view like torch's
+    from .elementwise import conj
+    return conj(transpose(self, -2, -1) if _matrix_check(self, what, what != "Tensor.H") else self)
+
+
+@register("adjoint")
+def adjoint(input):
+    """Conjugate transpose of the last two dimensions (torch.adjoint / Tensor.adjoint / Tensor.mH)."""
+    return _adjoint(input, "adjoint()")
 
 
 Tensor.T = property(_T)
 Tensor.mT = property(_mT)
+Tensor.mH = property(lambda self: _adjoint(self, "Tensor.mH"))
+Tensor.H = property(lambda self: _adjoint(self, "Tensor.H"))
 
 
 # ---- indexing ----------------------------------------------------------------------------------
@@ -1404,10 +1435,3 @@ def diagonal_scatter(input, src, offset=0, dim1=0, dim2=1):
     from .indexing import setitem
     setitem(view, Ellipsis, src)
     return out
-
-
-@register("adjoint")
-def adjoint(input):
-    if input._data.ndim < 2:
-        raise RuntimeError("tensor.adjoint() is only supported on matrices or batches of matrices. Got 1-D tensor.")
-    return transpose(input, -2, -1)

@@ -420,3 +420,67 @@ def test_out_argument_like_torch():
         _close(p, q)
     with pytest.raises(RuntimeError, match="don't support automatic differentiation"):
         dt.mm(dt.randn(2, 2, requires_grad=True), dt.randn(2, 2), out=dt.empty(2, 2))
+
+
+# ---- a source of another dtype: torch casts in some writes and refuses in others ---------------------------------
+_DTYPE_PAIRS = [("complex64", "float32"), ("float32", "float64"), ("float64", "float32"), ("float32", "complex64"),
+                ("int64", "float32"), ("float32", "int64"), ("float32", "float16"), ("float32", "float32")]
+
+
+def _dtype_writes(L, sd, vd):
+    S = lambda: L.zeros(3, 2, dtype=getattr(L, sd))              # noqa: E731
+    V = lambda *shape: L.ones(shape, dtype=getattr(L, vd))       # noqa: E731
+    i, si = L.tensor([0, 2]), L.tensor([[0, 1], [2, 0]])
+    mask, rowmask = L.ones(3, 2, dtype=L.bool), L.tensor([True, False, True])
+    return {
+        "index_copy": lambda: S().index_copy(0, i, V(2, 2)), "index_copy_": lambda: S().index_copy_(0, i, V(2, 2)),
+        "torch.index_copy": lambda: L.index_copy(S(), 0, i, V(2, 2)),
+        "index_add": lambda: S().index_add(0, i, V(2, 2)), "index_add_": lambda: S().index_add_(0, i, V(2, 2)),
+        "index_fill_0d": lambda: S().index_fill(0, i, V()),
+        "scatter": lambda: S().scatter(0, si, V(2, 2)), "scatter_": lambda: S().scatter_(0, si, V(2, 2)),
+        "scatter_add": lambda: S().scatter_add(0, si, V(2, 2)),
+        "scatter_reduce": lambda: S().scatter_reduce(0, si, V(2, 2), "sum"),
+        "scatter_value": lambda: S().scatter_(0, si, 2.0),
+        "index_put_": lambda: S().index_put_((i,), V(2, 2)), "index_put": lambda: S().index_put((i,), V(2, 2)),
+        "index_put_0d": lambda: S().index_put_((i,), V()),
+        "index_put_accumulate": lambda: S().index_put_((i,), V(2, 2), accumulate=True),
+        "index_put_mask_0d": lambda: S().index_put_((mask,), V()),
+        "masked_scatter": lambda: S().masked_scatter(mask, V(6)), "put_": lambda: S().put_(i, V(2)),
+        "diagonal_scatter": lambda: S().diagonal_scatter(V(2)), "slice_scatter": lambda: S().slice_scatter(V(2, 2), 0, 0, 2),
+        "setitem_int": lambda: S().__setitem__(0, V(2)), "setitem_slice": lambda: S().__setitem__(slice(0, 2), V(2, 2)),
+        "setitem_tensor": lambda: S().__setitem__(i, V(2, 2)), "setitem_tensor_0d": lambda: S().__setitem__(i, V()),
+        "setitem_list": lambda: S().__setitem__([0, 2], V(2, 2)),
+        "setitem_mixed": lambda: S().__setitem__((slice(None), L.tensor([0])), V(3, 1)),
+        "setitem_two_tensors": lambda: S().__setitem__((i, L.tensor([1, 0])), V(2)),
+        "setitem_int_and_tensor": lambda: S().__setitem__((0, L.tensor([1])), V(1)),
+        "setitem_mask": lambda: S().__setitem__(mask, V(6)), "setitem_mask_0d": lambda: S().__setitem__(mask, V()),
+        "setitem_rowmask_1elem": lambda: S().__setitem__(rowmask, V(1)),
+        "setitem_rowmask": lambda: S().__setitem__(rowmask, V(2, 2)),
+        "setitem_0d_int_tensor": lambda: S().__setitem__(L.tensor(1), V(2)),
+    }
+
+
+def _outcome(L, sd, vd, name):
+    import warnings
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")          # complex -> real casts warn in both libraries
+            r = _dtype_writes(L, sd, vd)[name]()
+    except RuntimeError as e:
+        return "error: " + str(e)
+    return "ok" if r is None else (str(r.dtype).split(".")[-1], r.detach().numpy().tolist())
+
+
+@pytest.mark.parametrize("name", sorted(_dtype_writes(torch, "float32", "float32")))
+@pytest.mark.parametrize("sd,vd", _DTYPE_PAIRS)
+def test_index_writes_with_source_of_another_dtype(name, sd, vd):
+    assert _outcome(dt, sd, vd, name) == _outcome(torch, sd, vd, name)
+
+
+@pytest.mark.parametrize("value", [1 + 2j, "tensor"])
+def test_index_fill_complex_value_into_real(value):
+    for L in (dt, torch):
+        v = L.tensor(1 + 0j) if value == "tensor" else value
+        with pytest.raises(RuntimeError, match=r"index_fill_\(\): Converting complex Scalar to non-complex type"):
+            L.zeros(3).index_fill(0, L.tensor([0]), v)
+    assert dt.zeros(3, dtype=dt.complex64).index_fill(0, dt.tensor([1]), 1 + 2j)[1].item() == 1 + 2j
