@@ -463,3 +463,28 @@ def test_zero_norm_gives_no_gradient(fn, dtype):
         grads.append((x.grad, _np(w.grad)))
     assert grads[0][0] is None and grads[1][0] is None
     np.testing.assert_allclose(grads[0][1], grads[1][1])
+
+
+@pytest.mark.parametrize("fn", ["rand", "randn"])
+@pytest.mark.parametrize("dtype", ["complex64", "complex128"])
+def test_random_complex_fills_both_parts_like_torch(fn, dtype):
+    """torch.rand: both parts uniform in [0, 1); torch.randn: both parts normal with variance 1/2 (E|z|^2 = 1)."""
+    n = 200_000
+    ours = getattr(dt, fn)(n, dtype=getattr(dt, dtype))
+    ref = getattr(torch, fn)(n, dtype=getattr(torch, dtype))
+    assert ours.dtype == getattr(dt, dtype) and ours.shape == (n,)
+    for part in ("real", "imag"):
+        a, b = getattr(ours, part).numpy(), getattr(ref, part).numpy()
+        assert abs(a.mean() - b.mean()) < 0.01 and abs(a.var() - b.var()) < 0.01, (part, a.mean(), a.var())
+        assert a.min() >= b.min() - 0.5 and a.max() <= b.max() + 0.5
+    assert abs(np.corrcoef(ours.real.numpy(), ours.imag.numpy())[0, 1]) < 0.01
+
+
+def test_implicit_gradient_of_a_complex_scalar_raises_like_torch():
+    for L in (dt, torch):
+        z = (L.ones(2, dtype=L.complex64, requires_grad=True) * 2).sum()
+        with pytest.raises(RuntimeError, match="only for real scalar outputs"):
+            z.backward()
+        with pytest.raises(RuntimeError, match="only for real scalar outputs"):
+            L.autograd.grad(z, [z])
+        z.backward(L.tensor(1 + 0j, dtype=L.complex64))     # an explicit gradient is fine

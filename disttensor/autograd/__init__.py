@@ -21,6 +21,9 @@ def _make_grads(tensors, grads, op):
             if t._data.size != 1:
                 raise RuntimeError(f"grad can be implicitly created only for scalar outputs ({op} on a tensor of "
                                    f"shape {tuple(t.shape)}; pass gradient=)")
+            if t._data.dtype.kind == "c":
+                raise RuntimeError(f"grad can be implicitly created only for real scalar outputs but got {t.dtype} "
+                                   f"({op}; pass gradient=)")
             from .._backends.device import xp_of
             out.append(xp_of(t._data).ones_like(t._data))
         else:

@@ -250,13 +250,25 @@ def _rng(device, generator):
     return generator_for(device if device is not None else _default_device, generator)
 
 
+def _draw(sample, shape, npd, complex_scale):
+    """sample(shape, dtype) cast to npd. Complex dtypes draw the real and imaginary parts independently (scaled
+    by complex_scale: randn's parts have variance 1/2, so |z|^2 has mean 1, as in torch)."""
+    if npd.kind == "c":
+        part = np.float32 if npd == np.complex64 else np.float64
+        ri = sample(tuple(shape) + (2,), dtype=part)
+        if complex_scale != 1.0:
+            ri *= part(complex_scale)
+        return ri.view(npd)[..., 0]
+    return sample(shape, dtype=np.float32 if npd == np.float32 else np.float64).astype(npd, copy=False)
+
+
 @register("rand", method=False)
 def rand(*size, generator=None, dtype=None, device=None, requires_grad=False, out=None, layout=None,
          pin_memory=False):
     npd = _float_np(dtype)
     g = _rng(device, generator)
     shape = _size(size)
-    arr = g.random(shape, dtype=np.float32 if npd == np.float32 else np.float64).astype(npd, copy=False)
+    arr = _draw(g.random, shape, npd, 1.0)
     return _finish(arr, device, requires_grad)
 
 
@@ -266,7 +278,7 @@ def randn(*size, generator=None, dtype=None, device=None, requires_grad=False, o
     npd = _float_np(dtype)
     g = _rng(device, generator)
     shape = _size(size)
-    arr = g.standard_normal(shape, dtype=np.float32 if npd == np.float32 else np.float64).astype(npd, copy=False)
+    arr = _draw(g.standard_normal, shape, npd, 0.5 ** 0.5)
     return _finish(arr, device, requires_grad)
 
 
