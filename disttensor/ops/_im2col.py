@@ -26,6 +26,47 @@ def _build(numba):
         hi = min(hi, Wo)
         return min(lo, hi), hi
 
+    # The ResNet downsampling geometry, stride 2 / width 3 / padding 1 on rows of even width W (Wo = W / 2):
+    # the three kernel columns of one input row are done in one pass over it (output q reads input columns
+    # 2q - 1, 2q, 2q + 1), instead of three passes of Wo elements each. With Wo = 16 the per-row loop overhead
+    # (and LLVM's scalar remainder loop, which a 16-long row never leaves) was most of im2col's time.
+    @njit(nogil=True, cache=True, inline="always")
+    def _is_s2k3(sw, kw, dw, pl, W, Wo):
+        return sw == 2 and kw == 3 and dw == 1 and pl == 1 and W % 2 == 0 and Wo == W // 2 and Wo >= 1
+
+    @njit(nogil=True, cache=True, inline="always")
+    def _row_s2k3(xf, s, of, o, gap, Wo):
+        """of[o + j * gap + q] = input column 2q + j - 1 of the row at xf[s:] (0 left of it), j = 0, 1, 2."""
+        of[o] = 0
+        for q in range(Wo):
+            of[o + gap + u64(q)] = xf[s + u64(2 * q)]
+            of[o + u64(2) * gap + u64(q)] = xf[s + u64(2 * q + 1)]
+        for q in range(1, Wo):
+            of[o + u64(q)] = xf[s + u64(2 * q - 1)]
+
+    @njit(nogil=True, cache=True, inline="always")
+    def _row_s2k3_pairs(xq, s, ou, o, gap, Wo):
+        """_row_s2k3 for float32 (bit patterns as uint32), the row read as 64-bit pairs of columns (2m, 2m + 1):
+        unit-stride loads, the halves split by truncation and shift."""
+        ou[o] = 0
+        for q in range(Wo):
+            v = xq[s + u64(q)]
+            ou[o + gap + u64(q)] = u32(v & u64(0xffffffff))
+            ou[o + u64(2) * gap + u64(q)] = u32(v >> u64(32))
+        for q in range(1, Wo):
+            ou[o + u64(q)] = u32(xq[s + u64(q - 1)] >> u64(32))
+
+    @njit(nogil=True, cache=True, inline="always")
+    def _add_row_s2k3(cf, o, gap, gf, s, Wo):
+        """The adjoint of _row_s2k3: input column 2m gets kernel column 1's value at m, column 2m + 1 kernel
+        column 2's at m and kernel column 0's at m + 1."""
+        for m in range(Wo - 1):
+            gf[s + u64(2 * m)] += cf[o + gap + u64(m)]
+            gf[s + u64(2 * m + 1)] += cf[o + u64(2) * gap + u64(m)] + cf[o + u64(m + 1)]
+        m = Wo - 1
+        gf[s + u64(2 * m)] += cf[o + gap + u64(m)]
+        gf[s + u64(2 * m + 1)] += cf[o + u64(2) * gap + u64(m)]
+
     @njit(nogil=True, cache=True)
     def im2col(x, n0, n1, r0, r1, G, sh, sw, dh, dw, pt, pl, kh, kw, Wo, out):
         """out (n1-n0, G, R, (r1-r0)*Wo) C-contiguous: row k*Cg + c of group g is input channel g*Cg + c at kernel
@@ -44,9 +85,27 @@ def _build(numba):
         pairs = sw == 2 and xf.itemsize == 4 and W % 2 == 0
         xq = xf[:xf.size - xf.size % 2].view(np.uint64)
         ou = of.view(np.uint32)
+        s2k3 = _is_s2k3(sw, kw, dw, pl, W, Wo)
         for n in range(n0, n1):
             for g in range(G):
                 for ki in range(kh):
+                    if s2k3:
+                        for c in range(Cg):
+                            o0 = u64((((n - n0) * G + g) * R + ki * 3 * Cg + c) * L)
+                            xb = (n * C + g * Cg + c) * H * W
+                            for oh in range(r0, r1):
+                                ih = oh * sh + ki * dh - pt
+                                o = o0 + u64((oh - r0) * Wo)
+                                if ih < 0 or ih >= H:
+                                    for q in range(Wo):
+                                        of[o + u64(q)] = 0
+                                        of[o + u64(Cg * L + q)] = 0
+                                        of[o + u64(2 * Cg * L + q)] = 0
+                                elif pairs:
+                                    _row_s2k3_pairs(xq, u64((xb + ih * W) // 2), ou, o, u64(Cg * L), Wo)
+                                else:
+                                    _row_s2k3(xf, u64(xb + ih * W), of, o, u64(Cg * L), Wo)
+                        continue
                     for kj in range(kw):
                         off = kj * dw - pl
                         lo, hi = _valid_cols(W, Wo, off, sw)
@@ -98,9 +157,19 @@ def _build(numba):
         cf = cols.reshape(cols.size)
         L = (r1 - r0) * Wo
         R = cols.shape[2]
+        s2k3 = _is_s2k3(sw, kw, dw, pl, W, Wo)
         for n in range(n0, n1):
             for g in range(G):
                 for ki in range(kh):
+                    if s2k3:
+                        for c in range(Cg):
+                            o0 = u64((((n - n0) * G + g) * R + ki * 3 * Cg + c) * L)
+                            xb = (n * C + g * Cg + c) * H * W
+                            for oh in range(r0, r1):
+                                ih = oh * sh + ki * dh - pt
+                                if ih >= 0 and ih < H:
+                                    _add_row_s2k3(cf, o0 + u64((oh - r0) * Wo), u64(Cg * L), gf, u64(xb + ih * W), Wo)
+                        continue
                     for kj in range(kw):
                         off = kj * dw - pl
                         lo, hi = _valid_cols(W, Wo, off, sw)

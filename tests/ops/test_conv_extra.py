@@ -364,6 +364,27 @@ def test_conv2d_im2col_geometries(monkeypatch, numba_im2col, kw, dtype, width):
            lambda x, w, b: TF.conv2d(x.transpose(2, 3), w, b, **kw), [x, w, b], **tol)
 
 
+@pytest.mark.parametrize("kh, sh, ph", [(3, 2, 1), (1, 1, 0), (5, 1, 2)])
+@pytest.mark.parametrize("width", [2, 8, 16, 9])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("chunk_bytes", [1 << 30, 700])
+def test_conv2d_stride2_width3_rows_like_torch(monkeypatch, kh, sh, ph, width, dtype, chunk_bytes):
+    """The im2col kernels' fused path for kernel width 3 / stride 2 / padding 1 on even-width rows (the three
+    kernel columns of a row copied, and added back, in one pass; ResNet's downsampling convolutions), under
+    several kernel heights, row strides and paddings (rows in the padding), whole-sample and row-band tiles on
+    3 threads, groups; odd widths take the general path. Values and all gradients against torch."""
+    pytest.importorskip("numba")
+    fake = (lambda: 3, lambda n: None)
+    monkeypatch.setattr(nn_conv, "_openblas_api", lambda: fake)
+    monkeypatch.setattr(nn_conv, "_CHUNK_BYTES", chunk_bytes)
+    rng = np.random.default_rng(41)
+    x = rng.standard_normal((3, 4, 7, width)).astype(dtype)
+    w, b = rng.standard_normal((6, 2, kh, 3)).astype(dtype), rng.standard_normal(6).astype(dtype)
+    kw = dict(stride=(sh, 2), padding=(ph, 1), groups=2)
+    tol = dict(atol=1e-5, rtol=1e-5) if dtype == np.float32 else {}
+    _check(lambda x, w, b: DF.conv2d(x, w, b, **kw), lambda x, w, b: TF.conv2d(x, w, b, **kw), [x, w, b], **tol)
+
+
 @pytest.mark.parametrize("shape", [(2, 3, 6, 8), (2, 3, 7, 9)])
 @pytest.mark.parametrize("ceil_mode", [False, True])
 def test_max_pool2x2_ties_nan_inf_like_torch(pool_path, shape, ceil_mode):
