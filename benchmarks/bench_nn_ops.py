@@ -133,6 +133,15 @@ def cases(L, rng):
             F.linear(x, w, b).backward(g)
         return run
 
+    def matmul(m, k, n):
+        a = t(rng.standard_normal((m, k)).astype(np.float32))
+        b = t(rng.standard_normal((k, n)).astype(np.float32))
+
+        def run():
+            a.grad = b.grad = None
+            (a @ b).sum().backward()
+        return run
+
     def gelu_nd(shape):
         x = t(rng.standard_normal(shape).astype(np.float32))
         g = L.from_numpy(rng.standard_normal(shape).astype(np.float32))
@@ -161,6 +170,8 @@ def cases(L, rng):
     out.append(("gelu(tanh) fwd+bwd 4M", gelu(4 * 1024 * 1024, "tanh")))
     out.append(("embedding fwd+bwd 5000x256, 1024 idx", embedding(5000, 256, 1024)))
     out.append(("sdpa causal fwd+bwd 8x4x128x64", sdpa(8, 4, 128, 64)))
+    for m, k, n in [(1024, 256, 768), (1024, 256, 1024), (1024, 1024, 256), (256, 784, 1024), (512, 512, 512)]:
+        out.append((f"matmul fwd+bwd {m}x{k} @ {k}x{n}", matmul(m, k, n)))   # bench_matmul.py's cases
     return out
 
 
@@ -212,10 +223,13 @@ def _separate(args):
     import subprocess
     base = [sys.executable, os.path.abspath(__file__), "--repeat", str(args.repeat), "--threads", str(args.threads),
             "-k", args.k]
+    env = dict(os.environ)
+    if args.threads:     # NumPy's OpenBLAS reads its thread count when it loads: set it for the children
+        env.update({v: str(args.threads) for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")})
     runs = {"torch": {}, "disttensor": {}}
     for _ in range(args.rounds):
         for lib in ("disttensor", "torch"):
-            out = subprocess.run(base + ["--solo", lib], capture_output=True, text=True, check=True).stdout
+            out = subprocess.run(base + ["--solo", lib], capture_output=True, text=True, check=True, env=env).stdout
             for name, ts in json.loads(out.strip().splitlines()[-1]).items():
                 runs[lib].setdefault(name, []).extend(ts)
     print(f"separate processes, {args.rounds} rounds x {args.repeat} runs, threads={args.threads or 'default'}")

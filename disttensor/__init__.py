@@ -3,6 +3,7 @@
 `import disttensor as torch` is meant to work for PyTorch scripts. Importing this package never
 imports mpi4py, cupy or ray; the distributed parts load on first use.
 """
+import builtins
 import os as _os
 
 # numba's default (OpenMP) threading layer keeps its idle threads spinning, which steals the cores
@@ -105,10 +106,27 @@ def is_floating_point(t):
 
 
 def set_num_threads(n):
-    pass
+    """The CPU thread count of the ops: NumPy's OpenBLAS pool (and so the GEMM and convolution splits) and
+    numba's kernels (capped at the NUMBA_NUM_THREADS it started with)."""
+    n = builtins.int(n)
+    if n < 1:
+        raise RuntimeError(f"set_num_threads: number of threads must be positive, got {n}")
+    from ._backends.blas import openblas_api
+    api = openblas_api()
+    if api is not None:
+        api[1](n)
+    try:
+        import numba
+        numba.set_num_threads(builtins.min(n, numba.config.NUMBA_NUM_THREADS))
+    except ImportError:
+        pass
 
 
 def get_num_threads():
+    from ._backends.blas import openblas_api
+    api = openblas_api()
+    if api is not None:
+        return api[0]()
     import os
     return os.cpu_count() or 1
 

@@ -12,6 +12,7 @@ from .. import _dtype
 from ..autograd.node import Node
 from ..tensor import Tensor
 from .._backends.device import xp_of
+from .._backends.blas import matmul as _mm
 from ._apply import apply, apply1
 from ._registry import register
 from .. import _autocast
@@ -33,8 +34,8 @@ class Matmul(Node):
             return self._half_forward(a, b)
         if a.ndim > 2 and b.ndim == 2:
             # one 2-D GEMM over all leading dims: NumPy's stacked matmul is several times slower
-            return (a.reshape(-1, a.shape[-1]) @ b).reshape(a.shape[:-1] + (b.shape[1],))
-        return a @ b
+            return _mm(a.reshape(-1, a.shape[-1]), b).reshape(a.shape[:-1] + (b.shape[1],))
+        return _mm(a, b) if a.ndim >= 2 and b.ndim >= 2 else a @ b
 
     @staticmethod
     def _half_forward(a, b):
@@ -62,8 +63,8 @@ class Matmul(Node):
             g = xp.ascontiguousarray(g)
         if a.ndim > 2 and b.ndim == 2:
             g2 = g.reshape(-1, g.shape[-1])
-            ga = (g2 @ b.T).reshape(a.shape) if need_a else None
-            gb = a.reshape(-1, a.shape[-1]).T @ g2 if need_b else None
+            ga = _mm(g2, b.T).reshape(a.shape) if need_a else None
+            gb = _mm(a.reshape(-1, a.shape[-1]).T, g2) if need_b else None
             return ga, gb
         if a.ndim == 1 and b.ndim == 1:
             return g * b, g * a
@@ -78,8 +79,8 @@ class Matmul(Node):
             if gb.ndim > 1:
                 gb = gb.reshape(-1, gb.shape[-1]).sum(0)
             return ga, gb
-        ga = g @ xp.swapaxes(b, -1, -2) if need_a else None
-        gb = xp.swapaxes(a, -1, -2) @ g if need_b else None
+        ga = _mm(g, xp.swapaxes(b, -1, -2)) if need_a else None
+        gb = _mm(xp.swapaxes(a, -1, -2), g) if need_b else None
         return ga, gb
 
 
@@ -409,7 +410,7 @@ def _einsum_pair(xp, sa, a, sb, b, so):
     at = a.transpose([sa.index(c) for c in batch + left + contract]).reshape(prod(batch), prod(left), prod(contract))
     bt = b.transpose([sb.index(c) for c in batch + contract + right]).reshape(prod(batch), prod(contract),
                                                                               prod(right))
-    r = xp.matmul(at, bt).reshape([size[c] for c in batch + left + right])
+    r = _mm(at, bt).reshape([size[c] for c in batch + left + right])
     order = batch + left + right
     return r.transpose([order.index(c) for c in so])
 

@@ -20,13 +20,13 @@ Every function works on numpy and cupy arrays alike (`xp = xp_of(x)`).
 """
 import itertools
 import os
-import sys
 
 import numpy as np
 
 from ..autograd.node import Node
 from ..tensor import Tensor
 from .._backends.device import xp_of
+from .._backends.blas import matmul as _mm, openblas_api
 from ._apply import apply
 from ._registry import register
 from .. import _autocast
@@ -76,37 +76,9 @@ def _compute_dtype(a):
 # numba kernels (they release the GIL): ResNet stride-2 layer fwd+bwd 60 -> 31-37 ms at 2 threads. NumPy's
 # strided copies (3-D, no numba) hold the GIL, which made the split no faster than OpenBLAS's own 2-thread
 # GEMMs; for them it stays opt-in (DISTTENSOR_CONV_THREADS=1). See benchmarks/RESULTS.md.
-_BLAS = 0        # 0: not looked up yet; None: unavailable; else (get_num_threads, set_num_threads)
-
-
-def _openblas_api():
-    """(get_num_threads, set_num_threads) of NumPy's OpenBLAS (pthreads build), or None."""
-    global _BLAS
-    if _BLAS == 0:
-        _BLAS = None
-        if not sys.platform.startswith("linux"):
-            return None
-        try:
-            import ctypes
-            with open("/proc/self/maps") as f:
-                paths = sorted({ln.split()[-1] for ln in f if "openblas" in ln and ".so" in ln})
-            for path in paths:
-                lib = ctypes.CDLL(path)
-                for pre, suf in itertools.product(("scipy_", ""), ("64_", "", "_64")):
-                    get = getattr(lib, f"{pre}openblas_get_num_threads{suf}", None)
-                    put = getattr(lib, f"{pre}openblas_set_num_threads{suf}", None)
-                    par = getattr(lib, f"{pre}openblas_get_parallel{suf}", None)
-                    if get is not None and put is not None:
-                        # only the pthreads build has one process-wide pool that this code may resize
-                        if par is not None and par() != 1:
-                            return None
-                        get.restype = ctypes.c_int
-                        put.argtypes = [ctypes.c_int]
-                        _BLAS = (get, put)
-                        return _BLAS
-        except Exception:  # pragma: no cover - any surprise: no tile parallelism
-            _BLAS = None
-    return _BLAS
+# NumPy's OpenBLAS thread control (get, set), or None: the tile splits below run that many Python threads and
+# set OpenBLAS (and so _mm's own split) to 1 thread meanwhile
+_openblas_api = openblas_api
 
 
 def _blas_threads_api():
@@ -410,7 +382,7 @@ def conv_forward(x, w, b, stride, pads, dil, G, xpad=None):
     ksize = tuple(w.shape[2:])
     if G == 1 and _is_pointwise(ksize, stride, pads, dil):
         # 1x1: y[n] = W (O, C) @ x[n] (C, L), batched over n, straight into NCHW.
-        y = xp.matmul(w.reshape(O, C), x.reshape(N, C, -1))
+        y = _mm(w.reshape(O, C), x.reshape(N, C, -1))
         if b is not None:
             y += b.reshape(1, O, 1)
         return y.reshape((N, O) + x.shape[2:])
@@ -444,9 +416,9 @@ def conv_forward(x, w, b, stride, pads, dil, G, xpad=None):
             dst = out[n0:n1] if r0 == 0 and r1 == H else out[n0:n1, :, :, r0:r1]
             d2 = dst.reshape(dst.shape[:3] + (-1,))   # a band of rows is a strided (Og, band_L) matrix: a view
             if not d2.flags.owndata:
-                xp.matmul(wm, cl, out=d2)
+                _mm(wm, cl, out=d2)
             else:
-                dst[...] = xp.matmul(wm, cl).reshape(dst.shape)
+                dst[...] = _mm(wm, cl).reshape(dst.shape)
             if bb is not None:
                 dst += bb
     _run_tiles(xp, T.tiles, work, always=T.direct)
@@ -507,7 +479,7 @@ def conv_backward(g, x, w, stride, pads, dil, G, xpad=None, need_input=True, nee
             band = T.band(r0, r1)
             gt = _band(g5, n0, n1, r0, r1, H)                        # (n, G, Og, band_L)
             cl = T.cols(src, n0, n1, r0, r1)
-            t = xp.matmul(cl, gt.swapaxes(-1, -2))                   # (n, G, K*Cg, Og)
+            t = _mm(cl, gt.swapaxes(-1, -2))                   # (n, G, K*Cg, Og)
             t = t.sum(0) if t.shape[0] > 1 else t[0]
             if acc is None:
                 acc = t
@@ -518,7 +490,7 @@ def conv_backward(g, x, w, stride, pads, dil, G, xpad=None, need_input=True, nee
             if gcbuf is None or gcbuf.size < _prod(shp):
                 gcbuf = xp.empty(_prod(shp), dtype=g.dtype)
             gc = gcbuf[:_prod(shp)].reshape(shp)
-            xp.matmul(wmt, gt, out=gc)
+            _mm(wmt, gt, out=gc)
             T.col2im(buf, gc, n0, n1, r0, r1)
         return acc
     parts = [a for a in _run_tiles(xp, T.tiles, work, always=T.direct) if a is not None]
@@ -550,7 +522,7 @@ def conv_grad_input(g, w, xshape, stride, pads, dil, G):
     O = w.shape[0]
     ksize = tuple(w.shape[2:])
     if G == 1 and _is_pointwise(ksize, stride, pads, dil):
-        gx = xp.matmul(w.reshape(O, C).T, g.reshape(N, O, -1))
+        gx = _mm(w.reshape(O, C).T, g.reshape(N, O, -1))
         return gx.reshape(xshape)
     out_sp = tuple(g.shape[2:])
     H = out_sp[0]
@@ -581,7 +553,7 @@ def conv_grad_input(g, w, xshape, stride, pads, dil, G):
             band = T.band(r0, r1)
             n = n1 - n0
             gc = T.scratch((n, G, K * Cg, _prod(band)))
-            xp.matmul(wmt, _band(g5, n0, n1, r0, r1, H), out=gc)
+            _mm(wmt, _band(g5, n0, n1, r0, r1, H), out=gc)
             T.col2im(buf, gc, n0, n1, r0, r1)
     _run_tiles(xp, T.tiles, work, always=T.direct)
     if T.direct:
@@ -603,7 +575,7 @@ def conv_grad_weight(g, x, wshape, stride, pads, dil, G, xpad=None, need_bias=Fa
     Og = O // G
     ksize = tuple(wshape[2:])
     if G == 1 and _is_pointwise(ksize, stride, pads, dil):
-        gw = xp.matmul(g.reshape(N, O, -1), x.reshape(N, C, -1).swapaxes(1, 2)).sum(0)
+        gw = _mm(g.reshape(N, O, -1), x.reshape(N, C, -1).swapaxes(1, 2)).sum(0)
         return (gw.reshape(wshape), None) if need_bias else gw.reshape(wshape)
     out_sp = tuple(g.shape[2:])
     H = out_sp[0]
@@ -624,7 +596,7 @@ def conv_grad_weight(g, x, wshape, stride, pads, dil, G, xpad=None, need_bias=Fa
         acc = None
         for n0, n1, r0, r1 in tiles:
             cl = T.cols(src, n0, n1, r0, r1)
-            t = xp.matmul(cl, _band(g5, n0, n1, r0, r1, H).swapaxes(-1, -2))   # (n, G, K*Cg, Og)
+            t = _mm(cl, _band(g5, n0, n1, r0, r1, H).swapaxes(-1, -2))   # (n, G, K*Cg, Og)
             t = t.sum(0) if t.shape[0] > 1 else t[0]
             if acc is None:
                 acc = t

@@ -11,6 +11,7 @@ import numpy as np
 from ..autograd.node import Node
 from ..tensor import Tensor, _new_tensor
 from .._backends.device import xp_of, device_of_array
+from .._backends.blas import matmul as _mm
 from ._apply import apply, apply1
 from ._registry import register
 from .. import _autocast
@@ -435,10 +436,10 @@ class Linear(Node):
             return y.astype(x.dtype)
         if x.ndim > 2:
             x2 = x.reshape(-1, x.shape[-1])
-            y = (x2 @ w.T).reshape(x.shape[:-1] + (w.shape[0],))
+            y = _mm(x2, w.T).reshape(x.shape[:-1] + (w.shape[0],))
         else:
             x2 = x
-            y = x @ w.T
+            y = _mm(x, w.T) if x.ndim == 2 else x @ w.T
         if b is not None:
             y += b
         self.saved = (x2, x.shape, w, b is not None)
@@ -459,8 +460,8 @@ class Linear(Node):
             return gx, gw, (g if hasb else None)
         g2 = g.reshape(-1, g.shape[-1])
         nxt = self._next  # skip the GEMMs for inputs that need no gradient (e.g. the data batch)
-        gx = (g2 @ w).reshape(shape) if nxt[0] is not None else None
-        gw = g2.T @ x2 if nxt[1] is not None else None
+        gx = _mm(g2, w).reshape(shape) if nxt[0] is not None else None
+        gw = _mm(g2.T, x2) if nxt[1] is not None else None
         gb = g2.sum(axis=0) if hasb and nxt[2] is not None else None
         return gx, gw, gb
 
