@@ -72,6 +72,19 @@ def test_batched_and_broadcast_products(dtype):
     _close(o, w, cols)
     w2 = rng.standard_normal((64, 70)).astype(dtype)               # 1x1 convolutions: (O, C) @ (N, C, L)
     _close(blas.matmul(w2, b), w2, b)
+    # one item: a size-1 axis may carry any stride (NumPy gives x[None] a 0), which MKL's batch call refuses
+    a1, b1 = rng.standard_normal((128, 77)).astype(dtype), rng.standard_normal((77, 256)).astype(dtype)
+    o1 = np.full((1, 1, 128, 256), np.nan, dtype)
+    blas.matmul(a1[None, None], b1[None, None], out=o1)
+    _close(o1[0, 0], a1, b1)
+    _close(blas.matmul(a1[None], b1[None])[0], a1, b1)
+    c1 = np.full((128, 256), np.nan, dtype)
+    blas.matmul(a1[None], b1[None], out=c1[None])       # out's batch stride 0: MKL computed nothing here
+    _close(c1, a1, b1)
+    # matrices of a batch overlapping (a sliding window view): not a batch MKL takes
+    base = rng.standard_normal((70 + 5, 90)).astype(dtype)
+    slid = np.lib.stride_tricks.sliding_window_view(base, (70, 90))[:, 0]        # (6, 70, 90), items 1 row apart
+    _close(blas.matmul(a, slid), a, slid)
     # batch dims that cannot be flattened into one strided batch without a copy: NumPy does it
     a4, b4 = rng.standard_normal((2, 1, 64, 70)).astype(dtype), rng.standard_normal((1, 3, 70, 90)).astype(dtype)
     _close(blas.matmul(a4, b4), a4, b4)

@@ -8,8 +8,8 @@ development machine (Xeon, AVX-512) OpenBLAS's sgemm ran at 113-128 GFLOP/s per 
 
 MKL runs in its sequential layer (no OpenMP runtime beside torch's or numba's). A product big enough is cut into
 blocks of rows (or columns, or batch items) over `num_threads()` Python threads, as OpenBLAS's own threads would
-cut it; ctypes calls release the GIL. The convolution tile threads set that count to 1 while they run, so their
-GEMMs stay on their own thread. DISTTENSOR_BLAS=numpy turns MKL off; =mkl uses it on any x86 CPU.
+cut it; ctypes calls release the GIL. Used by matmul, linear and einsum; the convolutions keep NumPy's GEMMs (see
+nn_conv). DISTTENSOR_BLAS=numpy turns MKL off; =mkl uses it on any x86 CPU.
 """
 import ctypes
 import itertools
@@ -197,13 +197,26 @@ def matmul(a, b, out=None):
             c3.strides[-1] != dt.itemsize:
         return np.matmul(a, b, out=out)
     nb = c3.shape[0]
-    nt = num_threads() if nb > 1 and m * n * k * nb >= _SPLIT_MACS else 1
+    if nb == 1:     # (a size-1 axis may carry any stride, even 0, which MKL's batch call refuses)
+        _gemm_2d(lib, a3[0], b3[0], c3[0], m, n, k)
+        return out
+    if not (_item_stride_ok(a3) and _item_stride_ok(b3) and c3.strides[0] >= c3.strides[1] * m):
+        return np.matmul(a, b, out=out)
+    nt = num_threads() if m * n * k * nb >= _SPLIT_MACS else 1
     if nt < 2:
         _gemm_batch(lib, a3, b3, c3)
     else:
         _run_parts([lambda i0=i0, i1=i1: _gemm_batch(lib, a3[i0:i1], b3[i0:i1], c3[i0:i1])
                     for i0, i1 in _splits(nb, nt, 1)])
     return out
+
+
+def _item_stride_ok(x):
+    """MKL's batch call takes, between the matrices of an operand, a stride of 0 (one matrix for all) or one
+    past the whole matrix; anything else it rejects with a message and computes nothing, so NumPy does it."""
+    trans, ld = _layout(x)
+    rows = x.shape[1] if trans == _NOTRANS else x.shape[2]      # rows as stored
+    return x.strides[0] == 0 or x.strides[0] >= ld * rows * x.itemsize
 
 
 def _items(x, batch):

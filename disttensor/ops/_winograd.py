@@ -54,7 +54,6 @@ from fractions import Fraction
 import numpy as np
 
 from .._backends.device import xp_of
-from .._backends.blas import matmul as _mm
 
 # tile size m of F(m x m, 3 x 3) used by forward() / backward() (2 or 4)
 TILE = 4
@@ -985,7 +984,7 @@ def forward(x, w, b, pt, pl, out_sp, m=None, run=run_serial):
                 P = (n1 - n0) * (t1 - t0) * (Tw + 1)
                 sv, sm = _xi_stride(C, P, x.itemsize), _xi_stride(O, P, x.itemsize)
                 in_tf(x, pt, pl, n0, n1, t0, t1, Tw, vbuf, sv, P, cst)
-                _mm(U, _view(vbuf, nxi, C, P), out=_view(mbuf, nxi, O, P))
+                np.matmul(U, _view(vbuf, nxi, C, P), out=_view(mbuf, nxi, O, P))
                 out_tf(mbuf, sm, P, bias, y, n0, n1, t0, t1, Tw, cst)
             unit = claim()
     run([[blk] for blk in blocks], work)
@@ -1033,13 +1032,13 @@ def backward(g, x, w, pt, pl, need_input=True, need_weight=True, m=None, run=run
                 out_adj(g, mbuf, sm, P, n0, n1, t0, t1, Tw, cst)
                 if need_weight:
                     in_tf(x, pt, pl, n0, n1, t0, t1, Tw, vbuf, sv, P, cst)
-                    t = _mm(dM, _view(vbuf, nxi, C, P).transpose(0, 2, 1))
+                    t = np.matmul(dM, _view(vbuf, nxi, C, P).transpose(0, 2, 1))
                     if dU is None:
                         dU = t
                     else:
                         dU += t
                 if need_input:
-                    _mm(Ut, dM, out=_view(dvbuf, nxi, C, P))
+                    np.matmul(Ut, dM, out=_view(dvbuf, nxi, C, P))
                     in_adj(dvbuf, sv, P, gx, pt, pl, n0, n1, t0, t1, Tw, cst, bands)
             unit = claim()
         return dU

@@ -26,7 +26,7 @@ import numpy as np
 from ..autograd.node import Node
 from ..tensor import Tensor
 from .._backends.device import xp_of
-from .._backends.blas import matmul as _mm, openblas_api
+from .._backends.blas import openblas_api
 from ._apply import apply
 from ._registry import register
 from .. import _autocast
@@ -77,7 +77,8 @@ def _compute_dtype(a):
 # strided copies (3-D, no numba) hold the GIL, which made the split no faster than OpenBLAS's own 2-thread
 # GEMMs; for them it stays opt-in (DISTTENSOR_CONV_THREADS=1). See benchmarks/RESULTS.md.
 # NumPy's OpenBLAS thread control (get, set), or None: the tile splits below run that many Python threads and
-# set OpenBLAS (and so _mm's own split) to 1 thread meanwhile
+# set OpenBLAS to 1 thread meanwhile. (Their GEMMs stay on OpenBLAS, not _backends.blas's MKL: in the tile
+# threads MKL's sequential GEMMs measured no faster, 1.02-1.15x OpenBLAS's time on the ResNet stride-2 layer.)
 _openblas_api = openblas_api
 
 
@@ -382,7 +383,7 @@ def conv_forward(x, w, b, stride, pads, dil, G, xpad=None):
     ksize = tuple(w.shape[2:])
     if G == 1 and _is_pointwise(ksize, stride, pads, dil):
         # 1x1: y[n] = W (O, C) @ x[n] (C, L), batched over n, straight into NCHW.
-        y = _mm(w.reshape(O, C), x.reshape(N, C, -1))
+        y = xp.matmul(w.reshape(O, C), x.reshape(N, C, -1))
         if b is not None:
             y += b.reshape(1, O, 1)
         return y.reshape((N, O) + x.shape[2:])
@@ -416,9 +417,9 @@ def conv_forward(x, w, b, stride, pads, dil, G, xpad=None):
             dst = out[n0:n1] if r0 == 0 and r1 == H else out[n0:n1, :, :, r0:r1]
             d2 = dst.reshape(dst.shape[:3] + (-1,))   # a band of rows is a strided (Og, band_L) matrix: a view
             if not d2.flags.owndata:
-                _mm(wm, cl, out=d2)
+                xp.matmul(wm, cl, out=d2)
             else:
-                dst[...] = _mm(wm, cl).reshape(dst.shape)
+                dst[...] = xp.matmul(wm, cl).reshape(dst.shape)
             if bb is not None:
                 dst += bb
     _run_tiles(xp, T.tiles, work, always=T.direct)
@@ -479,7 +480,7 @@ def conv_backward(g, x, w, stride, pads, dil, G, xpad=None, need_input=True, nee
             band = T.band(r0, r1)
             gt = _band(g5, n0, n1, r0, r1, H)                        # (n, G, Og, band_L)
             cl = T.cols(src, n0, n1, r0, r1)
-            t = _mm(cl, gt.swapaxes(-1, -2))                   # (n, G, K*Cg, Og)
+            t = xp.matmul(cl, gt.swapaxes(-1, -2))                   # (n, G, K*Cg, Og)
             t = t.sum(0) if t.shape[0] > 1 else t[0]
             if acc is None:
                 acc = t
@@ -490,7 +491,7 @@ def conv_backward(g, x, w, stride, pads, dil, G, xpad=None, need_input=True, nee
             if gcbuf is None or gcbuf.size < _prod(shp):
                 gcbuf = xp.empty(_prod(shp), dtype=g.dtype)
             gc = gcbuf[:_prod(shp)].reshape(shp)
-            _mm(wmt, gt, out=gc)
+            xp.matmul(wmt, gt, out=gc)
             T.col2im(buf, gc, n0, n1, r0, r1)
         return acc
     parts = [a for a in _run_tiles(xp, T.tiles, work, always=T.direct) if a is not None]
@@ -522,7 +523,7 @@ def conv_grad_input(g, w, xshape, stride, pads, dil, G):
     O = w.shape[0]
     ksize = tuple(w.shape[2:])
     if G == 1 and _is_pointwise(ksize, stride, pads, dil):
-        gx = _mm(w.reshape(O, C).T, g.reshape(N, O, -1))
+        gx = xp.matmul(w.reshape(O, C).T, g.reshape(N, O, -1))
         return gx.reshape(xshape)
     out_sp = tuple(g.shape[2:])
     H = out_sp[0]
@@ -553,7 +554,7 @@ def conv_grad_input(g, w, xshape, stride, pads, dil, G):
             band = T.band(r0, r1)
             n = n1 - n0
             gc = T.scratch((n, G, K * Cg, _prod(band)))
-            _mm(wmt, _band(g5, n0, n1, r0, r1, H), out=gc)
+            xp.matmul(wmt, _band(g5, n0, n1, r0, r1, H), out=gc)
             T.col2im(buf, gc, n0, n1, r0, r1)
     _run_tiles(xp, T.tiles, work, always=T.direct)
     if T.direct:
@@ -575,7 +576,7 @@ def conv_grad_weight(g, x, wshape, stride, pads, dil, G, xpad=None, need_bias=Fa
     Og = O // G
     ksize = tuple(wshape[2:])
     if G == 1 and _is_pointwise(ksize, stride, pads, dil):
-        gw = _mm(g.reshape(N, O, -1), x.reshape(N, C, -1).swapaxes(1, 2)).sum(0)
+        gw = xp.matmul(g.reshape(N, O, -1), x.reshape(N, C, -1).swapaxes(1, 2)).sum(0)
         return (gw.reshape(wshape), None) if need_bias else gw.reshape(wshape)
     out_sp = tuple(g.shape[2:])
     H = out_sp[0]
@@ -596,7 +597,7 @@ def conv_grad_weight(g, x, wshape, stride, pads, dil, G, xpad=None, need_bias=Fa
         acc = None
         for n0, n1, r0, r1 in tiles:
             cl = T.cols(src, n0, n1, r0, r1)
-            t = _mm(cl, _band(g5, n0, n1, r0, r1, H).swapaxes(-1, -2))   # (n, G, K*Cg, Og)
+            t = xp.matmul(cl, _band(g5, n0, n1, r0, r1, H).swapaxes(-1, -2))   # (n, G, K*Cg, Og)
             t = t.sum(0) if t.shape[0] > 1 else t[0]
             if acc is None:
                 acc = t
