@@ -174,3 +174,16 @@ def test_set_num_threads_like_torch():
     finally:
         dt.set_num_threads(prev)
     assert dt.get_num_threads() == prev
+
+
+@pytest.mark.skipif(not MKL, reason="MKL is not installed (or not used on this CPU)")
+def test_an_argument_mkl_rejects_raises_instead_of_returning_garbage():
+    """MKL answers a bad argument with a message and no result; matmul must raise (here the batch call is fed
+    an output stride of 0 directly, which blas.matmul itself never passes)."""
+    a, b = rng.standard_normal((1, 64, 70)).astype(np.float32), rng.standard_normal((1, 70, 90)).astype(np.float32)
+    c = np.zeros((64, 90), np.float32)[None]
+    blas._gemm_batch(blas.mkl(), a, b, c)
+    with pytest.raises(RuntimeError, match="rejected its argument 17"):
+        blas._check_rejected(a, b)
+    blas.matmul(a[0], b[0])          # the record was cleared: the next product is fine
+    blas._check_rejected(a, b)

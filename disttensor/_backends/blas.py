@@ -77,6 +77,22 @@ def _intel_cpu():
         return False
 
 
+# MKL reports a bad argument through its xerbla handler and then computes nothing: this one records it, and
+# matmul raises instead of returning an unwritten result
+_XERBLA = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.POINTER(ctypes.c_int), ctypes.c_int)
+_REJECTED = []
+_ON_ERROR = _XERBLA(lambda name, info, n: _REJECTED.append((name[:n].decode(errors="replace"), info[0])))
+
+
+def _check_rejected(a, b):
+    if _REJECTED:
+        name, arg = _REJECTED.pop()
+        _REJECTED.clear()
+        raise RuntimeError(f"matmul: MKL's {name.strip()} rejected its argument {arg} for operands of shapes "
+                           f"{a.shape} and {b.shape}, strides {a.strides} and {b.strides} (DISTTENSOR_BLAS=numpy "
+                           f"avoids MKL)")
+
+
 def _load_mkl():
     mode = os.environ.get("DISTTENSOR_BLAS", "auto").strip().lower()
     if mode in ("numpy", "openblas", "0", "off") or not sys.platform.startswith("linux"):
@@ -90,6 +106,9 @@ def _load_mkl():
             lib.MKL_Set_Threading_Layer(1)      # MKL_THREADING_SEQUENTIAL, before any other MKL call
         except (OSError, AttributeError):
             continue
+        lib.mkl_set_xerbla.restype = ctypes.c_void_p
+        lib.mkl_set_xerbla.argtypes = [_XERBLA]
+        lib.mkl_set_xerbla(_ON_ERROR)
         i, p = ctypes.c_int, ctypes.c_void_p
         for name, real in (("s", ctypes.c_float), ("d", ctypes.c_double)):
             f = getattr(lib, f"cblas_{name}gemm")
@@ -191,6 +210,7 @@ def matmul(a, b, out=None):
         return np.matmul(a, b, out=out)
     if not batch:
         _gemm_2d(lib, a, b, out, m, n, k)
+        _check_rejected(a, b)
         return out
     a3, b3, c3 = _items(a, batch), _items(b, batch), _items(out, batch)
     if a3 is None or b3 is None or c3 is None or not _usable(a3, dt) or not _usable(b3, dt) or \
@@ -199,6 +219,7 @@ def matmul(a, b, out=None):
     nb = c3.shape[0]
     if nb == 1:     # (a size-1 axis may carry any stride, even 0, which MKL's batch call refuses)
         _gemm_2d(lib, a3[0], b3[0], c3[0], m, n, k)
+        _check_rejected(a, b)
         return out
     if not (_item_stride_ok(a3) and _item_stride_ok(b3) and c3.strides[0] >= c3.strides[1] * m):
         return np.matmul(a, b, out=out)
@@ -208,6 +229,7 @@ def matmul(a, b, out=None):
     else:
         _run_parts([lambda i0=i0, i1=i1: _gemm_batch(lib, a3[i0:i1], b3[i0:i1], c3[i0:i1])
                     for i0, i1 in _splits(nb, nt, 1)])
+    _check_rejected(a, b)
     return out
 
 
