@@ -1,5 +1,5 @@
 """Indexing: `__getitem__`/`__setitem__`, gather/scatter, index_*, masked_*, nonzero, take, put,
-searchsorted/bucketize, unique, bincount.
+searchsorted/bucketize, unique, bincount. index_reduce shares scatter_reduce's node.
 
 `x[idx] = v` is an in-place op with PyTorch's autograd rules: the write goes into x's own memory
 (views see it), x's version counter is bumped (a backward that saved x fails loudly), and x takes
@@ -677,14 +677,17 @@ class ScatterReduce(Node):
                 out[mask] = 1
             ufunc_at("multiply", out, tup, src)
         elif mode in ("amax", "amin"):
-            if not include:
-                if a.dtype.kind == "f":
+            if not include:   # start the positions written to at the identity of max / min
+                k = a.dtype.kind
+                if k in "iu":
+                    fill = np.iinfo(a.dtype).min if mode == "amax" else np.iinfo(a.dtype).max
+                elif k == "b":
+                    fill = mode == "amin"
+                else:             # float kinds, and ml_dtypes' bfloat16 (kind 'V')
                     fill = -np.inf if mode == "amax" else np.inf
-                else:
-                    info = np.iinfo(a.dtype) if a.dtype.kind in "iu" else None
-                    fill = info.min if mode == "amax" else info.max
                 out[mask] = fill
-            ufunc_at("maximum" if mode == "amax" else "minimum", out, tup, src)
+            with np.errstate(invalid="ignore"):   # NaN propagates, as in torch, without NumPy's warning
+                ufunc_at("maximum" if mode == "amax" else "minimum", out, tup, src)
         else:
             raise RuntimeError(f"scatter_reduce(): reduce argument must be either sum, prod, mean, amax or amin, got "
                                f"{mode}")
@@ -717,16 +720,23 @@ class ScatterReduce(Node):
                 gt, ot, nt, zt = g[tup], out[tup], nzp[tup], zc[tup]
                 gs = xp.where(st != 0, gt * ot / xp.where(st == 0, 1, st), gt * xp.where(zt == 1, nt, 0))
         else:  # amax / amin: the gradient is shared evenly between the elements equal to the result
+            # As torch does, self counts as a tie wherever it equals the result, also where include_self=False
+            # left it out; its share is then dropped (a source tied with such a self gets half the gradient).
             cnt = xp.zeros(out.shape, dtype=g.dtype)
-            self_hit = (a == out) if include else ((a == out) & ~mask)
+            self_hit = a == out
             cnt += self_hit
             src_hit = src == out[tup]
             ufunc_at("add", cnt, tup, src_hit.astype(g.dtype))
             cnt = xp.maximum(cnt, 1)
             gc = g / cnt
-            ga = gc * self_hit
+            ga = gc * (self_hit if include else self_hit & ~mask)
             gs = gc[tup] * src_hit
         return ga, _pad_to(gs, self.sshape)
+
+
+def _no_kernel(input, kernel):
+    """torch's error for a dtype its kernel lacks: NotImplementedError (a RuntimeError) naming the kernel."""
+    return NotImplementedError(f'"{kernel}" not implemented for \'{_tname(input)}\'')
 
 
 @register("scatter_reduce", inplace=True)
@@ -736,11 +746,77 @@ def scatter_reduce(input, dim, index, src, reduce, *, include_self=True):
     a = input._data
     ax = _dim(dim, a.ndim, "scatter_reduce")
     _check_gather_shapes(a, idx, ax, "scatter_reduce", src._data)
+    k = a.dtype.kind   # no max/min of complex numbers (NumPy would order them), no mean of bools
+    if idx.size and (k == "c" and reduce in ("amax", "amin") or k == "b" and reduce == "mean"):
+        raise _no_kernel(input, f"scatter_gather_tensor_cpu_reduce_{reduce}")
     _bounds(idx, a.shape[ax] if a.ndim else 1, ax, "scatter_reduce")
     if reduce not in ("sum", "prod", "mean", "amax", "amin"):
         raise RuntimeError(f"scatter_reduce(): reduce argument must be either sum, prod, mean, amax or amin, got "
                            f"{reduce}")
+    if a.ndim == 0 and idx.ndim == 1:   # a 0-d self with a 1-d index: a row of one element
+        return apply(ScatterReduce, input.reshape(1), src, tup=(idx,), mode=reduce,
+                     include=bool(include_self)).reshape(())
     return apply(ScatterReduce, input, src, tup=_full_index(idx, ax), mode=reduce, include=bool(include_self))
+
+
+def _slab_index(idx, ax, shape):
+    """The scatter index sending slab k (along `ax`) of a source of `shape` to slab idx[k]: index_reduce is a
+    scatter_reduce with the index broadcast over the other dims."""
+    xp = xp_of(idx)
+    out = []
+    for d, n in enumerate(shape):
+        sh = [1] * len(shape)
+        sh[d] = n
+        out.append((idx if d == ax else xp.arange(n)).reshape(sh))
+    return tuple(out)
+
+
+@register("index_reduce", inplace=True)
+def index_reduce(input, dim, index, source, reduce, *, include_self=True):
+    # checks in torch's order, with torch's messages (each also naming the op)
+    if reduce not in ("prod", "mean", "amax", "amin"):
+        raise RuntimeError(f"index_reduce(): Expected reduce to be one of prod, mean, amax or amin but got {reduce}.")
+    for name, pos, t in (("index", 2, index), ("source", 3, source)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"index_reduce(): argument '{name}' (position {pos}) must be Tensor, not "
+                            f"{type(t).__name__}")
+    a, s, idx = input._data, source._data, index._data
+    ax = _dim(dim, a.ndim, "index_reduce")
+    if idx.ndim > 1:
+        raise IndexError(f"index_reduce_(): Index is supposed to be a vector, but got dim: {idx.ndim} with type: "
+                         f"{_tname(index)} and size: {list(idx.shape)}")
+    if idx.dtype not in (np.int32, np.int64):
+        raise RuntimeError(f"index_reduce_(): Expected dtype int32/int64 for index but got: {_tname(index)}")
+    if s.dtype != a.dtype:
+        raise RuntimeError(f"index_reduce_(): self ({_tname(input)}) and source ({_tname(source)}) must have the "
+                           "same scalar type")
+    if ax and ax >= s.ndim:
+        raise RuntimeError(f"index_reduce_(): Indexing dim {ax} is out of bounds of the source tensor with dim "
+                           f"{s.ndim}")
+    idx = idx.reshape(-1)
+    if s.ndim == 0 and idx.size != 1:   # torch's message comes from asking a 0-d source for its size
+        raise IndexError(f"index_reduce_(): Dimension specified as 0 but tensor has no dimensions (source is 0-d, "
+                         f"index has {idx.size} elements)")
+    if s.ndim and idx.size != s.shape[ax]:
+        raise RuntimeError(f"index_reduce_(): Number of indices ({idx.size}) should be equal to source.size(dim): "
+                           f"({s.shape[ax]}), for dim: {ax}")
+    rest = (lambda sh: sh[:ax] + sh[ax + 1:]) if a.ndim and s.ndim else (lambda sh: sh)  # 0-d: the whole shape
+    if rest(a.shape) != rest(s.shape):
+        raise RuntimeError("index_reduce_(): source tensor shape must match self tensor shape, excluding the "
+                           f"specified dimension. Got self.shape = {list(a.shape)} source.shape = {list(s.shape)}")
+    if a.dtype.kind in "cb":
+        raise _no_kernel(input, "index_func_")
+    n = a.shape[ax] if a.ndim else 1
+    if idx.size:
+        lo, hi = int(idx.min()), int(idx.max())
+        if lo < 0 or hi >= n:
+            raise IndexError(f"index_reduce_(): index out of range in self (index {lo if lo < 0 else hi}, "
+                             f"dimension {ax} of size {n})")
+    if a.ndim == 0:   # a 0-d self and source act as one slab along dim 0
+        return apply(ScatterReduce, input.reshape(1), source.reshape(1), tup=(idx,), mode=reduce,
+                     include=bool(include_self)).reshape(())
+    return apply(ScatterReduce, input, source, tup=_slab_index(idx, ax, s.shape), mode=reduce,
+                 include=bool(include_self))
 
 
 # ---- index_* along one dim -------------------------------------------------------------------------

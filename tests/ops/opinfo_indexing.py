@@ -62,6 +62,25 @@ def _prod_samples(rng):
     return [[a, np.array([[1, 1, 2, 0], [4, 4, 4, 3], [2, 3, 2, 2]]), s]]
 
 
+def _ir(reduce, include_self=True, dim=1):
+    return _quiet(lambda L, a, i, s: L.index_reduce(a, dim, i, s, reduce, include_self=include_self))
+
+
+def _ir_samples(rng):
+    """index_reduce along dim 1: repeated indices, untouched columns, and one column hit three times."""
+    return [[_g((3, 5), rng), np.array([0, 4, 0, 2]), _g((3, 4), rng)],
+            [_g((3, 5), rng), np.array([3, 3, 3]), _g((3, 3), rng)]]
+
+
+def _ir_prod_samples(rng):
+    a = _g((3, 5), rng)
+    a[0, 4] = 0.0          # a zero of self meets source factors
+    s = _g((3, 4), rng)
+    s[1, 2] = 0.0          # a single zero among the source factors of (1, 1)
+    s[2, 0] = s[2, 3] = 0.0  # two zeros into (2, 4): every gradient there is 0
+    return [[a, np.array([4, 1, 1, 4]), s]]
+
+
 OPS = [
     # __getitem__
     OpInfo("clone", lambda L, a: a[1], [((3, 4),)]),
@@ -115,6 +134,23 @@ OPS = [
     OpInfo("scatter_reduce", _sr("prod", False), make=_prod_samples),
     OpInfo("scatter_reduce", _sr("prod"), make=_prod_samples),
     OpInfo("scatter_reduce", lambda L, a, i, s: a.clone().scatter_reduce_(1, i, s, "amax"), make=_scatter_samples),
+    OpInfo("index_reduce", _ir("prod"), make=_ir_samples),
+    OpInfo("index_reduce", _ir("prod", False), make=_ir_samples),
+    OpInfo("index_reduce", _ir("prod"), make=_ir_prod_samples),
+    OpInfo("index_reduce", _ir("prod", False), make=_ir_prod_samples),
+    OpInfo("index_reduce", _ir("mean"), make=_ir_samples),
+    OpInfo("index_reduce", _ir("mean", False), make=_ir_samples),
+    OpInfo("index_reduce", _ir("amax"), make=_ir_samples),
+    OpInfo("index_reduce", _ir("amax", False), make=_ir_samples),
+    OpInfo("index_reduce", _ir("amin"), make=_ir_samples),
+    OpInfo("index_reduce", _ir("amin", False), make=_ir_samples),
+    OpInfo("index_reduce", _quiet(lambda L, a, i, s: a.index_reduce(0, i, s, "amax")),
+           make=lambda rng: [[_g((4, 3), rng), np.array([1, 3, 1]), _g((3, 3), rng)]]),
+    OpInfo("index_reduce", _quiet(lambda L, a, i, s: a.clone().index_reduce_(-1, i, s, "mean", include_self=False)),
+           make=lambda rng: [[_g((2, 3, 4), rng), np.array([2, 0, 2, 2, 1]), _g((2, 3, 5), rng)]]),
+    OpInfo("index_reduce", _ir("amin", dim=1),
+           make=lambda rng: [[_g((2, 3, 4), rng), np.array([2, 0, 2, 2, 1]), _g((2, 5, 4), rng)]]),
+    OpInfo("index_reduce", _ir("prod", dim=0), make=lambda rng: [[_g((), rng), np.array([0]), _g((), rng)]]),
     # index_*
     OpInfo("index_select", lambda L, a, i: L.index_select(a, 0, i),
            make=lambda rng: [[_g((4, 3), rng), np.array([3, 0, 3])], [_g((4, 3), rng), np.array(2)]]),

@@ -484,3 +484,197 @@ def test_index_fill_complex_value_into_real(value):
         with pytest.raises(RuntimeError, match=r"index_fill_\(\): Converting complex Scalar to non-complex type"):
             L.zeros(3).index_fill(0, L.tensor([0]), v)
     assert dt.zeros(3, dtype=dt.complex64).index_fill(0, dt.tensor([1]), 1 + 2j)[1].item() == 1 + 2j
+
+
+# ---- index_reduce (and scatter_reduce's dtype limits) -------------------------------------------------------------
+def _quiet_call(f):
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")          # torch: "index_reduce() is in beta"
+        return f()
+
+
+def _raised(f):
+    try:
+        _quiet_call(f)
+    except Exception as e:                       # noqa: BLE001 - the type is part of what is compared
+        return e
+    return None
+
+
+_L = lambda L, *v: L.tensor(list(v), dtype=L.int64)   # noqa: E731
+_IR_BAD = {
+    "reduce": lambda L: L.ones(2, 3).index_reduce(0, _L(L, 0), L.ones(1, 3), "sum"),
+    "dim": lambda L: L.ones(2, 3).index_reduce(2, _L(L, 0), L.ones(1, 3), "amax"),
+    "dim_0d": lambda L: L.tensor(3.).index_reduce(1, _L(L, 0), L.tensor(2.), "amax"),
+    "index_2d": lambda L: L.ones(2, 3).index_reduce(0, L.tensor([[0]]), L.ones(1, 3), "amax"),
+    "index_float": lambda L: L.ones(2, 3).index_reduce(0, L.tensor([0.]), L.ones(1, 3), "amax"),
+    "index_int16": lambda L: L.ones(2, 3).index_reduce(0, L.tensor([0], dtype=L.int16), L.ones(1, 3), "amax"),
+    "source_dtype": lambda L: L.ones(2, 3).index_reduce(0, _L(L, 0), L.ones(1, 3, dtype=L.float64), "prod"),
+    "source_too_few_dims": lambda L: L.ones(2, 3).index_reduce(1, _L(L, 0, 1, 2), L.ones(3), "mean"),
+    "count": lambda L: L.ones(2, 3).index_reduce(0, _L(L, 0, 1, 0), L.ones(2, 3), "mean"),
+    "count_before_shape": lambda L: L.ones(2, 3).index_reduce(0, _L(L, 0, 1, 0), L.ones(1, 3, 3), "mean"),
+    "shape": lambda L: L.ones(2, 3).index_reduce(0, _L(L, 0, 1), L.ones(2, 2), "amin"),
+    "shape_0d_source": lambda L: L.ones(2).index_reduce(0, L.tensor(1), L.tensor(5.), "amin"),
+    "shape_0d_self": lambda L: L.tensor(2.).index_reduce(0, _L(L, 0), L.ones(1), "amin"),
+    "0d_source_two_indices": lambda L: L.tensor(2.).index_reduce(0, _L(L, 0, 0), L.tensor(5.), "prod"),
+    "out_of_range": lambda L: L.ones(2, 3).index_reduce(0, _L(L, 0, 2), L.ones(2, 3), "prod"),
+    "negative": lambda L: L.ones(2, 3).index_reduce(1, _L(L, -1), L.ones(2, 1), "prod"),
+    "out_of_range_0d": lambda L: L.tensor(2.).index_reduce(0, _L(L, 1), L.tensor(5.), "prod"),
+    "out_of_range_int32": lambda L: L.ones(2).index_reduce(0, L.tensor([2], dtype=L.int32), L.ones(1), "prod"),
+    "complex": lambda L: L.ones(2, dtype=L.complex64).index_reduce(0, _L(L, 5), L.ones(1, dtype=L.complex64), "prod"),
+    "complex_empty": lambda L: L.ones(2, dtype=L.complex128).index_reduce(0, _L(L), L.ones(0, dtype=L.complex128),
+                                                                          "amax"),
+    "bool": lambda L: L.ones(2, dtype=L.bool).index_reduce(0, _L(L, 0), L.ones(1, dtype=L.bool), "amax"),
+    "index_list": lambda L: L.ones(2, 3).index_reduce(0, [0], L.ones(1, 3), "amax"),
+    "source_float": lambda L: L.ones(2, 3).index_reduce(0, _L(L, 0), 3.0, "amax"),
+    "inplace_dtype": lambda L: L.ones(2, 3).index_reduce_(0, _L(L, 0), L.ones(1, 3, dtype=L.float64), "prod"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_IR_BAD))
+def test_index_reduce_errors_match_torch(name):
+    want, got = _raised(lambda: _IR_BAD[name](torch)), _raised(lambda: _IR_BAD[name](dt))
+    assert want is not None and got is not None, (want, got)
+    assert type(got) is type(want), (got, want)
+    assert str(want).splitlines()[0] in str(got)          # torch's words; ours may add the op and the numbers
+
+
+_IR_VALUES = {
+    "int64_mean_floors": lambda L: L.tensor([[1, 2], [3, 4]]).index_reduce(0, _L(L, 0, 0), L.tensor([[4, 4], [-7, 3]]),
+                                                                           "mean"),
+    "int64_mean_no_self": lambda L: L.tensor([[1, 2], [3, 4]]).index_reduce(
+        0, _L(L, 0, 0), L.tensor([[4, 4], [-7, 3]]), "mean", include_self=False),
+    "uint8_mean": lambda L: L.tensor([7, 1], dtype=L.uint8).index_reduce(0, _L(L, 0, 0),
+                                                                         L.tensor([1, 2], dtype=L.uint8), "mean"),
+    "int8_prod_wraps": lambda L: L.tensor([100, 3], dtype=L.int8).index_reduce(0, _L(L, 0, 1),
+                                                                               L.tensor([3, 5], dtype=L.int8), "prod"),
+    "int8_amin_no_self": lambda L: L.tensor([[1, 2], [3, 4]], dtype=L.int8).index_reduce(
+        0, _L(L, 0), L.tensor([[-7, 9]], dtype=L.int8), "amin", include_self=False),
+    "int64_amax_no_self": lambda L: L.ones(3, dtype=L.int64).index_reduce(0, _L(L, 2, 2), L.tensor([-5, -9]), "amax",
+                                                                          include_self=False),
+    "float16_mean": lambda L: L.tensor([1., 2, 3], dtype=L.float16).index_reduce(
+        0, _L(L, 0, 0, 2), L.tensor([10., 20, 30], dtype=L.float16), "mean", include_self=False),
+    "bfloat16_amax_no_self": lambda L: L.ones(3, dtype=L.bfloat16).index_reduce(
+        0, _L(L, 1), L.tensor([-4.], dtype=L.bfloat16), "amax", include_self=False),
+    "nan_amax": lambda L: L.tensor([1., 2]).index_reduce(0, _L(L, 0, 0), L.tensor([float("nan"), 3.]), "amax"),
+    "inf_amin_no_self": lambda L: L.tensor([1., 2]).index_reduce(0, _L(L, 1), L.tensor([float("inf")]), "amin",
+                                                                 include_self=False),
+    "empty_index": lambda L: L.ones(2, 3).index_reduce(0, _L(L), L.ones(0, 3), "prod", include_self=False),
+    "empty_self": lambda L: L.ones(2, 0).index_reduce(0, _L(L, 1, 1), L.ones(2, 0), "prod"),
+    "int32_index": lambda L: L.ones(2, 2).index_reduce(1, L.tensor([1, 1], dtype=L.int32), L.tensor([[2., 3], [4, 5]]),
+                                                       "prod"),
+    "0d_index": lambda L: L.ones(2, 2).index_reduce(1, L.tensor(1), L.full((2, 1), 3.), "mean"),
+    "0d_self": lambda L: L.tensor(3.).index_reduce(-1, L.tensor(0), L.tensor(2.), "prod"),
+    "0d_self_1d_index": lambda L: L.tensor(3.).index_reduce(0, _L(L, 0), L.tensor(2.), "mean", include_self=False),
+    "functional": lambda L: L.index_reduce(L.tensor([[1., 2], [3, 4]]), dim=1, index=_L(L, 0, 0),
+                                           source=L.tensor([[5., 0], [1, 2]]), reduce="amin", include_self=False),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_IR_VALUES))
+def test_index_reduce_values_and_dtypes_match_torch(name):
+    want, got = _quiet_call(lambda: _IR_VALUES[name](torch)), _IR_VALUES[name](dt)
+    assert str(got.dtype).split(".")[-1] == str(want.dtype).split(".")[-1]
+    assert tuple(got.shape) == tuple(want.shape)
+    np.testing.assert_array_equal(got.float().numpy(), want.float().numpy())
+
+
+def test_index_reduce_inplace_writes_into_self():
+    for L in (dt, torch):
+        x = L.tensor([[1., 5], [4, 2]])
+        v = x[1]
+        r = _quiet_call(lambda: x.index_reduce_(0, _L(L, 1, 1), L.tensor([[3., 3], [0, 7]]), "amax"))
+        assert r is x
+        if L is dt:
+            np.testing.assert_array_equal(v.numpy(), [4., 7.])   # the view sees the write
+        else:
+            assert v.tolist() == [4., 7.]
+
+
+# Ties in amax / amin share the gradient evenly; torch counts self as a tie wherever it equals the result, also
+# where include_self=False left it out, and then drops self's share. Zeros in prod: the product of the others.
+_IR_GRAD = [
+    ("amax", True, [[1., 5, 0], [4, 5, 6]], [[1., 5, 3], [5, 2, 0], [0, 5, 0]], [0, 0, 0]),
+    ("amax", False, [[1., 5, 0], [4, 5, 6]], [[1., 5, 3], [5, 2, 0], [0, 5, 0]], [0, 0, 0]),
+    ("amin", True, [[1., 5, 0], [4, 5, 6]], [[1., 5, 3], [5, 2, 0], [0, 5, 0]], [0, 0, 1]),
+    ("amin", False, [[1., 5, 0], [4, 5, 6]], [[1., 5, 3], [5, 2, 0], [0, 5, 0]], [1, 1, 1]),
+    ("amax", False, [[5., 1]], [[5., 1]], [0]),                  # self ties with the result but took no part
+    ("amin", False, [[5., 1], [0, 0]], [[5., 1], [5, 1]], [0, 0]),
+    ("prod", True, [[0., 2], [3, 0]], [[0., 3], [2, 0], [0, 0]], [0, 0, 1]),
+    ("prod", False, [[0., 2], [3, 0]], [[0., 3], [2, 0], [0, 0]], [0, 0, 1]),
+    ("prod", True, [[1., 2], [3, 4]], [[0., 3], [2, 5], [7, 0]], [1, 1, 1]),
+    ("mean", False, [[1., 2], [3, 4]], [[0., 3], [2, 5], [7, 0]], [1, 1, 0]),
+]
+
+
+@pytest.mark.parametrize("reduce,include,a,s,i", _IR_GRAD)
+def test_index_reduce_gradients_with_ties_and_zeros_match_torch(reduce, include, a, s, i):
+    grads = []
+    for L in (torch, dt):
+        x = L.tensor(a, dtype=L.float64, requires_grad=True)
+        src = L.tensor(s, dtype=L.float64, requires_grad=True)
+        y = _quiet_call(lambda: x.index_reduce(0, _L(L, *i), src, reduce, include_self=include))
+        w = L.arange(1., y.numel() + 1, dtype=L.float64).reshape(y.shape)
+        (y * w).sum().backward()
+        grads.append((y.detach().numpy(), x.grad.numpy(), src.grad.numpy()))
+    for want, got in zip(*grads):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=0)
+
+
+def test_scatter_reduce_tie_with_left_out_self_matches_torch():
+    grads = []
+    for L in (torch, dt):
+        x = L.tensor([[5., 1.]], requires_grad=True)
+        s = L.tensor([[5., 1.]], requires_grad=True)
+        y = x.scatter_reduce(1, L.tensor([[0, 0]]), s, "amax", include_self=False)
+        (y * L.tensor([[1., 2.]])).sum().backward()
+        grads.append((x.grad.numpy().tolist(), s.grad.numpy().tolist()))
+    assert grads[1] == grads[0]
+
+
+_SR_KERNEL = {
+    "complex64_amax": lambda L: L.ones(2, dtype=L.complex64).scatter_reduce(0, _L(L, 0, 1),
+                                                                             L.ones(2, dtype=L.complex64), "amax"),
+    "complex128_amin_no_self": lambda L: L.ones(2, dtype=L.complex128).scatter_reduce(
+        0, _L(L, 0), L.ones(1, dtype=L.complex128), "amin", include_self=False),
+    "complex_amax_no_self": lambda L: L.ones(2, dtype=L.complex64).scatter_reduce(
+        0, _L(L, 1), L.ones(1, dtype=L.complex64), "amax", include_self=False),
+    "complex_before_bounds": lambda L: L.ones(2, dtype=L.complex64).scatter_reduce(
+        0, _L(L, 7), L.ones(1, dtype=L.complex64), "amin"),
+    "complex_0d": lambda L: L.tensor(1 + 1j).scatter_reduce(0, L.tensor(0), L.tensor(2j), "amin"),
+    "complex_inplace": lambda L: L.ones(2, dtype=L.complex64).scatter_reduce_(0, _L(L, 0), L.ones(1, dtype=L.complex64),
+                                                                              "amax"),
+    "bool_mean": lambda L: L.ones(2, dtype=L.bool).scatter_reduce(0, _L(L, 0), L.ones(1, dtype=L.bool), "mean"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_SR_KERNEL))
+def test_scatter_reduce_without_a_kernel_raises_like_torch(name):
+    want, got = _raised(lambda: _SR_KERNEL[name](torch)), _raised(lambda: _SR_KERNEL[name](dt))
+    assert isinstance(want, RuntimeError) and type(got) is type(want), (got, want)
+    assert str(got) == str(want)
+
+
+_SR_OK = {
+    "complex_empty_index": lambda L: L.ones(2, dtype=L.complex128).scatter_reduce(
+        0, _L(L), L.ones(0, dtype=L.complex128), "amax"),
+    "complex_sum": lambda L: L.tensor([1 + 1j, 2]).scatter_reduce(0, _L(L, 0), L.tensor([3 + 0j]), "sum"),
+    "complex_mean": lambda L: L.tensor([1 + 1j, 2]).scatter_reduce(0, _L(L, 0), L.tensor([3 + 0j]), "mean"),
+    **{f"bool_{r}_{inc}": (lambda r, inc: lambda L: L.tensor([True, False, True]).scatter_reduce(
+        0, _L(L, 0, 1, 1), L.tensor([False, True, True]), r, include_self=inc))(r, inc)
+       for r in ("sum", "prod", "amax", "amin") for inc in (True, False)},
+    "bfloat16_amin_no_self": lambda L: L.ones(3, dtype=L.bfloat16).scatter_reduce(
+        0, _L(L, 1), L.tensor([4.], dtype=L.bfloat16), "amin", include_self=False),
+    "0d_self_1d_index": lambda L: L.tensor(1.).scatter_reduce(0, _L(L, 0, 0), L.tensor([2., 5]), "sum"),
+    "0d_self_empty_index": lambda L: L.tensor(1.).scatter_reduce(0, _L(L), L.tensor([2.]), "amax"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_SR_OK))
+def test_scatter_reduce_dtype_edges_match_torch(name):
+    want, got = _SR_OK[name](torch), _SR_OK[name](dt)
+    assert str(got.dtype).split(".")[-1] == str(want.dtype).split(".")[-1]
+    assert tuple(got.shape) == tuple(want.shape)
+    w = want.float().numpy() if not want.is_complex() else want.numpy()
+    np.testing.assert_array_equal(got.numpy().astype(w.dtype), w)
