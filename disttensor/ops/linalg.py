@@ -35,7 +35,7 @@ class Matmul(Node):
         if a.ndim > 2 and b.ndim == 2:
             # one 2-D GEMM over all leading dims: NumPy's stacked matmul is several times slower
             return _mm(a.reshape(-1, a.shape[-1]), b).reshape(a.shape[:-1] + (b.shape[1],))
-        return _mm(a, b) if a.ndim >= 2 and b.ndim >= 2 else a @ b
+        return _mm(a, b)
 
     @staticmethod
     def _half_forward(a, b):

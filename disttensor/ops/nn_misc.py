@@ -439,7 +439,7 @@ class Linear(Node):
             y = _mm(x2, w.T).reshape(x.shape[:-1] + (w.shape[0],))
         else:
             x2 = x
-            y = _mm(x, w.T) if x.ndim == 2 else x @ w.T
+            y = _mm(x, w.T)
         if b is not None:
             y += b
         self.saved = (x2, x.shape, w, b is not None)
