@@ -470,13 +470,16 @@ def test_zero_norm_gives_no_gradient(fn, dtype):
 def test_random_complex_fills_both_parts_like_torch(fn, dtype):
     """torch.rand: both parts uniform in [0, 1); torch.randn: both parts normal with variance 1/2 (E|z|^2 = 1)."""
     n = 200_000
+    dt.manual_seed(7)           # fixed draws: the statistical bounds below then hold every run
+    torch.manual_seed(7)
     ours = getattr(dt, fn)(n, dtype=getattr(dt, dtype))
     ref = getattr(torch, fn)(n, dtype=getattr(torch, dtype))
     assert ours.dtype == getattr(dt, dtype) and ours.shape == (n,)
     for part in ("real", "imag"):
         a, b = getattr(ours, part).numpy(), getattr(ref, part).numpy()
         assert abs(a.mean() - b.mean()) < 0.01 and abs(a.var() - b.var()) < 0.01, (part, a.mean(), a.var())
-        assert a.min() >= b.min() - 0.5 and a.max() <= b.max() + 0.5
+        if fn == "rand":
+            assert a.min() >= 0 and a.max() < 1
     assert abs(np.corrcoef(ours.real.numpy(), ours.imag.numpy())[0, 1]) < 0.01
 
 
